@@ -1,0 +1,1 @@
+"""Web-archive access: CDX lookups and capture fetches, from a local collection or over HTTP."""

@@ -1,0 +1,89 @@
+"""What the archive layer hands to the ingest worker: index rows, captures, and failures.
+
+The worker never knows whether a capture came from a local pywb-layout
+collection or a wayback service over HTTP; both clients speak these types.
+Failures are exceptions that carry the SPEC §2.5 status they map to, so the
+worker turns them into a result without guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+
+class ArchiveError(Exception):
+    """Base of archive failures; `status` is the ingest status it becomes."""
+
+    status = "wayback-error"
+
+
+class CdxError(ArchiveError):
+    """The CDX index/service failed (non-200, unparseable rows, unreachable)."""
+
+    status = "cdx-error"
+
+
+class WaybackError(ArchiveError):
+    """The archive service failed while fetching content (5xx, unreachable, missing WARC)."""
+
+    status = "wayback-error"
+
+
+class WaybackContentError(ArchiveError):
+    """The stored capture is damaged or inconsistent with its index row."""
+
+    status = "wayback-content-error"
+
+
+@dataclass(frozen=True)
+class CdxRow:
+    """One index row, in the field names of the ingest result's `cdx` object (SPEC §2.4)."""
+
+    surt: str
+    datetime: str  # 14 digits, YYYYMMDDhhmmss
+    url: str
+    mimetype: str
+    status_code: int | None  # revisit rows may have none
+    sha1b32: str
+    sha1hex: str
+    warc_path: str
+    warc_offset: int
+    warc_csize: int
+
+    @property
+    def is_revisit(self) -> bool:
+        return self.mimetype == "warc/revisit"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Capture:
+    """An archived HTTP response, as stored (revisits already resolved to their original)."""
+
+    row: CdxRow  # the row that was asked for (may be a revisit)
+    status_code: int
+    headers: dict[str, str]  # response headers; keys lower-cased
+    body: bytes  # payload with Content-Encoding undone where the archive does so
+    location: str | None = None  # raw Location header of a 3xx, unjoined
+    revisit_of: CdxRow | None = None  # the original row when `row` was a revisit
+    body_truncated: bool = False  # body stopped at the size limit
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def mimetype(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+class CdxClient(Protocol):
+    def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
+        """Exact-URL rows, the newest `limit` of them; [] when none. Raises CdxError."""
+        ...
+
+
+class ContentClient(Protocol):
+    def fetch(self, row: CdxRow, max_bytes: int) -> Capture:
+        """The capture of `row` (revisits resolved). Raises WaybackError / WaybackContentError."""
+        ...

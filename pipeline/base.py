@@ -1,0 +1,133 @@
+"""The one base task: output paths from the work directory, provenance sidecars, staleness.
+
+Why: every step publishes a file named by SPEC §6 under the work directory and
+a `<target>.meta.json` sidecar saying what made it (task, settings, inputs with
+sizes, counts, version). The sidecar is written last, so a target without one
+was never finished. A task is complete only when its target and sidecar exist,
+the settings recorded there are today's, and its inputs are the same files it
+read (same size and mtime). Deleting or remaking a middle target therefore
+reruns that step and exactly the steps downstream of it, and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import luigi
+
+from pipeline import __version__, config
+from pipeline.jsonio import read_json, write_json
+
+log = logging.getLogger("luigi-interface")
+
+META_SUFFIX = ".meta.json"
+
+
+class StepFailed(Exception):
+    """A step's own check failed (counts that do not add up, a QA gate): never publish."""
+
+
+def meta_path(target: str | os.PathLike) -> Path:
+    return Path(f"{os.fspath(target)}{META_SUFFIX}")
+
+
+def file_identity(path: str | os.PathLike) -> dict[str, Any]:
+    st = os.stat(path)
+    return {"path": os.fspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+class BackfillTask(luigi.Task):
+    """Base of every step that publishes a file.
+
+    Subclasses set `target_name` (relative to the work directory), implement
+    `requires()`, `settings()` (the configuration values that change the
+    result) and `run()`, which calls plain functions and ends with
+    `self.finish(counts)`.
+    """
+
+    target_name: str = ""
+
+    @property
+    def workdir(self) -> Path:
+        return Path(config.backfill().workdir)
+
+    def output(self) -> luigi.LocalTarget:
+        return luigi.LocalTarget(os.fspath(self.workdir / self.target_name))
+
+    def settings(self) -> dict[str, Any]:
+        """Configuration values that change this step's output (recorded; a change reruns it)."""
+        return {}
+
+    def input_files(self) -> list[str]:
+        """Every file this step reads: upstream targets plus external inputs."""
+        return [t.path for t in luigi.task.flatten(self.input()) if hasattr(t, "path")]
+
+    def extra_outputs(self) -> list[str]:
+        """Companion files published with the target (rejects, reports)."""
+        return []
+
+    # -- completeness -----------------------------------------------------
+    def complete(self) -> bool:
+        target = self.output().path
+        sidecar = meta_path(target)
+        if not (os.path.exists(target) and sidecar.exists()):
+            return False
+        if any(not os.path.exists(p) for p in self.extra_outputs()):
+            return False
+        try:
+            meta = read_json(sidecar)
+        except (OSError, ValueError):
+            return False
+        if meta.get("settings") != _jsonable(self.settings()):
+            return False
+        recorded = {i["path"]: i for i in meta.get("inputs", [])}
+        for path in self.input_files():
+            if not os.path.exists(path):
+                return False
+            now = file_identity(path)
+            was = recorded.get(path)
+            if was is None or (was["size"], was["mtime_ns"]) != (now["size"], now["mtime_ns"]):
+                return False
+        return True
+
+    # -- publishing -------------------------------------------------------
+    def finish(self, counts: dict[str, Any]) -> None:
+        """Write the provenance sidecar: the last act of a successful run."""
+        target = self.output().path
+        meta = {
+            "task": self.task_family,
+            "params": self.to_str_params(only_significant=True),
+            "settings": _jsonable(self.settings()),
+            "inputs": [file_identity(p) for p in self.input_files()],
+            "outputs": [file_identity(p) for p in [target, *self.extra_outputs()]],
+            "counts": counts,
+            "version": __version__,
+            "finished": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        write_json(meta_path(target), meta)
+        log.info("%s: %s", self.task_family, format_counts(counts))
+
+
+def check_balance(step: str, n_in: int, parts: dict[str, int]) -> None:
+    """Fail loudly unless in = out + rejects (+ any other named part)."""
+    total = sum(parts.values())
+    if total != n_in:
+        detail = " + ".join(f"{k} {v}" for k, v in parts.items())
+        raise StepFailed(f"{step}: counts do not add up: in {n_in} != {detail} = {total}")
+
+
+def format_counts(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict | list))
+
+
+def _jsonable(value: Any) -> Any:
+    """Normalise tuples and luigi's frozen containers so recorded == current compares."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value

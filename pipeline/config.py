@@ -1,0 +1,90 @@
+"""Configuration sections of SPEC §7 as `luigi.Config` classes.
+
+Each class is a section of `luigi.cfg`, and every key can be overridden on the
+luigi command line (`--backfill-workdir DIR`, `--kafka-hosts H`). Values are
+read when a section is instantiated (inside a task or a CLI call), never at
+import time. Secrets are not here: the fatcat token comes only from the
+environment (`FATCAT_API_AUTH_TOKEN`).
+"""
+
+from __future__ import annotations
+
+import luigi
+
+SAMPLE_WORLD = "data/world"
+SAMPLE_EXPORT = f"{SAMPLE_WORLD}/file_export.json.gz"
+SAMPLE_ARCHIVE = f"{SAMPLE_WORLD}/collection"
+
+DEFAULT_BLOCKLIST = (
+    "://localhost,://127.0.0.1,://archive.org/,://www.archive.org/,://web.archive.org/web/,"
+    "fatcat.wiki,orcid.org,doi.org/10.2307/,doi.org/10.18730/,doi.org/10.15468/"
+)
+DEFAULT_COOKIE_PATTERNS = "/cookieAbsent,cookieSet=1,error=cookies_not_supported"
+
+
+class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section name
+    """[backfill]: where the work goes and what it reads."""
+
+    workdir = luigi.Parameter(default="data/work")
+    export = luigi.Parameter(default=SAMPLE_EXPORT)
+    archive = luigi.Parameter(default=SAMPLE_ARCHIVE)
+    catalog = luigi.Parameter(default="", description="empty: <workdir>/catalog.sqlite")
+    catalog_seed = luigi.Parameter(default="", description="empty: the export")
+    file_hashes = luigi.Parameter(default="")
+    extra_results = luigi.ListParameter(default=[])
+    sample_min_success = luigi.FloatParameter(default=0.5)
+    shards = luigi.IntParameter(default=4)
+    sample_size = luigi.IntParameter(default=1000)
+    sample_seed = luigi.IntParameter(default=0)
+
+    def catalog_path(self) -> str:
+        return self.catalog or f"{self.workdir}/catalog.sqlite"
+
+    def catalog_seed_path(self) -> str:
+        return self.catalog_seed or self.export
+
+
+class ingest(luigi.Config):  # noqa: N801
+    """[ingest]: knobs of the ingest worker (URL rules are configuration, not code)."""
+
+    concurrency = luigi.IntParameter(default=4, significant=False)
+    max_hops = luigi.IntParameter(default=6)
+    max_redirects = luigi.IntParameter(default=25)
+    max_body_bytes = luigi.IntParameter(default=128 * 1024 * 1024)
+    cdx_limit = luigi.IntParameter(default=25)
+    cdx_dialect = luigi.Parameter(default="auto", description="auto | ia | pywb")
+    url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
+    cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
+
+    def blocklist(self) -> list[str]:
+        return split_list(self.url_blocklist)
+
+    def cookies(self) -> list[str]:
+        return split_list(self.cookie_patterns)
+
+
+class grobid(luigi.Config):  # noqa: N801
+    """[grobid]: GROBID base URL; empty disables GROBID (results say `disabled`)."""
+
+    host = luigi.Parameter(default="")
+
+
+class kafka(luigi.Config):  # noqa: N801
+    """[kafka]: bootstrap servers (empty: file sinks in the work directory) and topic env."""
+
+    hosts = luigi.Parameter(default="")
+    env = luigi.Parameter(default="dev")
+
+
+class importer(luigi.Config):  # noqa: N801
+    """[importer]: editgroup shape of the catalog import."""
+
+    batch_size = luigi.IntParameter(default=100, significant=False)
+    description = luigi.Parameter(
+        default="backfill of full file-level metadata for early-imported papers"
+    )
+
+
+def split_list(value: str) -> list[str]:
+    """Comma- or newline-separated cfg value -> list of non-empty, stripped items."""
+    return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
