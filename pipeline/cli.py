@@ -1,0 +1,117 @@
+"""Operator CLI: `python -m pipeline ...` or the `backfill` console script.
+
+Why: operators need to see, without reading Luigi's logs, which targets exist,
+how big they are and what each step counted (`status`), where a step writes
+(`path STEP`), and to load or inspect the embedded catalog (`catalog ...`).
+Every number shown comes from the targets and their `.meta.json` sidecars.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+
+import luigi
+
+from pipeline import __version__
+from pipeline.base import BackfillTask, format_counts, meta_path
+from pipeline.jsonio import InputError, count_lines, read_json
+
+
+def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
+    """Every BackfillTask under `root`, dependencies first, each once."""
+    seen: set[str] = set()
+
+    def visit(task: luigi.Task) -> Iterator[BackfillTask]:
+        if task.task_id in seen:
+            return
+        seen.add(task.task_id)
+        for dep in luigi.task.flatten(task.requires()):
+            yield from visit(dep)
+        if isinstance(task, BackfillTask):
+            yield task
+
+    yield from visit(root)
+
+
+def step_status(task: BackfillTask) -> dict:
+    """Existence, line count and recorded counts of one step's target."""
+    path = task.output().path
+    row = {"step": task.task_id, "target": path, "exists": os.path.exists(path), "lines": None}
+    if row["exists"] and (path.endswith(".gz") or path.endswith(".json")):
+        try:
+            row["lines"] = count_lines(path)
+        except InputError as e:
+            row["lines"] = f"unreadable: {e}"
+    sidecar = meta_path(path)
+    row["counts"] = read_json(sidecar).get("counts", {}) if sidecar.exists() else {}
+    row["complete"] = task.complete()
+    return row
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.tasks import Backfill
+
+    rows = [step_status(t) for t in walk_steps(Backfill())]
+    for r in rows:
+        mark = "done" if r["complete"] else ("stale" if r["exists"] else "missing")
+        lines = "-" if r["lines"] is None else r["lines"]
+        print(f"{mark:8} {lines!s:>8}  {r['target']}")
+        if r["counts"] and not args.brief:
+            print(f"{'':18}{format_counts(r['counts'])}")
+            for key, value in r["counts"].items():
+                if isinstance(value, dict) and value:
+                    inner = ", ".join(f"{k}: {v}" for k, v in value.items())
+                    print(f"{'':18}{key}: {inner}")
+    return 0 if all(r["complete"] for r in rows) else 1
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    from pipeline.tasks import Backfill
+
+    for t in walk_steps(Backfill()):
+        doc = (type(t).__doc__ or "").strip().splitlines()[0]
+        print(f"{t.task_family:24} {doc}")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    from pipeline.tasks import Backfill
+
+    for t in walk_steps(Backfill()):
+        if args.step in (t.task_family, t.task_id):
+            print(t.output().path)
+            return 0
+    print(f"no step named {args.step!r}; see `python -m pipeline steps`", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="backfill", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=__version__)
+    p.add_argument("--workdir", help="override [backfill] workdir")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("status", help="each step's target, whether it exists, lines and counts")
+    s.add_argument("--brief", action="store_true", help="one line per step")
+    s.set_defaults(func=cmd_status)
+    s = sub.add_parser("steps", help="list the steps of the pipeline")
+    s.set_defaults(func=cmd_steps)
+    s = sub.add_parser("path", help="print the target path of a step")
+    s.add_argument("step")
+    s.set_defaults(func=cmd_path)
+    try:
+        from pipeline.catalog.cli import add_parser as add_catalog
+    except ImportError:  # the catalog subpackage is optional until it lands
+        add_catalog = None
+    if add_catalog is not None:
+        add_catalog(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.workdir:
+        luigi.configuration.get_config().set("backfill", "workdir", args.workdir)
+    return args.func(args)

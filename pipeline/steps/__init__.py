@@ -1,0 +1,1 @@
+"""The data steps as plain functions: paths in, counts out, no Luigi inside."""
