@@ -35,7 +35,8 @@ class BadLine:
 
     line: int
     raw: str
-    reason: str
+    reason: str  # short and countable: invalid-json | not-an-object
+    detail: str = ""
 
 
 def is_gzip(path: str | os.PathLike) -> bool:
@@ -76,9 +77,9 @@ def parse_object(n: int, line: str) -> dict | BadLine:
     try:
         obj = json.loads(line)
     except ValueError as e:
-        return BadLine(n, line, f"invalid-json: {e}")
+        return BadLine(n, line, "invalid-json", str(e))
     if not isinstance(obj, dict):
-        return BadLine(n, line, f"not-an-object: {type(obj).__name__}")
+        return BadLine(n, line, "not-an-object", f"a JSON {type(obj).__name__}")
     return obj
 
 
@@ -101,6 +102,11 @@ def reject_record(reason: str, line: int, source: str, record: Any = None, raw: 
     else:
         out["record"] = record
     return out
+
+
+def reject_bad_line(bad: BadLine, source: str) -> dict:
+    """The rejects line of an unparseable input line (reason, plus the parser's detail)."""
+    return reject_record(bad.reason, bad.line, source, raw=bad.raw) | {"detail": bad.detail}
 
 
 class AtomicWriter:

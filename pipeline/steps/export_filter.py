@@ -13,7 +13,7 @@ import os
 from collections import Counter
 
 from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object, reject_record
+from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object, reject_bad_line
 
 
 def lacks_sha256(entity: dict) -> bool:
@@ -34,9 +34,8 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str) -> dict
             counts["in"] += 1
             obj = parse_object(n, line)
             if isinstance(obj, BadLine):
-                reason = obj.reason.split(":")[0]
-                reasons[reason] += 1
-                rej.write_obj(reject_record(obj.reason, n, source, raw=obj.raw))
+                reasons[obj.reason] += 1
+                rej.write_obj(reject_bad_line(obj, source))
             elif lacks_sha256(obj):
                 out.write_line(line)
             else:

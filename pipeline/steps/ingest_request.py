@@ -12,7 +12,7 @@ import os
 from collections import Counter
 
 from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_record
+from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
 
 ARCHIVE_MARKERS = ("://web.archive.org/", "://archive.org/")
 
@@ -67,8 +67,8 @@ def build_requests(entities_path: str, out_path: str, rejects_path: str) -> dict
         for n, obj in iter_objects(entities_path):
             counts["in"] += 1
             if isinstance(obj, BadLine):
-                reasons["bad-line"] += 1
-                rej.write_obj(reject_record(obj.reason, n, source, raw=obj.raw))
+                reasons[obj.reason] += 1
+                rej.write_obj(reject_bad_line(obj, source))
                 continue
             try:
                 out.write_obj(build_request(obj))

@@ -6,7 +6,7 @@ kept a record only when the file fetched was the file the catalog meant
 every shard plus any `extra_results` files, and writes each dropped result to
 a rejects file with its reason instead of letting it disappear:
 
-- `bad-line`: not a JSON object;
+- `invalid-json` / `not-an-object`: the line is not a JSON object;
 - `bad-result`: no `request.ext_ids.sha1` to compare with;
 - `ingest-failed`: not a hit (any status but `success`), so no trustworthy file;
 - `no-file-meta`: a hit without file_meta (should not happen; kept visible);
@@ -19,7 +19,7 @@ import os
 from collections import Counter
 
 from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_record
+from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
 
 FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
 
@@ -56,8 +56,8 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> 
                 counts["in"] += 1
                 n_source += 1
                 if isinstance(obj, BadLine):
-                    reasons["bad-line"] += 1
-                    rej.write_obj(reject_record(obj.reason, n, source, raw=obj.raw))
+                    reasons[obj.reason] += 1
+                    rej.write_obj(reject_bad_line(obj, source))
                     continue
                 statuses[str(obj.get("status"))] += 1
                 reason = drop_reason(obj)

@@ -1,0 +1,65 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+# Both create or update the virtualenv they need and install what is missing.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+WORLD  := data/world
+LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
+
+.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test
+
+demo: venv world
+	$(LUIGI) Backfill --local-scheduler --backfill-file-hashes $(WORLD)/file_hashes.tsv.gz
+	@echo
+	@echo "== step counts (python -m pipeline status) =="
+	@$(PY) -m pipeline status
+
+test: venv-test world
+	$(PY) tests/services.py ensure-pywb
+	$(VENV)/bin/pytest -q
+
+lint: venv-test
+	$(VENV)/bin/ruff check pipeline tests bench data
+
+world: venv $(WORLD)/summary.json
+
+$(WORLD)/summary.json: data/generate_world.py | venv
+	$(PY) data/generate_world.py --out $(WORLD)
+
+bench: venv-test world
+	$(PY) bench/run.py
+
+# libmagic is the one system library the pipeline needs (python-magic loads it).
+system-deps:
+	@if ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then \
+	  echo "libmagic1 is missing: python-magic needs it to tell PDFs from HTML."; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing libmagic1 with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmagic1 >/dev/null; \
+	  else \
+	    echo "Install it first (Debian/Ubuntu: sudo apt-get install libmagic1), then rerun make."; exit 1; \
+	  fi; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall when the package metadata changes; the stamp files record the last install.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import pipeline, luigi, warcio, magic" && touch $@
+
+$(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import pytest, surt" && touch $@
+
+venv: system-deps $(VENV)/.installed
+venv-test: system-deps $(VENV)/.installed-test
+
+clean-work:
+	rm -rf data/work
+
+clean: clean-work
+	rm -rf $(WORLD) $(VENV) .venv-pywb
