@@ -1,0 +1,46 @@
+"""URL rules of an ingest: blocklist and cookie-wall checks, and joining a redirect's Location.
+
+Why: these rules are applied at every hop and on every terminal URL, and the
+lists are configuration (SPEC §2.5), so they are plain functions over the lists
+they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urljoin, urlsplit
+
+
+def matching_pattern(url: str, patterns: Iterable[str]) -> str | None:
+    """The first pattern that is a substring of `url`, or None."""
+    for p in patterns:
+        if p and p in url:
+            return p
+    return None
+
+
+def join_location(url: str, location: str | None) -> str | None:
+    """Absolute target of a `Location` header sent in answer to `url`; None when unusable.
+
+    Relative, path-absolute and scheme-relative forms are joined against the
+    URL that was answered (RFC 9110 §10.2.2). A fragment is dropped (it never
+    reaches a server, so it is not part of what gets archived). Anything that
+    does not end up as an http(s) URL with a host is unusable.
+    """
+    if location is None:
+        return None
+    location = location.strip()
+    if not location:
+        return None
+    target = urljoin(url, location).split("#", 1)[0]
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return target
+
+
+def is_http_url(url: object) -> bool:
+    if not isinstance(url, str) or not url or url != url.strip():
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -1,0 +1,115 @@
+"""An in-memory web archive implementing the CdxClient/ContentClient protocols.
+
+Why: the ingest worker's rules (best capture, redirects, revisits, landing
+pages, failures) are tested here without any collection on disk; the real
+clients are tested against real collections elsewhere. The fake keeps the
+same contract as they do: `lookup` returns exact-URL rows newest first,
+`fetch` returns the capture of a row or raises the `ArchiveError` configured.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+
+from pipeline.archive.model import Capture, CdxError, CdxRow
+
+
+def row_for(url: str, body: bytes = b"", *, dt: str = "20200101000000", status: int | None = 200,
+            mimetype: str = "application/pdf", warc_path: str = "fake-00000.warc.gz",
+            offset: int = 0) -> CdxRow:
+    digest = hashlib.sha1(body).digest()
+    return CdxRow(
+        surt=url.split("://", 1)[-1].lower(),
+        datetime=dt,
+        url=url,
+        mimetype=mimetype,
+        status_code=status,
+        sha1b32=base64.b32encode(digest).decode("ascii"),
+        sha1hex=digest.hex(),
+        warc_path=warc_path,
+        warc_offset=offset,
+        warc_csize=len(body) + 200,
+    )
+
+
+class FakeArchive:
+    """Captures by URL; `lookup_errors`/`fetch_errors` inject failures by URL."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[CdxRow]] = {}
+        self.captures: dict[CdxRow, Capture] = {}
+        self.lookup_errors: dict[str, Exception] = {}
+        self.fetch_errors: dict[str, Exception] = {}
+        self.lookups: list[str] = []
+        self.fetches: list[CdxRow] = []
+        self._lock = threading.Lock()
+
+    def add(self, url: str, body: bytes = b"", *, status: int = 200, mimetype: str | None = None,
+            dt: str = "20200101000000", location: str | None = None,
+            content_type: str | None = None, revisit_of: CdxRow | None = None,
+            revisit_row_status: int | None = None, truncated: bool = False,
+            warc_path: str = "fake-00000.warc.gz") -> CdxRow:
+        """Add one capture; its CDX mimetype defaults to the Content-Type, then application/pdf."""
+        ctype = content_type if content_type is not None else (mimetype or "application/pdf")
+        if revisit_of is not None:
+            row = row_for(url, body, dt=dt, status=revisit_row_status, mimetype="warc/revisit",
+                          warc_path=warc_path, offset=len(self.captures) * 1000)
+        else:
+            row = row_for(url, body, dt=dt, status=status, mimetype=mimetype or ctype.split(";")[0],
+                          warc_path=warc_path, offset=len(self.captures) * 1000)
+        headers = {"content-type": ctype}
+        if location is not None:
+            headers["location"] = location
+        self.captures[row] = Capture(row=row, status_code=status, headers=headers, body=body,
+                                     location=location, revisit_of=revisit_of,
+                                     body_truncated=truncated)
+        self.rows.setdefault(url, []).append(row)
+        return row
+
+    def add_row(self, row: CdxRow, capture: Capture | None = None) -> CdxRow:
+        """An index row with no record behind it (fetch raises) unless a capture is given."""
+        self.rows.setdefault(row.url, []).append(row)
+        if capture is not None:
+            self.captures[row] = capture
+        return row
+
+    # -- CdxClient ----------------------------------------------------------
+    def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
+        with self._lock:
+            self.lookups.append(url)
+        if url in self.lookup_errors:
+            raise self.lookup_errors[url]
+        rows = sorted(self.rows.get(url, []), key=lambda r: r.datetime, reverse=True)
+        return rows[:limit]
+
+    # -- ContentClient ------------------------------------------------------
+    def fetch(self, row: CdxRow, max_bytes: int) -> Capture:
+        with self._lock:
+            self.fetches.append(row)
+        if row.url in self.fetch_errors:
+            raise self.fetch_errors[row.url]
+        if row not in self.captures:
+            raise CdxError(f"fake archive has no record for {row.url} {row.datetime}")
+        cap = self.captures[row]
+        if len(cap.body) > max_bytes:
+            return Capture(row=cap.row, status_code=cap.status_code, headers=cap.headers,
+                           body=cap.body[:max_bytes], location=cap.location,
+                           revisit_of=cap.revisit_of, body_truncated=True)
+        return cap
+
+
+def make_pdf(title: str, pages: int = 1) -> bytes:
+    """A real, small PDF (pypdf) whose bytes differ by `title`."""
+    import io
+
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    for _ in range(pages):
+        w.add_blank_page(width=612, height=792)
+    w.add_metadata({"/Title": title})
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()
