@@ -1,0 +1,95 @@
+"""The embedded archive: a pywb-layout collection directory read without any server.
+
+    <collection>/archive/*.warc.gz     the WARC files (index rows name them relative to here)
+    <collection>/indexes/*.cdxj        pywb CDXJ, sorted by SURT key
+    <collection>/indexes/*.cdx         classic 11-field CDX, sorted likewise
+
+This is the default archive of the pipeline and the reference the HTTP
+clients are tested against: the same rows and captures must come back over
+pywb serving this very directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from contextlib import contextmanager
+
+from pipeline.archive.model import CdxError, CdxRow, WaybackError
+from pipeline.archive.rows import matches_url, newest_first, parse_index_line
+from pipeline.archive.sortedindex import SortedIndex
+from pipeline.archive.surt import surt
+from pipeline.archive.warcclient import WarcContentClient
+
+
+class LocalCdxClient:
+    """Exact-URL lookups over every index file of a collection, by binary search.
+
+    Index files are listed when the client is built. Safe to share between threads.
+    """
+
+    def __init__(self, collection: str):
+        self.collection = collection
+        index_dir = os.path.join(collection, "indexes")
+        if not os.path.isdir(index_dir):
+            raise CdxError(f"not a collection (no indexes/ directory): {collection}")
+        paths = sorted(glob.glob(os.path.join(index_dir, "*.cdxj")) +
+                       glob.glob(os.path.join(index_dir, "*.cdx")))
+        if not paths:
+            raise CdxError(f"no *.cdxj or *.cdx index in {index_dir}")
+        self.indexes = [SortedIndex(path) for path in paths]
+
+    def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
+        """The newest `limit` rows for exactly `url`, newest first; [] when none.
+
+        Raises CdxError when an index file cannot be read or a line of this
+        URL's key is broken (a damaged index must not look like a miss).
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        try:
+            key = surt(url)
+        except ValueError as exc:
+            raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
+        rows: list[CdxRow] = []
+        for index in self.indexes:
+            try:
+                lines = list(index.lines_for(key))
+            except OSError as exc:
+                raise CdxError(f"cannot read index {index.path}: {exc}") from exc
+            for line in lines:
+                row = parse_index_line(line, cdxj=index.cdxj)
+                if matches_url(row, key):
+                    rows.append(row)
+        return newest_first(rows, limit)
+
+
+class LocalContentClient(WarcContentClient):
+    """Reads records straight from the collection's `archive/` directory."""
+
+    def __init__(self, collection: str, cdx: LocalCdxClient | None = None):
+        super().__init__(cdx or LocalCdxClient(collection))
+        self.archive_dir = os.path.join(collection, "archive")
+
+    @contextmanager
+    def open_row(self, row: CdxRow):
+        path = self._warc_file(row.warc_path)
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise WaybackError(f"cannot open WARC {row.warc_path}: {exc.strerror}") from exc
+        with handle:
+            handle.seek(row.warc_offset)
+            yield handle
+
+    def _warc_file(self, warc_path: str) -> str:
+        """The WARC's path; index rows may not point outside the archive directory."""
+        parts = warc_path.replace("\\", "/").split("/")
+        if os.path.isabs(warc_path) or ".." in parts:
+            raise WaybackError(f"WARC path escapes the collection: {warc_path!r}")
+        return os.path.join(self.archive_dir, *parts)
+
+
+def open_local(collection: str) -> tuple[LocalCdxClient, LocalContentClient]:
+    cdx = LocalCdxClient(collection)
+    return cdx, LocalContentClient(collection, cdx)

@@ -1,0 +1,182 @@
+"""Read one WARC record at an index row's offset and check it is the record the row names.
+
+Shared by the local collection and the HTTP range reader: both hand us a
+byte stream that starts at `warc_offset` and is limited to `warc_csize`
+bytes. Everything that can be wrong with a stored capture (not a record at
+that offset, truncated gzip, another URL, a payload whose SHA-1 differs from
+the index) becomes `WaybackContentError` (SPEC §2.5), so a damaged archive
+is reported, never ingested. The body is streamed: at most `max_bytes + 1`
+decoded bytes are held, while the digest is computed over every stored
+payload byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.limitreader import LimitReader
+
+from pipeline.archive.model import CdxRow, WaybackContentError
+from pipeline.archive.rows import normalise_digest, sha1_hex_to_b32
+
+_CHUNK = 256 * 1024
+
+
+@dataclass
+class StoredRecord:
+    """What one WARC record says, after verification against its row."""
+
+    rec_type: str  # response | revisit | resource
+    target_uri: str
+    status_code: int | None
+    headers: dict[str, str] | None  # None: the record has no HTTP headers
+    body: bytes
+    body_truncated: bool
+    refers_to_uri: str | None = None
+    refers_to_date: str | None = None  # 14 digits
+
+
+def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
+    """Parse the record at the start of `stream` (already limited to the row's csize)."""
+    try:
+        iterator = ArchiveIterator(LimitReader(stream, row.warc_csize))
+        record = next(iter(iterator), None)
+    except Exception as exc:  # warcio signals damage with many exception types
+        raise WaybackContentError(f"no readable WARC record at {_where(row)}: {exc}") from exc
+    if record is None:
+        raise WaybackContentError(f"no WARC record at {_where(row)} (truncated or empty)")
+    try:
+        return _verified(iterator, record, row, max_bytes)
+    except WaybackContentError:
+        raise
+    except Exception as exc:
+        raise WaybackContentError(f"unreadable WARC record at {_where(row)}: {exc}") from exc
+
+
+def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
+    rec_type = record.rec_type
+    if rec_type not in ("response", "revisit", "resource"):
+        raise WaybackContentError(f"record at {_where(row)} is a {rec_type!r} record, not a capture")
+    target = record.rec_headers.get_header("WARC-Target-URI") or ""
+    if target != row.url:
+        raise WaybackContentError(
+            f"record at {_where(row)} is for {target!r}, the index row says {row.url!r}")
+
+    raw = record.raw_stream
+    hashing = _HashingReader(raw)
+    record.raw_stream = hashing  # content_stream() decodes what we hash
+    body, truncated = _read_capped(record.content_stream(), max_bytes)
+    hashing.drain()
+    remaining = raw.limit if isinstance(raw, LimitReader) else 0
+    if remaining:
+        raise WaybackContentError(f"record at {_where(row)} is truncated ({remaining} bytes short)")
+    _check_member_end(iterator, row)
+
+    if rec_type == "revisit":
+        declared = record.rec_headers.get_header("WARC-Payload-Digest")
+        if declared and _digest_or_none(declared) not in (None, row.sha1b32):
+            raise WaybackContentError(
+                f"revisit at {_where(row)} declares digest {declared}, the index row {row.sha1b32}")
+    else:
+        actual = sha1_hex_to_b32(hashing.sha1.hexdigest())
+        if actual != row.sha1b32:
+            raise WaybackContentError(
+                f"payload digest {actual} at {_where(row)} differs from the index row's {row.sha1b32}")
+
+    http = record.http_headers
+    headers = headers_dict(http.headers) if http is not None else None
+    status = int(http.get_statuscode()) if http is not None else None
+    if rec_type == "resource":
+        content_type = record.rec_headers.get_header("Content-Type") or ""
+        headers, status = {"content-type": content_type}, 200
+    return StoredRecord(
+        rec_type=rec_type,
+        target_uri=target,
+        status_code=status,
+        headers=headers,
+        body=body,
+        body_truncated=truncated,
+        refers_to_uri=record.rec_headers.get_header("WARC-Refers-To-Target-URI"),
+        refers_to_date=warc_date_to_14(record.rec_headers.get_header("WARC-Refers-To-Date")),
+    )
+
+
+def headers_dict(pairs) -> dict[str, str]:
+    """Header pairs -> dict with lower-cased keys; repeated headers joined by ", "."""
+    result: dict[str, str] = {}
+    for name, value in pairs:
+        key = name.lower()
+        result[key] = f"{result[key]}, {value}" if key in result else value
+    return result
+
+
+def warc_date_to_14(value: str | None) -> str | None:
+    """`2020-01-01T00:00:00Z` (any precision) -> `20200101000000`; None when absent/odd."""
+    if not value:
+        return None
+    digits = "".join(ch for ch in value if ch.isdigit())[:14]
+    return digits if len(digits) == 14 else None
+
+
+def _read_capped(stream, max_bytes: int) -> tuple[bytes, bool]:
+    """At most max_bytes + 1 bytes; returns (first max_bytes bytes, whether there were more)."""
+    parts: list[bytes] = []
+    held = 0
+    while held <= max_bytes:
+        chunk = stream.read(min(_CHUNK, max_bytes + 1 - held))
+        if not chunk:
+            break
+        parts.append(chunk)
+        held += len(chunk)
+    body = b"".join(parts)
+    if held > max_bytes:
+        return body[:max_bytes], True
+    return body, False
+
+
+def _check_member_end(iterator, row: CdxRow) -> None:
+    """A gzip member must end inside csize: a cut-off trailer is a truncated record too."""
+    reader = iterator.reader
+    while reader.read(_CHUNK):
+        pass
+    decompressor = getattr(reader, "decompressor", None)
+    if decompressor is not None and hasattr(decompressor, "eof") and not decompressor.eof:
+        raise WaybackContentError(f"gzip member at {_where(row)} is truncated")
+
+
+def _digest_or_none(value: str) -> str | None:
+    try:
+        return normalise_digest(value)
+    except ValueError:
+        return None
+
+
+def _where(row: CdxRow) -> str:
+    return f"{row.warc_path}@{row.warc_offset}+{row.warc_csize}"
+
+
+class _HashingReader:
+    """Passes reads through while hashing them, so the digest covers stored bytes."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.sha1 = hashlib.sha1()
+
+    def read(self, length=-1):
+        data = self.stream.read(length) if length not in (None, -1) else self.stream.read()
+        self.sha1.update(data)
+        return data
+
+    def readline(self, length=-1):
+        data = self.stream.readline(length) if length not in (None, -1) else self.stream.readline()
+        self.sha1.update(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(_CHUNK):
+            pass
+
+    def close(self) -> None:
+        pass
