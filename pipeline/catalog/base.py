@@ -1,0 +1,141 @@
+"""The one interface every catalog backend speaks, and the errors it raises.
+
+Why: the importer must run the same way against the embedded SQLite catalog
+(the default, and what the tests use) and against the fatcat REST API. Both
+follow fatcat's editing model: an edit is a new revision of an entity placed
+in an editgroup; nothing changes in the catalog until the editgroup is
+accepted; one editgroup may hold at most one edit per entity. Errors are
+mapped onto fatcat's own error names (`NotFound`, `ConstraintViolation`,
+`EditgroupAlreadyAccepted`, `InvalidCredentials`) so the importer handles one
+set of exceptions whatever the backend.
+
+Entities cross this interface in export shape (SPEC §2.1): a dict whose absent
+fields are absent keys, with `ident`, `state` and (when there is one)
+`revision`.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any
+
+IDENT_RE = re.compile(r"^[a-z2-7]{26}$")
+ENTITY_STATES = ("wip", "active", "redirect", "deleted")
+# Keys that describe an entity's place in the catalog rather than its content.
+CATALOG_KEYS = ("ident", "revision", "state")
+
+
+class CatalogError(Exception):
+    """Base of every catalog failure; `error` is fatcat's error name."""
+
+    error = "CatalogError"
+
+
+class NotFound(CatalogError):
+    error = "NotFound"
+
+
+class ConstraintViolation(CatalogError):
+    """A database constraint refused the write (e.g. one ident twice in one editgroup)."""
+
+    error = "ConstraintViolation"
+
+
+class EditgroupAlreadyAccepted(CatalogError):
+    error = "EditgroupAlreadyAccepted"
+
+
+class InvalidCredentials(CatalogError):
+    """The API refused (or would refuse) a write for want of a valid token."""
+
+    error = "InvalidCredentials"
+
+
+class BadRequest(CatalogError):
+    error = "BadRequest"
+
+
+class CatalogUnavailable(CatalogError):
+    """The catalog service kept failing (5xx, connection errors) after every retry."""
+
+    error = "CatalogUnavailable"
+
+
+ERRORS_BY_NAME = {
+    cls.error: cls
+    for cls in (NotFound, ConstraintViolation, EditgroupAlreadyAccepted, InvalidCredentials, BadRequest)
+}
+
+# fatcat's message for the unique (editgroup, ident) constraint, as its API returns it.
+DUPLICATE_EDIT_MESSAGE = (
+    "unexpected database error: duplicate key value violates unique constraint "
+    '"file_edit_editgroup_id_ident_id_key"'
+)
+
+
+def new_fatcat_id() -> str:
+    """A fatcat-style identifier: a random UUID in 26 lower-case base32 characters."""
+    return base64.b32encode(uuid.uuid4().bytes).decode("ascii").rstrip("=").lower()
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def editgroup_is_accepted(editgroup: dict[str, Any]) -> bool:
+    """fatcat marks a merged editgroup by its `changelog_index`."""
+    return editgroup.get("changelog_index") is not None
+
+
+def editgroup_file_edits(editgroup: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((editgroup.get("edits") or {}).get("files") or [])
+
+
+class Catalog(ABC):
+    """File entities, editgroups and edits: the calls the importer needs."""
+
+    #: a stable, secret-free name of this catalog (path or base URL), used by
+    #: the import journal to tell catalogs apart.
+    name: str = ""
+
+    @abstractmethod
+    def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
+        """The entity whose `sha1` this is, or None when there is none."""
+
+    @abstractmethod
+    def get_file(self, ident: str) -> dict[str, Any] | None:
+        """The current state of one entity, or None when the ident is unknown."""
+
+    @abstractmethod
+    def create_editgroup(self, description: str, extra: dict[str, Any]) -> str:
+        """Open a new editgroup; return its `editgroup_id`."""
+
+    @abstractmethod
+    def update_file(self, editgroup_id: str, ident: str, entity: dict[str, Any]) -> dict[str, Any]:
+        """Put a new revision of `ident` into the open editgroup; return the edit.
+
+        The edit is a dict like fatcat's `entity_edit`: `edit_id`, `ident`,
+        `revision`, `prev_revision`, `editgroup_id`.
+        """
+
+    @abstractmethod
+    def accept_editgroup(self, editgroup_id: str) -> None:
+        """Merge the editgroup: every edit in it becomes its entity's current state."""
+
+    @abstractmethod
+    def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
+        """The editgroup (`editgroup_id`, `description`, `extra`, `changelog_index` when
+        accepted, `edits.files`), or None when unknown. Used to resume after a crash."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections; the catalog is not used afterwards."""
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,147 @@
+"""`python -m pipeline catalog ...`: load, dump, inspect and import into a catalog.
+
+Why: operators check the embedded catalog the way they would check fatcat
+(`get IDENT`, a full `dump` to diff against an export), load it from an
+export, and can run the import by hand exactly as the `ImportFileMeta` task
+does (`import FILE_META`, with `--dry-run` for a QA pass), like the runbook's
+`fatcat_import.py file-meta`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from pipeline.catalog import is_api_url, open_catalog, rejects_path_for
+from pipeline.catalog.base import CatalogError
+from pipeline.catalog.sqlite import SqliteCatalog, dump, load_export
+from pipeline.jsonio import InputError, dumps
+
+
+def _default_catalog() -> str:
+    from pipeline import config
+
+    return config.backfill().catalog_path()
+
+
+def _sqlite_only(spec: str, command: str) -> None:
+    if is_api_url(spec):
+        raise CatalogError(f"catalog {command} works on the embedded catalog, not on an API URL")
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    spec = args.catalog or _default_catalog()
+    _sqlite_only(spec, "load")
+    rejects = args.rejects or rejects_path_for(spec)
+    report = load_export(spec, args.export, rejects_path=rejects)
+    print(json.dumps(report.as_dict(), sort_keys=True))
+    if report.rejected:
+        print(f"{report.rejected} of {report.lines} lines rejected ({dict(report.reasons)}); "
+              f"see {rejects}", file=sys.stderr)
+    return 0
+
+
+def cmd_dump(args: argparse.Namespace) -> int:
+    spec = args.catalog or _default_catalog()
+    _sqlite_only(spec, "dump")
+    if not os.path.exists(spec):
+        raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
+    with SqliteCatalog(spec) as cat:
+        dump(cat, sys.stdout)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    spec = args.catalog or _default_catalog()
+    if not is_api_url(spec) and not os.path.exists(spec):
+        raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
+    cat, _ = open_catalog(spec)
+    with cat:
+        entity = cat.get_file(args.ident)
+    if entity is None:
+        print(f"no file entity {args.ident} in {cat.name}", file=sys.stderr)
+        return 1
+    print(dumps(entity))
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from pipeline import config
+    from pipeline.importer import import_file_meta
+
+    settings = config.importer()
+    spec = args.catalog or _default_catalog()
+    journal = args.journal or os.path.join(config.backfill().workdir,
+                                           "files_missing_sha256.import.journal.json")
+    cat, _ = open_catalog(spec, seed=args.seed)
+    with cat:
+        result = import_file_meta(
+            args.file_meta, cat, journal_path=journal,
+            batch_size=args.batch_size or settings.batch_size,
+            description=args.description or settings.description, dry_run=args.dry_run)
+    print(repr(result.counts))
+    if args.counts:
+        from pipeline.jsonio import write_json
+
+        write_json(args.counts, result.as_dict())
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `catalog load|dump|get|import` on the operator CLI."""
+    p = subparsers.add_parser("catalog", help="load, dump, inspect or import into the catalog")
+    sub = p.add_subparsers(dest="catalog_command", required=True)
+    catalog_help = "embedded catalog path (default: [backfill] catalog, <workdir>/catalog.sqlite)"
+
+    s = sub.add_parser("load", help="load an export (plain or gzip JSON lines) into the embedded catalog")
+    s.add_argument("export")
+    s.add_argument("--catalog", help=catalog_help)
+    s.add_argument("--rejects", help="where refused lines go (default: <catalog>.rejects.json)")
+    s.set_defaults(func=_guard(cmd_load))
+
+    s = sub.add_parser("dump", help="print every file entity as export JSON lines, sorted by ident")
+    s.add_argument("--catalog", help=catalog_help)
+    s.set_defaults(func=_guard(cmd_dump))
+
+    s = sub.add_parser("get", help="print one file entity")
+    s.add_argument("ident")
+    s.add_argument("--catalog", help=catalog_help + "; or a fatcat API URL")
+    s.set_defaults(func=_guard(cmd_get))
+
+    s = sub.add_parser("import", help="import file_meta records (what ImportFileMeta runs)")
+    s.add_argument("file_meta")
+    s.add_argument("--catalog", help=catalog_help + "; or a fatcat API URL")
+    s.add_argument("--seed", help="export to load an embedded catalog from when it does not exist")
+    s.add_argument("--journal", help="import journal (default: <workdir>/files_missing_sha256.import.journal.json)")
+    s.add_argument("--batch-size", type=int, help="edits per editgroup (default: [importer] batch_size)")
+    s.add_argument("--description", help="editgroup description (default: [importer] description)")
+    s.add_argument("--dry-run", action="store_true", help="count only; write nothing")
+    s.add_argument("--counts", help="also write the counters as a JSON object to this file")
+    s.set_defaults(func=_guard(cmd_import))
+    return p
+
+
+def _guard(func):
+    """Report catalog and input errors as one line on stderr and exit status 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (CatalogError, InputError, ValueError) as e:
+            print(f"catalog {args.catalog_command}: {e}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="catalog")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

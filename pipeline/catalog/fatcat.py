@@ -1,0 +1,224 @@
+"""The fatcat REST API (v0) as a catalog backend, over plain `requests`.
+
+Why not the generated openapi client: its default host is the public
+production API, so one missing argument sends test edits to production. Here
+the base URL is required (e.g. `https://api.fatcat.wiki/v0`, or a QA or
+loopback instance) and nothing has a default host.
+
+Calls (fatcat v0 API):
+- `GET  /file/lookup?sha1=` -> file entity; 404 means no match;
+- `GET  /file/{ident}`, `GET /editgroup/{id}` (the latter lists `edits.files`
+  and carries `changelog_index` once accepted): used to resume after a crash;
+- `POST /editgroup` {description, extra} -> 201 editgroup with `editgroup_id`;
+- `PUT  /editgroup/{id}/file/{ident}` file entity -> entity_edit;
+- `POST /editgroup/{id}/accept` -> success.
+Errors come back as `{"success": false, "error": NAME, "message": ...}` and
+are raised as the matching `pipeline.catalog.base` exception.
+
+The token comes only from `FATCAT_API_AUTH_TOKEN` and is sent as
+`Authorization: Bearer <token>` on writes. It is never logged, written or put
+into an exception: every text that leaves this module passes `_scrub`, and
+exceptions are raised `from None` so no chained request object carries it.
+
+5xx answers and connection errors are retried a bounded number of times with
+exponential backoff. Because a write may have succeeded when its answer was
+lost, a retried write is checked against the catalog's state: a retried PUT
+that meets ConstraintViolation is a success if the editgroup already holds
+that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from pipeline.catalog.base import (
+    CATALOG_KEYS,
+    ERRORS_BY_NAME,
+    Catalog,
+    CatalogError,
+    CatalogUnavailable,
+    ConstraintViolation,
+    EditgroupAlreadyAccepted,
+    InvalidCredentials,
+    NotFound,
+    editgroup_file_edits,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
+USER_AGENT = "filemeta-backfill"
+
+
+class FatcatCatalog(Catalog):
+    """A fatcat API at an explicit base URL; the token is read from the environment."""
+
+    def __init__(self, base_url: str, token: str | None = None, *, retries: int = 4,
+                 backoff: float = 0.5, timeout: float = 60.0,
+                 session: requests.Session | None = None):
+        parts = urlsplit(base_url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
+        if parts.username or parts.password:
+            raise ValueError("fatcat API base URL must not carry credentials; use FATCAT_API_AUTH_TOKEN")
+        self.base_url = base_url.rstrip("/")
+        self.name = self.base_url
+        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.trust_env = False  # no proxy or .netrc credentials picked up by surprise
+
+    def __repr__(self) -> str:
+        return f"FatcatCatalog({self.base_url!r}, token={'set' if self._token else 'unset'})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- plumbing -----------------------------------------------------------
+    def _scrub(self, text: str) -> str:
+        if self._token:
+            text = text.replace(self._token, "[token]")
+        return text
+
+    def _error(self, cls: type[CatalogError], text: str) -> CatalogError:
+        return cls(self._scrub(text))
+
+    def _request(self, method: str, path: str, *, params: dict | None = None,
+                 body: Any = None, write: bool = False) -> tuple[requests.Response, int]:
+        """One call with retries; returns (response, attempts). 4xx answers are returned."""
+        headers = {"Accept": "application/json"}
+        if write:
+            if not self._token:
+                raise InvalidCredentials(f"{TOKEN_ENV} is not set: fatcat writes need a token")
+            headers["Authorization"] = f"Bearer {self._token}"
+        url = self.base_url + path
+        last = ""
+        for attempt in range(1, self.retries + 2):
+            try:
+                resp = self.session.request(method, url, params=params, json=body,
+                                            headers=headers, timeout=self.timeout,
+                                            allow_redirects=False)
+            except requests.RequestException as e:
+                last = f"{type(e).__name__}: {e}"
+            else:
+                if resp.status_code < 500:
+                    return resp, attempt
+                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+            if attempt <= self.retries:
+                delay = self.backoff * (2 ** (attempt - 1))
+                log.warning("fatcat %s %s failed (%s); retry %d/%d in %.1fs", method, path,
+                            self._scrub(last), attempt, self.retries, delay)
+                time.sleep(delay)
+        raise self._error(CatalogUnavailable,
+                          f"fatcat {method} {path}: gave up after {self.retries + 1} attempts: {last}") from None
+
+    def _raise_for(self, method: str, path: str, resp: requests.Response) -> None:
+        """Map a 4xx answer onto the catalog exceptions by fatcat's error name."""
+        try:
+            data = resp.json()
+        except ValueError:
+            data = {}
+        name = data.get("error") if isinstance(data, dict) else None
+        message = data.get("message") if isinstance(data, dict) else None
+        if resp.status_code in (401, 403):
+            cls: type[CatalogError] = InvalidCredentials
+        elif resp.status_code == 404:
+            cls = NotFound
+        else:
+            cls = ERRORS_BY_NAME.get(name or "", CatalogError)
+        detail = message or resp.text[:300]
+        raise self._error(cls, f"fatcat {method} {path}: HTTP {resp.status_code} {name or ''}: {detail}") from None
+
+    def _json(self, resp: requests.Response, method: str, path: str) -> Any:
+        try:
+            return resp.json()
+        except ValueError:
+            raise self._error(CatalogError, f"fatcat {method} {path}: answer is not JSON") from None
+
+    # -- the interface ------------------------------------------------------
+    def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
+        path = "/file/lookup"
+        resp, _ = self._request("GET", path, params={"sha1": sha1})
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise_for("GET", path, resp)
+        return self._json(resp, "GET", path)
+
+    def get_file(self, ident: str) -> dict[str, Any] | None:
+        path = f"/file/{quote(ident, safe='')}"
+        resp, _ = self._request("GET", path)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise_for("GET", path, resp)
+        return self._json(resp, "GET", path)
+
+    def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
+        path = f"/editgroup/{quote(editgroup_id, safe='')}"
+        resp, _ = self._request("GET", path)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise_for("GET", path, resp)
+        return self._json(resp, "GET", path)
+
+    def create_editgroup(self, description: str, extra: dict[str, Any]) -> str:
+        path = "/editgroup"
+        resp, _ = self._request("POST", path, body={"description": description, "extra": extra},
+                                write=True)
+        if resp.status_code not in (200, 201):
+            self._raise_for("POST", path, resp)
+        data = self._json(resp, "POST", path)
+        editgroup_id = data.get("editgroup_id") if isinstance(data, dict) else None
+        if not editgroup_id:
+            raise self._error(CatalogError, "fatcat POST /editgroup: answer has no editgroup_id")
+        return editgroup_id
+
+    def update_file(self, editgroup_id: str, ident: str, entity: dict[str, Any]) -> dict[str, Any]:
+        path = f"/editgroup/{quote(editgroup_id, safe='')}/file/{quote(ident, safe='')}"
+        body = {k: v for k, v in entity.items() if k not in CATALOG_KEYS}
+        resp, attempts = self._request("PUT", path, body=body, write=True)
+        if resp.status_code == 200:
+            return self._json(resp, "PUT", path)
+        if attempts > 1 and resp.status_code == 400:
+            # An earlier attempt may have been applied with its answer lost.
+            try:
+                self._raise_for("PUT", path, resp)
+            except ConstraintViolation:
+                edit = self._existing_edit(editgroup_id, ident)
+                if edit is not None:
+                    log.info("fatcat PUT %s: an earlier attempt was applied; keeping its edit", path)
+                    return edit
+                raise
+        self._raise_for("PUT", path, resp)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _existing_edit(self, editgroup_id: str, ident: str) -> dict[str, Any] | None:
+        eg = self.get_editgroup(editgroup_id)
+        for edit in editgroup_file_edits(eg or {}):
+            if edit.get("ident") == ident:
+                return edit
+        return None
+
+    def accept_editgroup(self, editgroup_id: str) -> None:
+        path = f"/editgroup/{quote(editgroup_id, safe='')}/accept"
+        resp, attempts = self._request("POST", path, write=True)
+        if resp.status_code == 200:
+            return
+        if attempts > 1:
+            try:
+                self._raise_for("POST", path, resp)
+            except EditgroupAlreadyAccepted:
+                log.info("fatcat POST %s: an earlier attempt was applied", path)
+                return
+        self._raise_for("POST", path, resp)

@@ -1,0 +1,408 @@
+"""The embedded catalog: fatcat's editing model in one SQLite file.
+
+Why: the pipeline must be runnable end to end without a fatcat server, and
+its import must behave as it would against fatcat: edits are new revisions
+collected in editgroups, an entity changes only when its editgroup is
+accepted, an accepted editgroup cannot be edited again, and one editgroup
+holds at most one edit per ident (fatcat's `file_edit_editgroup_id_ident_id_key`).
+
+Tables:
+- `file_ident`: one row per entity: ident, state, current revision (NULL when
+  the export had none), sha1 (indexed for lookup) and the entity's current
+  body (every export key except ident, revision and state);
+- `file_rev`: revisions created by edits (body as above);
+- `editgroup`, `changelog` (an editgroup is accepted iff it has a changelog
+  row, as in fatcat), `file_edit` (UNIQUE (editgroup_id, ident)).
+
+Each API call is one transaction, so a process killed at any point leaves
+the catalog as it was after the last completed call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.catalog.base import (
+    CATALOG_KEYS,
+    DUPLICATE_EDIT_MESSAGE,
+    ENTITY_STATES,
+    IDENT_RE,
+    Catalog,
+    CatalogError,
+    ConstraintViolation,
+    EditgroupAlreadyAccepted,
+    NotFound,
+    new_fatcat_id,
+    new_uuid,
+)
+from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_record
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_ident (
+    ident TEXT PRIMARY KEY,
+    state TEXT,
+    active INTEGER NOT NULL,
+    revision TEXT,
+    sha1 TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_rev (
+    rev_id TEXT PRIMARY KEY,
+    ident TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS editgroup (
+    editgroup_id TEXT PRIMARY KEY,
+    description TEXT,
+    extra TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changelog (
+    idx INTEGER PRIMARY KEY AUTOINCREMENT,
+    editgroup_id TEXT NOT NULL UNIQUE REFERENCES editgroup(editgroup_id),
+    timestamp TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_edit (
+    edit_id TEXT PRIMARY KEY,
+    editgroup_id TEXT NOT NULL REFERENCES editgroup(editgroup_id),
+    ident TEXT NOT NULL REFERENCES file_ident(ident),
+    rev_id TEXT NOT NULL REFERENCES file_rev(rev_id),
+    prev_rev TEXT,
+    CONSTRAINT file_edit_editgroup_id_ident_id_key UNIQUE (editgroup_id, ident)
+);
+"""
+INDEXES = """
+CREATE INDEX IF NOT EXISTS file_ident_sha1 ON file_ident (sha1, ident);
+CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
+"""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _to_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _body_of(entity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k not in CATALOG_KEYS}
+
+
+def _sha1_of(body: dict[str, Any]) -> str | None:
+    sha1 = body.get("sha1")
+    return sha1 if isinstance(sha1, str) and sha1 else None
+
+
+class SqliteCatalog(Catalog):
+    """An embedded catalog in one SQLite file (created on first open)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.name = os.path.abspath(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (see _tx); the
+        # connection may be handed to another thread (the test stand-in server
+        # serialises calls with its own lock).
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA + INDEXES)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- reading ------------------------------------------------------------
+    @staticmethod
+    def _entity(row: tuple) -> dict[str, Any]:
+        ident, state, revision, body = row
+        entity = json.loads(body)
+        entity["ident"] = ident
+        if state is not None:
+            entity["state"] = state
+        if revision is not None:
+            entity["revision"] = revision
+        return entity
+
+    def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
+        """The active entity with this sha1 and the lowest ident (SPEC §5)."""
+        row = self.db.execute(
+            "SELECT ident, state, revision, body FROM file_ident "
+            "WHERE sha1 = ? AND active = 1 ORDER BY ident LIMIT 1",
+            (sha1,),
+        ).fetchone()
+        return self._entity(row) if row else None
+
+    def get_file(self, ident: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT ident, state, revision, body FROM file_ident WHERE ident = ?", (ident,)
+        ).fetchone()
+        return self._entity(row) if row else None
+
+    def iter_entities(self) -> Iterator[dict[str, Any]]:
+        """Every entity in export shape, sorted by ident."""
+        cur = self.db.execute("SELECT ident, state, revision, body FROM file_ident ORDER BY ident")
+        for row in cur:
+            yield self._entity(row)
+
+    def count_entities(self) -> int:
+        return self.db.execute("SELECT count(*) FROM file_ident").fetchone()[0]
+
+    def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT e.editgroup_id, e.description, e.extra, e.created, c.idx "
+            "FROM editgroup e LEFT JOIN changelog c USING (editgroup_id) WHERE e.editgroup_id = ?",
+            (editgroup_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        eg: dict[str, Any] = {
+            "editgroup_id": row[0],
+            "description": row[1],
+            "extra": json.loads(row[2]) if row[2] is not None else None,
+            "created": row[3],
+        }
+        if row[4] is not None:
+            eg["changelog_index"] = row[4]
+        eg["edits"] = {"files": self._edits(editgroup_id)}
+        return eg
+
+    def _edits(self, editgroup_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT edit_id, ident, rev_id, prev_rev FROM file_edit WHERE editgroup_id = ? "
+            "ORDER BY rowid",
+            (editgroup_id,),
+        ).fetchall()
+        return [
+            {"edit_id": r[0], "ident": r[1], "revision": r[2], "prev_revision": r[3],
+             "editgroup_id": editgroup_id}
+            for r in rows
+        ]
+
+    def edits_of(self, ident: str, accepted_only: bool = True) -> list[dict[str, Any]]:
+        """Every edit of one entity (accepted ones only by default): for audits and tests."""
+        sql = (
+            "SELECT f.edit_id, f.editgroup_id, f.rev_id, f.prev_rev, c.idx FROM file_edit f "
+            "LEFT JOIN changelog c USING (editgroup_id) WHERE f.ident = ?"
+        )
+        if accepted_only:
+            sql += " AND c.idx IS NOT NULL"
+        rows = self.db.execute(sql + " ORDER BY f.rowid", (ident,)).fetchall()
+        return [
+            {"edit_id": r[0], "editgroup_id": r[1], "revision": r[2], "prev_revision": r[3],
+             "changelog_index": r[4], "ident": ident}
+            for r in rows
+        ]
+
+    def editgroups(self) -> list[dict[str, Any]]:
+        """Every editgroup with its edit count and changelog index, in creation order."""
+        rows = self.db.execute(
+            "SELECT e.editgroup_id, c.idx, (SELECT count(*) FROM file_edit f "
+            "WHERE f.editgroup_id = e.editgroup_id) FROM editgroup e "
+            "LEFT JOIN changelog c USING (editgroup_id) ORDER BY e.rowid"
+        ).fetchall()
+        return [{"editgroup_id": r[0], "changelog_index": r[1], "edit_count": r[2]} for r in rows]
+
+    # -- editing ------------------------------------------------------------
+    def _require_open(self, db: sqlite3.Connection, editgroup_id: str) -> None:
+        if db.execute("SELECT 1 FROM editgroup WHERE editgroup_id = ?", (editgroup_id,)).fetchone() is None:
+            raise NotFound(f"no such editgroup found: {editgroup_id}")
+        if db.execute("SELECT 1 FROM changelog WHERE editgroup_id = ?", (editgroup_id,)).fetchone():
+            raise EditgroupAlreadyAccepted(
+                "attempted to accept or mutate an editgroup which was already accepted: "
+                f"{editgroup_id}"
+            )
+
+    def create_editgroup(self, description: str, extra: dict[str, Any]) -> str:
+        editgroup_id = new_fatcat_id()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO editgroup (editgroup_id, description, extra, created) VALUES (?, ?, ?, ?)",
+                (editgroup_id, description, _to_json(extra) if extra is not None else None, _now()),
+            )
+        return editgroup_id
+
+    def update_file(self, editgroup_id: str, ident: str, entity: dict[str, Any]) -> dict[str, Any]:
+        body = _body_of(entity)
+        rev_id = new_uuid()
+        edit_id = new_uuid()
+        with self._tx() as db:
+            self._require_open(db, editgroup_id)
+            row = db.execute("SELECT revision FROM file_ident WHERE ident = ?", (ident,)).fetchone()
+            if row is None:
+                raise NotFound(f"no such file found: {ident}")
+            db.execute("INSERT INTO file_rev (rev_id, ident, body) VALUES (?, ?, ?)",
+                       (rev_id, ident, _to_json(body)))
+            try:
+                db.execute(
+                    "INSERT INTO file_edit (edit_id, editgroup_id, ident, rev_id, prev_rev) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (edit_id, editgroup_id, ident, rev_id, row[0]),
+                )
+            except sqlite3.IntegrityError as e:
+                raise ConstraintViolation(DUPLICATE_EDIT_MESSAGE) from e
+        return {"edit_id": edit_id, "ident": ident, "revision": rev_id, "prev_revision": row[0],
+                "editgroup_id": editgroup_id}
+
+    def accept_editgroup(self, editgroup_id: str) -> None:
+        with self._tx() as db:
+            self._require_open(db, editgroup_id)
+            edits = db.execute(
+                "SELECT f.ident, f.rev_id, r.body FROM file_edit f JOIN file_rev r USING (rev_id) "
+                "WHERE f.editgroup_id = ?",
+                (editgroup_id,),
+            ).fetchall()
+            for ident, rev_id, body in edits:
+                db.execute(
+                    "UPDATE file_ident SET revision = ?, body = ?, sha1 = ?, state = 'active', "
+                    "active = 1 WHERE ident = ?",
+                    (rev_id, body, _sha1_of(json.loads(body)), ident),
+                )
+            db.execute("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)",
+                       (editgroup_id, _now()))
+
+    # -- loading ------------------------------------------------------------
+    def _insert_rows(self, rows: list[tuple]) -> None:
+        self.db.executemany(
+            "INSERT INTO file_ident (ident, state, active, revision, sha1, body) VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+@dataclass
+class LoadReport:
+    """What `load_export` did: entities loaded, lines rejected and why."""
+
+    export: str
+    catalog: str
+    lines: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    rejects_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"export": self.export, "catalog": self.catalog, "lines": self.lines,
+                "loaded": self.loaded, "rejected": self.rejected, "reasons": dict(self.reasons),
+                "rejects": self.rejects_path}
+
+
+def check_entity(obj: dict[str, Any]) -> str | None:
+    """Why an export object cannot be a catalog entity, or None when it can."""
+    ident = obj.get("ident")
+    if not isinstance(ident, str) or not IDENT_RE.match(ident):
+        return "bad-ident"
+    state = obj.get("state")
+    if state is not None and state not in ENTITY_STATES:
+        return "bad-state"
+    revision = obj.get("revision")
+    if revision is not None and not isinstance(revision, str):
+        return "bad-revision"
+    return None
+
+
+def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
+                rejects_path: str | os.PathLike | None = None, batch: int = 5000) -> LoadReport:
+    """Load an export (plain or gzip JSON lines) into the catalog at `catalog_path`.
+
+    A new catalog is built under a temporary name and renamed into place only
+    when complete, so a killed load never leaves a half-filled catalog that a
+    later run would take for a finished one. Loading into an existing catalog
+    happens in one transaction. Lines that are not JSON objects or not valid
+    entities (bad ident or state, an ident already loaded) are counted, written
+    to `rejects_path` (SPEC §6 rejects shape) and never stop the load.
+    """
+    catalog_path = Path(catalog_path)
+    report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))
+    fresh = not catalog_path.exists()
+    build_path = catalog_path.with_name(f"{catalog_path.name}.tmp-{os.getpid()}") if fresh else catalog_path
+    if fresh:
+        for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+            leftover.unlink(missing_ok=True)
+    rejects = AtomicWriter(rejects_path) if rejects_path else None
+    cat = SqliteCatalog(build_path)
+    ok = False
+    try:
+        if rejects:
+            rejects.__enter__()
+        seen_before = {r[0] for r in cat.db.execute("SELECT ident FROM file_ident")} if not fresh else set()
+        seen: set[str] = set()
+        pending: list[tuple] = []
+        cat.db.execute("BEGIN IMMEDIATE")
+        try:
+            for n, obj in iter_objects(export):
+                report.lines += 1
+                if isinstance(obj, BadLine):
+                    reason, rec = obj.reason.split(":")[0], {"raw": obj.raw}
+                else:
+                    reason, rec = check_entity(obj), {"record": obj}
+                    if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
+                        reason = "duplicate-ident"
+                if reason is not None:
+                    report.rejected += 1
+                    report.reasons[reason] += 1
+                    if rejects:
+                        detail = obj.reason if isinstance(obj, BadLine) else reason
+                        rejects.write_obj(reject_record(detail, n, os.fspath(export), **rec))
+                    continue
+                seen.add(obj["ident"])
+                body = _body_of(obj)
+                state = obj.get("state")
+                pending.append((obj["ident"], state, 1 if state in (None, "active") else 0,
+                                obj.get("revision"), _sha1_of(body), _to_json(body)))
+                if len(pending) >= batch:
+                    cat._insert_rows(pending)
+                    report.loaded += len(pending)
+                    pending = []
+            cat._insert_rows(pending)
+            report.loaded += len(pending)
+            cat.db.execute("COMMIT")
+        except BaseException:
+            cat.db.execute("ROLLBACK")
+            raise
+        if report.lines != report.loaded + report.rejected:  # a bug, never an input
+            raise CatalogError(f"load of {export}: {report.lines} lines != loaded + rejected")
+        if rejects:
+            rejects.commit()
+            report.rejects_path = os.fspath(rejects_path)
+        ok = True
+    finally:
+        cat.close()
+        if rejects:
+            rejects.__exit__(None, None, None)
+        if fresh:
+            if ok:
+                os.replace(build_path, catalog_path)
+            for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+                leftover.unlink(missing_ok=True)
+    return report
+
+
+def dump(catalog: SqliteCatalog, out) -> int:
+    """Write every entity as export-format JSON lines sorted by ident; return the count."""
+    from pipeline.jsonio import dumps
+
+    n = 0
+    for entity in catalog.iter_entities():
+        out.write(dumps(entity) + "\n")
+        n += 1
+    return n

@@ -1,0 +1,294 @@
+"""The catalog import of SPEC §5: fill the missing file-level fields of matching entities.
+
+What one record goes through (a file_meta line):
+1. `want`: the five fields present and non-empty (else `skip-missing-field`)
+   and well-formed (else `skip-malformed-field`: lower-case hex of the right
+   length, a positive integer size, a text mimetype); both add to `skip`;
+2. lookup by sha1: none -> `skip-no-match`;
+3. the entity already has md5, sha256, size and mimetype -> `skip-existing-complete`;
+4. otherwise only its missing fields are filled (never overwritten), its URLs
+   cleaned (`pipeline.catalog.entity`), and the edit put in the open
+   editgroup -> `update`.
+Counters always hold total, skip, insert, update, exists; they add up:
+total = skip + update + insert + exists + skip-no-match + skip-existing-complete.
+
+Editgroups hold at most `batch_size` (100) edits, carry the description and
+`extra` {agent, version}, and are accepted as soon as they are full, then at
+the end. One ident is never edited twice in one editgroup: while an editgroup
+is open the importer remembers what each of its entities becomes, and a later
+record that looks up the same entity sees that result (for a wanted record,
+a complete entity: `skip-existing-complete`). So two file_meta lines with the
+same sha1 give one `update` and one `skip-existing-complete`, exactly as if
+the first edit had already been accepted, without cutting the editgroup short.
+The dry run (the sample QA import) does the same bookkeeping with no writes.
+
+Exactly once, across kills. The catalog's own state is the truth: an entity
+filled by an accepted editgroup comes back as `skip-existing-complete` on any
+later run. What needs care is an editgroup that was created and given edits
+but not accepted when the process died. fatcat has no call to delete an
+editgroup, and accepting it later is allowed (its edits stay valid as long as
+their entities did not change). So the import keeps a journal
+(`pipeline.catalog.journal`) of the editgroups it creates and accepts, and a
+run first settles every editgroup the journal left open:
+- already accepted (killed after the accept, before the journal line): noted;
+- holds edits whose entities are still at the edit's `prev_revision`: accepted
+  now (resumed), so those entities are filled exactly once;
+- empty, unknown, or with an entity changed since: abandoned, left unaccepted
+  (it must never be accepted by hand) and noted; its entities are redone
+  normally by this run.
+An editgroup created but killed before its `created` line is written has no
+edits (edits are only made after that line is fsynced) and stays empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import __version__
+from pipeline.base import StepFailed
+from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
+from pipeline.catalog.entity import apply_file_meta, is_complete, is_missing
+from pipeline.catalog.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
+from pipeline.jsonio import BadLine, InputError, iter_objects
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
+AGENT = "filemeta-backfill.FileMetaImporter"
+FILE_META_FIELDS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
+BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
+HEX_LENGTHS = {"sha1hex": 40, "sha256hex": 64, "md5hex": 32}
+MIMETYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def want_reason(row: dict[str, Any]) -> str | None:
+    """Why a file_meta record is not imported (`skip-...`), or None when it is wanted."""
+    if any(is_missing(row.get(k)) for k in FILE_META_FIELDS):
+        return "skip-missing-field"
+    for key, length in HEX_LENGTHS.items():
+        value = row[key]
+        if not isinstance(value, str) or len(value) != length or value.strip("0123456789abcdef"):
+            return "skip-malformed-field"
+    size = row["size_bytes"]
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        return "skip-malformed-field"
+    if not isinstance(row["mimetype"], str) or not MIMETYPE_RE.match(row["mimetype"]):
+        return "skip-malformed-field"
+    return None
+
+
+def new_counter() -> Counter:
+    """The counters in the runbook's order: `Counter({'total': ..., 'skip': 0, 'insert': 0, ...})`."""
+    return Counter({k: 0 for k in BASE_COUNTERS})
+
+
+def check_counts(counts: Counter) -> None:
+    """Every record is counted exactly once (a failure here is a bug, never an input)."""
+    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete"]
+    if counts["total"] != sum(counts[p] for p in parts):
+        raise StepFailed(f"import counters do not add up: {counts!r}")
+    want_fails = sum(v for k, v in counts.items() if k in ("skip-missing-field", "skip-malformed-field"))
+    if counts["skip"] != want_fails:
+        raise StepFailed(f"import counters: skip != want failures: {counts!r}")
+
+
+@dataclass
+class Recovery:
+    """What the start of a run did with editgroups a killed run left open."""
+
+    resumed: list[str] = field(default_factory=list)  # accepted now
+    already_accepted: list[str] = field(default_factory=list)
+    abandoned: dict[str, str] = field(default_factory=dict)  # editgroup -> reason
+    resumed_edits: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"resumed": self.resumed, "already_accepted": self.already_accepted,
+                "abandoned": self.abandoned, "resumed_edits": self.resumed_edits}
+
+
+class FileMetaImporter:
+    """Fill missing file fields in a catalog from file_meta records, in editgroups."""
+
+    def __init__(self, catalog: Catalog, *, batch_size: int = 100,
+                 description: str = DEFAULT_DESCRIPTION, dry_run: bool = False,
+                 journal: ImportJournal | None = None):
+        if not 1 <= batch_size <= 100:
+            raise ValueError(f"batch_size must be 1..100 (fatcat editgroup size), got {batch_size}")
+        self.catalog = catalog
+        self.batch_size = batch_size
+        self.description = description
+        self.extra = {"agent": AGENT, "version": __version__}
+        self.dry_run = dry_run
+        self.journal = journal
+        self.counts = new_counter()
+        self.editgroups: list[str] = []  # accepted by this run, in order
+        self._editgroup_id: str | None = None
+        self._pending: dict[str, dict[str, Any]] = {}  # ident -> entity as the open editgroup makes it
+        self._dry_filled: set[str] = set()
+
+    # -- recovery -----------------------------------------------------------
+    def recover(self) -> Recovery:
+        """Settle every editgroup the journal shows open (see the module docstring)."""
+        rec = Recovery()
+        if self.journal is None or self.dry_run:
+            return rec
+        name = self.catalog.name
+        for eg_id in self.journal.open_editgroups(name):
+            eg = self.catalog.get_editgroup(eg_id)
+            if eg is None:
+                self._abandon(rec, eg_id, "not-found")
+                continue
+            edits = editgroup_file_edits(eg)
+            if editgroup_is_accepted(eg):
+                self.journal.record(ACCEPTED, eg_id, name, edits=len(edits), recovered=True)
+                rec.already_accepted.append(eg_id)
+                continue
+            if not edits:
+                self._abandon(rec, eg_id, "empty")
+                continue
+            changed = [e["ident"] for e in edits if not self._unchanged_since(e)]
+            if changed:
+                self._abandon(rec, eg_id, f"stale: {len(changed)} entities changed since the edit")
+                continue
+            self.catalog.accept_editgroup(eg_id)
+            self.journal.record(ACCEPTED, eg_id, name, edits=len(edits), recovered=True)
+            rec.resumed.append(eg_id)
+            rec.resumed_edits += len(edits)
+            log.info("resumed editgroup %s left open by a killed run: accepted its %d edits",
+                     eg_id, len(edits))
+        return rec
+
+    def _unchanged_since(self, edit: dict[str, Any]) -> bool:
+        current = self.catalog.get_file(edit["ident"])
+        return current is not None and current.get("revision") == edit.get("prev_revision")
+
+    def _abandon(self, rec: Recovery, eg_id: str, reason: str) -> None:
+        self.journal.record(ABANDONED, eg_id, self.catalog.name, reason=reason)
+        rec.abandoned[eg_id] = reason
+        log.warning("abandoned editgroup %s left open by a killed run (%s); never accept it",
+                    eg_id, reason)
+
+    # -- one record ---------------------------------------------------------
+    def push(self, row: dict[str, Any]) -> str:
+        """Import one file_meta record; return the counter it landed in."""
+        self.counts["total"] += 1
+        reason = want_reason(row)
+        if reason is not None:
+            self.counts["skip"] += 1
+            return self._count(reason)
+        entity = self.catalog.lookup_sha1(row["sha1hex"])
+        if entity is None:
+            return self._count("skip-no-match")
+        ident = entity["ident"]
+        if ident in self._dry_filled:
+            return self._count("skip-existing-complete")
+        if ident in self._pending:
+            # the open editgroup already edits this entity: judge by what it will become
+            if is_complete(self._pending[ident]):
+                return self._count("skip-existing-complete")
+            # (not reached with wanted records) never two edits of one ident in one editgroup
+            self.flush()
+            entity = self.catalog.get_file(ident) or entity
+        if is_complete(entity):
+            return self._count("skip-existing-complete")
+        updated = apply_file_meta(entity, row)
+        if self.dry_run:
+            self._dry_filled.add(ident)
+        else:
+            self.catalog.update_file(self._open_editgroup(), ident, updated)
+            self._pending[ident] = updated
+            if len(self._pending) >= self.batch_size:
+                self.flush()
+        return self._count("update")
+
+    def _count(self, key: str) -> str:
+        self.counts[key] += 1
+        return key
+
+    def _open_editgroup(self) -> str:
+        if self._editgroup_id is None:
+            eg_id = self.catalog.create_editgroup(self.description, self.extra)
+            if self.journal is not None:
+                self.journal.record(OPEN, eg_id, self.catalog.name)
+            self._editgroup_id = eg_id
+        return self._editgroup_id
+
+    def flush(self) -> None:
+        """Accept the open editgroup (if any), then note it in the journal."""
+        if self._editgroup_id is None:
+            return
+        eg_id, n = self._editgroup_id, len(self._pending)
+        self.catalog.accept_editgroup(eg_id)
+        if self.journal is not None:
+            self.journal.record(ACCEPTED, eg_id, self.catalog.name, edits=n)
+        self.editgroups.append(eg_id)
+        self._editgroup_id = None
+        self._pending = {}
+
+    def finish(self) -> Counter:
+        self.flush()
+        check_counts(self.counts)
+        return self.counts
+
+    def run(self, rows: Iterable[dict[str, Any]]) -> Counter:
+        for row in rows:
+            self.push(row)
+        return self.finish()
+
+
+@dataclass
+class ImportResult:
+    counts: Counter
+    editgroups: list[str]
+    recovery: Recovery
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The counts JSON of SPEC §6: a JSON object of the counters (plus how the run went)."""
+        return {**dict(self.counts), "editgroups": len(self.editgroups),
+                "recovery": self.recovery.as_dict(), "dry_run": self.dry_run}
+
+
+def check_file_meta(path: str | os.PathLike) -> int:
+    """Count the records of a file_meta JSON-lines file, checking every line first.
+
+    A line that is not a JSON object stops the import before any write, with
+    its line number: the file is produced by our own checked steps, so such a
+    line means a damaged file, not a record to skip.
+    """
+    n_records = 0
+    for n, obj in iter_objects(path):
+        if isinstance(obj, BadLine):
+            raise InputError(f"{os.fspath(path)}: line {n}: {obj.reason}")
+        n_records += 1
+    return n_records
+
+
+def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    for _, obj in iter_objects(path):
+        if isinstance(obj, BadLine):  # the file changed since check_file_meta
+            raise InputError(f"{os.fspath(path)}: line {obj.line}: {obj.reason}")
+        yield obj
+
+
+def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
+                     batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
+                     dry_run: bool = False) -> ImportResult:
+    """Import a file_meta file into `catalog`: settle a killed run's editgroups, then run."""
+    n_records = check_file_meta(path)
+    journal = ImportJournal(journal_path) if journal_path and not dry_run else None
+    importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
+                                dry_run=dry_run, journal=journal)
+    recovery = importer.recover()
+    counts = importer.run(iter_file_meta(path))
+    if counts["total"] != n_records:
+        raise StepFailed(f"import of {os.fspath(path)}: read {counts['total']} of {n_records} records")
+    log.info("import of %s%s: %r", os.fspath(path), " (dry run)" if dry_run else "", counts)
+    return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
+                        dry_run=dry_run)
