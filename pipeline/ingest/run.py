@@ -1,0 +1,94 @@
+"""Ingesting a requests file into a results file, and the sample QA gate.
+
+Why: the Luigi tasks stay thin wiring; what they do (read the requests,
+keep this shard's share, run the worker, publish atomically, check counts,
+judge the sample) lives here as plain functions testable without Luigi.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Iterator
+
+from pipeline.base import StepFailed
+from pipeline.ingest.shard import run_shard, shard_of
+from pipeline.ingest.worker import request_problem
+from pipeline.jsonio import AtomicWriter, BadLine, iter_objects
+
+
+def shard_requests(path: str, shard: int = 0, shards: int = 1) -> Iterator[dict]:
+    """The requests of `path` that belong to `shard` (round-robin over the file's objects).
+
+    The requests file is this pipeline's own checked output, so a line that
+    is not an ingestable request means the file is damaged: fail with the
+    line number rather than ingest a partial shard.
+    """
+    for index, (lineno, obj) in enumerate(iter_objects(path)):
+        if shard_of(index, shards) != shard:
+            continue
+        if isinstance(obj, BadLine):
+            raise StepFailed(f"{path} line {lineno}: not a JSON object ({obj.reason}); "
+                             "rebuild the requests file")
+        problem = request_problem(obj)
+        if problem:
+            raise StepFailed(f"{path} line {lineno}: not an ingest request ({problem}); "
+                             "rebuild the requests file")
+        yield obj
+
+
+def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
+                shard: int = 0, shards: int = 1) -> collections.Counter:
+    """Ingest this shard's requests into `out_path` (JSON lines, gzip if `.gz`), atomically.
+
+    Returns the status Counter (plus `total`); the file is published only
+    when every request has exactly one result line.
+    """
+    with AtomicWriter(out_path) as out:
+        counts = run_shard(shard_requests(requests_path, shard, shards), worker, out.write_obj,
+                           concurrency)
+        if out.lines != counts["total"]:
+            raise StepFailed(f"{out_path}: {out.lines} lines written for {counts['total']} requests")
+        out.commit()
+    counts.setdefault("total", 0)  # present even for an empty shard
+    return counts
+
+
+def success_rate(counts: dict) -> float | None:
+    total = counts.get("total", 0)
+    return None if not total else counts.get("success", 0) / total
+
+
+def summarise(counts: collections.Counter) -> dict:
+    """Sidecar counts of an ingest run: in/out, success rate and the status histogram."""
+    statuses = {k: v for k, v in counts.items() if k != "total"}
+    rate = success_rate(counts)
+    return {
+        "in": counts["total"],
+        "out": counts["total"],
+        "success": counts.get("success", 0),
+        "success_rate": round(rate, 4) if rate is not None else None,
+        "status": dict(sorted(statuses.items())),
+    }
+
+
+def check_sample_gate(sample_counts: dict, min_success: float, sample_path: str) -> None:
+    """Refuse the full ingest when the warm-up sample did too badly.
+
+    Why: a broken archive setting or a code regression shows in the sample
+    within minutes; without the gate it would show after hours of shards.
+    An empty sample (nothing to ingest) passes.
+    """
+    total = sample_counts.get("in", 0)
+    if not total:
+        return
+    rate = sample_counts.get("success", 0) / total
+    if rate < min_success:
+        top = ", ".join(f"{k}={v}" for k, v in sorted(
+            sample_counts.get("status", {}).items(), key=lambda kv: (-kv[1], kv[0]))[:6])
+        raise StepFailed(
+            f"sample QA gate: success rate {rate:.3f} ({sample_counts.get('success', 0)}/{total}) "
+            f"is below [backfill] sample_min_success {min_success}; statuses: {top}. "
+            f"Inspect {os.path.basename(sample_path)}, fix the cause, then rerun "
+            "(or lower --backfill-sample-min-success deliberately)."
+        )
