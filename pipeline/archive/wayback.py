@@ -1,0 +1,303 @@
+"""A wayback service over HTTP: its CDX API for lookups and raw (`id_`) replay for content.
+
+Two dialects exist (SERVICES.md): the Internet Archive answers `output=json`
+with an array of arrays whose first row names the fields, and takes
+`limit=-25` for "the newest 25"; pywb answers with one JSON object per line
+and needs `sort=reverse&limit=25` (its `limit=-25` returns nothing). The
+client learns the dialect once, from the shape of its first answer, unless
+it is configured. Rows and captures come back exactly as the local
+collection client gives them for the same archive.
+
+No connection is kept between requests: fresh connections were measured
+faster than keep-alive against pywb, and it makes every client safe to use
+from several threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from urllib.parse import quote
+
+import requests
+
+from pipeline.archive.model import (
+    ArchiveError,
+    Capture,
+    CdxClient,
+    CdxError,
+    CdxRow,
+    WaybackContentError,
+    WaybackError,
+)
+from pipeline.archive.rows import matches_url, newest_first, row_from_api_fields, sha1_hex_to_b32
+from pipeline.archive.surt import surt
+
+DIALECTS = ("auto", "ia", "pywb")
+_CHUNK = 256 * 1024
+# Headers a replay server adds after the archived ones (one value each).
+_SERVER_APPENDED = ("memento-datetime", "link", "content-location")
+# Headers that describe the replay connection, not the archived response.
+_SERVER_OWN = ("date", "transfer-encoding", "connection", "keep-alive")
+
+
+class Retrying:
+    """Bounded retries with exponential backoff, for transient service failures."""
+
+    def __init__(self, retries: int = 3, backoff: float = 0.5):
+        self.retries = retries
+        self.backoff = backoff
+
+    def sleep(self, attempt: int) -> None:
+        time.sleep(self.backoff * (2 ** attempt))
+
+
+class HttpCdxClient:
+    """Exact-URL lookups against `<cdx_url>?url=...&matchType=exact&output=json&allowFuzzy=0`."""
+
+    def __init__(self, cdx_url: str, dialect: str = "auto", timeout: float = 30.0,
+                 retry: Retrying | None = None):
+        if dialect not in DIALECTS:
+            raise ValueError(f"cdx dialect must be one of {DIALECTS}, not {dialect!r}")
+        self.cdx_url = cdx_url
+        self.timeout = timeout
+        self.retry = retry or Retrying()
+        self._dialect = None if dialect == "auto" else dialect
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        """`ia` or `pywb`; asks the service once when configured as `auto`."""
+        if self._dialect is None:
+            with self._lock:
+                if self._dialect is None:
+                    self._dialect = self._detect()
+        return self._dialect
+
+    def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
+        """The newest `limit` rows for exactly `url`, newest first; [] when none.
+
+        Raises CdxError: service unreachable or failing (after retries on 5xx),
+        non-200 answer, or a row that does not parse.
+        """
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        try:
+            key = surt(url)
+        except ValueError as exc:
+            raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
+        params = self._params(url)
+        if self.dialect == "ia":
+            params["limit"] = str(-limit)
+        else:
+            params.update(sort="reverse", limit=str(limit))
+        rows = parse_cdx_json(self._get(params))
+        return newest_first([row for row in rows if matches_url(row, key)], limit)
+
+    def _detect(self) -> str:
+        params = self._params("http://example.com/")
+        params["limit"] = "1"
+        return "ia" if self._get(params).lstrip().startswith("[") else "pywb"
+
+    @staticmethod
+    def _params(url: str) -> dict[str, str]:
+        return {"url": url, "matchType": "exact", "output": "json", "allowFuzzy": "0"}
+
+    def _get(self, params: dict[str, str]) -> str:
+        for attempt in range(self.retry.retries + 1):
+            last = attempt == self.retry.retries
+            try:
+                response = requests.get(self.cdx_url, params=params, timeout=self.timeout)
+            except requests.RequestException as exc:
+                if last:
+                    raise CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}") from exc
+            else:
+                if response.status_code == 200:
+                    return response.text
+                if response.status_code < 500 or last:
+                    raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
+                                   f": {response.text[:200]!r}")
+            self.retry.sleep(attempt)
+        raise AssertionError("unreachable")
+
+
+def parse_cdx_json(text: str) -> list[CdxRow]:
+    """Rows of an `output=json` answer in either dialect; CdxError when malformed."""
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped.startswith("["):
+        return _parse_ia(stripped)
+    rows = []
+    for line in stripped.splitlines():
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+        except ValueError as exc:
+            raise CdxError(f"bad CDX JSON line {line[:200]!r}: {exc}") from exc
+        if not isinstance(fields, dict):
+            raise CdxError(f"CDX JSON line is not an object: {line[:200]!r}")
+        rows.append(row_from_api_fields(fields))
+    return rows
+
+
+def _parse_ia(text: str) -> list[CdxRow]:
+    try:
+        table = json.loads(text)
+    except ValueError as exc:
+        raise CdxError(f"bad CDX JSON answer: {exc}") from exc
+    if not isinstance(table, list) or not all(isinstance(row, list) for row in table):
+        raise CdxError("CDX JSON answer is not an array of arrays")
+    if not table:
+        return []
+    header, *body = table
+    rows = []
+    for values in body:
+        if len(values) != len(header):
+            raise CdxError(f"CDX row has {len(values)} fields, the header {len(header)}: {values!r}")
+        rows.append(row_from_api_fields(dict(zip(header, values, strict=True))))
+    return rows
+
+
+class HttpReplayClient:
+    """Captures by raw replay, `<replay_prefix>/<timestamp>id_/<url>`, redirects not followed.
+
+    A real replay carries `Memento-Datetime`; an answer without it is the
+    service's own error page (damaged record, unresolvable revisit, capture
+    redirecting to itself) and becomes WaybackError. The archived headers are
+    restored from the service's `X-Archive-Orig-*` renames and its own
+    additions are dropped, so the Capture equals the one read from the WARC.
+    """
+
+    retry_statuses = (429, 502, 504)
+
+    def __init__(self, replay_prefix: str, cdx: CdxClient, timeout: float = 60.0,
+                 retry: Retrying | None = None, verify_digest: bool = True):
+        self.replay_prefix = replay_prefix.rstrip("/")
+        self.cdx = cdx
+        self.timeout = timeout
+        self.retry = retry or Retrying()
+        self.verify_digest = verify_digest
+
+    def replay_url(self, row: CdxRow) -> str:
+        return f"{self.replay_prefix}/{row.datetime}id_/{quote(row.url, safe=_URL_SAFE)}"
+
+    def fetch(self, row: CdxRow, max_bytes: int) -> Capture:
+        """The capture of `row`; for a revisit row `revisit_of` is the original found
+        in the index by digest (None when the index does not show it).
+
+        Raises WaybackError (service failing, error page) or WaybackContentError
+        (payload digest differs from the row).
+        """
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0")
+        url = self.replay_url(row)
+        with self._get(url) as response:
+            if "Memento-Datetime" not in response.headers:
+                raise WaybackError(f"replay of {row.url} {row.datetime} failed: HTTP "
+                                   f"{response.status_code} from the service, not a capture")
+            headers = archived_headers(response.raw.headers.items())
+            body, truncated = _read_capped(response, max_bytes)
+        revisit_of = self._original(row) if row.is_revisit else None
+        if self.verify_digest and not truncated:
+            self._check_digest(row, revisit_of, headers, body)
+        status = response.status_code
+        return Capture(
+            row=row,
+            status_code=status,
+            headers=headers,
+            body=body,
+            location=headers.get("location") if 300 <= status < 400 else None,
+            revisit_of=revisit_of,
+            body_truncated=truncated,
+        )
+
+    def _get(self, url: str) -> requests.Response:
+        for attempt in range(self.retry.retries + 1):
+            last = attempt == self.retry.retries
+            try:
+                response = requests.get(url, allow_redirects=False, stream=True,
+                                        timeout=self.timeout)
+            except requests.RequestException as exc:
+                if last:
+                    raise WaybackError(f"wayback unreachable for {url}: {exc}") from exc
+            else:
+                if response.status_code not in self.retry_statuses or last:
+                    return response
+                response.close()
+            self.retry.sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def _original(self, row: CdxRow) -> CdxRow | None:
+        """The newest non-revisit capture of the same URL and payload at or before the revisit."""
+        try:
+            rows = self.cdx.lookup(row.url, limit=10_000)
+        except ArchiveError as exc:
+            raise WaybackError(f"cannot look up the original of revisit {row.url}: {exc}") from exc
+        originals = [r for r in rows if not r.is_revisit and r.sha1b32 == row.sha1b32]
+        earlier = [r for r in originals if r.datetime <= row.datetime]
+        return (earlier or originals or [None])[0]
+
+    @staticmethod
+    def _check_digest(row: CdxRow, revisit_of: CdxRow | None, headers: dict[str, str],
+                      body: bytes) -> None:
+        """When the replayed body is the stored payload unchanged, its SHA-1 must be the row's."""
+        if "content-encoding" in headers or "transfer-encoding" in headers:
+            return  # the service decoded the stored bytes; the digest is of the stored form
+        expected = (revisit_of or row).sha1b32
+        actual = sha1_hex_to_b32(hashlib.sha1(body).hexdigest())
+        if actual != expected:
+            raise WaybackContentError(
+                f"replayed payload of {row.url} {row.datetime} has digest {actual}, "
+                f"the index row {expected}")
+
+
+# Keep reserved and already-escaped characters of the archived URL as they are.
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def archived_headers(pairs) -> dict[str, str]:
+    """Replay response headers -> the archived response's headers (lower-cased keys).
+
+    `X-Archive-Orig-Foo` becomes `foo`; the last value of each header the
+    server appends (Memento-Datetime, Link, Content-Location) and its
+    connection headers are dropped. Repeated headers are joined by ", ".
+    """
+    pairs = [(name.lower(), value) for name, value in pairs]
+    appended_at = {}
+    for position, (name, _value) in enumerate(pairs):
+        if name in _SERVER_APPENDED:
+            appended_at[name] = position
+    restored: list[tuple[str, str]] = []
+    for position, (name, value) in enumerate(pairs):
+        if appended_at.get(name) == position or name in _SERVER_OWN:
+            continue
+        if name.startswith("x-archive-orig-"):
+            name = name[len("x-archive-orig-"):]
+        elif name.startswith("x-archive-"):
+            continue  # the service's own notes (source file, timings)
+        restored.append((name, value))
+    result: dict[str, str] = {}
+    for name, value in restored:
+        result[name] = f"{result[name]}, {value}" if name in result else value
+    return result
+
+
+def _read_capped(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
+    parts: list[bytes] = []
+    held = 0
+    try:
+        for chunk in response.iter_content(chunk_size=_CHUNK):
+            parts.append(chunk)
+            held += len(chunk)
+            if held > max_bytes:
+                break
+    except requests.RequestException as exc:
+        raise WaybackError(f"replay body of {response.url} broke off: {exc}") from exc
+    body = b"".join(parts)
+    if held > max_bytes:
+        return body[:max_bytes], True
+    return body, False
