@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 WORLD  := data/world
 LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
 
-.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test
+.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test venv-bench
 
 demo: venv world
 	$(LUIGI) Backfill --local-scheduler --backfill-file-hashes $(WORLD)/file_hashes.tsv.gz
@@ -28,7 +28,7 @@ world: venv $(WORLD)/summary.json
 $(WORLD)/summary.json: data/generate_world.py | venv
 	$(PY) data/generate_world.py --out $(WORLD)
 
-bench: venv-test world
+bench: venv-bench
 	$(PY) bench/run.py
 
 # libmagic is the one system library the pipeline needs (python-magic loads it).
@@ -55,8 +55,16 @@ $(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
 	$(PY) -c "import pytest, surt" && touch $@
 
+$(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed
+	$(PIP) install -e '.[bench]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import pigz_python" && touch $@
+
 venv: system-deps $(VENV)/.installed
 venv-test: system-deps $(VENV)/.installed-test
+venv-bench: system-deps $(VENV)/.installed-bench
+	@command -v pigz >/dev/null && command -v rg >/dev/null && command -v jq >/dev/null || \
+	  echo "bench: install pigz, ripgrep and jq (apt-get install pigz ripgrep jq) to time the shell one-liners too"
+
 
 clean-work:
 	rm -rf data/work
