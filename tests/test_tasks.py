@@ -172,3 +172,20 @@ def test_failed_step_exits_non_zero_and_names_the_file(tmp_path):
     assert proc.returncode == 30, proc.stderr[-2000:]
     assert "truncated.json.gz" in proc.stderr
     assert not (tmp_path / "w" / "files_missing_sha256.json.gz").exists()
+
+
+def test_status_cli_lists_targets_lines_and_counts(cfg, capsys):
+    from pipeline.cli import main
+
+    build(IngestRequestSample())
+    rc = main(["status"])
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    marks = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert rc == (0 if set(marks) == {"done"} else 1)
+    export_line = next(line for line in lines if line.endswith("/files_missing_sha256.json.gz"))
+    assert export_line.split()[:2] == ["done", "40"]
+    sample_line = next(line for line in lines if line.endswith(".ingest_request.sample.json"))
+    assert sample_line.split()[:2] == ["done", "10"]
+    assert "has_sha256=20, in=61, out=40, rejects=1" in out
+    assert "rejects_by_reason: invalid-json: 1" in out
