@@ -1,0 +1,156 @@
+"""The fatcat API backend against the loopback stand-in: contract, retries, the token."""
+
+import logging
+
+import pytest
+import requests
+from catalog_world import entity, hashes, ident_of, write_lines
+from fatcat_standin import FatcatStandin
+
+from pipeline.catalog.base import (
+    CatalogUnavailable,
+    ConstraintViolation,
+    EditgroupAlreadyAccepted,
+    InvalidCredentials,
+    NotFound,
+)
+from pipeline.catalog.fatcat import TOKEN_ENV, FatcatCatalog
+from pipeline.catalog.sqlite import SqliteCatalog, load_export
+
+TOKEN = "s3cret-Tok3n-ZZZ"
+
+
+@pytest.fixture
+def standin(tmp_path):
+    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "e.json", [entity(i) for i in range(4)]))
+    with SqliteCatalog(tmp_path / "api.sqlite") as db, FatcatStandin(db, TOKEN) as api:
+        yield api
+
+
+def client(api, token=TOKEN, **kw):
+    kw.setdefault("backoff", 0.001)
+    return FatcatCatalog(api.url, token=token, **kw)
+
+
+def test_base_url_must_be_explicit():
+    for bad in ("", "api.fatcat.wiki/v0", "ftp://x/v0", "https://user:pw@host/v0"):
+        with pytest.raises(ValueError):
+            FatcatCatalog(bad, token=TOKEN)
+
+
+def test_token_read_from_environment_only_when_not_given(monkeypatch, standin):
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    c = FatcatCatalog(standin.url)
+    assert c.create_editgroup("d", {})
+    assert TOKEN not in repr(c)
+    monkeypatch.delenv(TOKEN_ENV)
+    with pytest.raises(InvalidCredentials, match=TOKEN_ENV):
+        FatcatCatalog(standin.url).create_editgroup("d", {})
+
+
+def test_lookup_hit_and_404_miss(standin):
+    c = client(standin)
+    got = c.lookup_sha1(hashes(2)["sha1"])
+    assert got["ident"] == ident_of(2) and got["revision"] == entity(2)["revision"]
+    assert c.lookup_sha1("f" * 40) is None
+    assert not standin.requests[-1]["authorized"]  # reads go without the token
+
+
+def test_editgroup_lifecycle_over_http(standin):
+    c = client(standin)
+    eg = c.create_editgroup("backfill", {"agent": "a", "version": "v"})
+    assert len(eg) == 26
+    edit = c.update_file(eg, ident_of(1), {**entity(1), "size": 5})
+    assert edit["ident"] == ident_of(1) and edit["editgroup_id"] == eg
+    with pytest.raises(ConstraintViolation, match="file_edit_editgroup_id_ident_id_key"):
+        c.update_file(eg, ident_of(1), entity(1))
+    c.accept_editgroup(eg)
+    assert c.get_file(ident_of(1))["size"] == 5
+    assert c.get_editgroup(eg)["changelog_index"] == 1
+    with pytest.raises(EditgroupAlreadyAccepted):
+        c.update_file(eg, ident_of(2), entity(2))
+    with pytest.raises(NotFound):
+        c.update_file(c.create_editgroup("d", {}), ident_of(77), entity(2))
+    assert c.get_editgroup("a" * 26) is None and c.get_file(ident_of(77)) is None
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_wrong_or_missing_token_is_invalid_credentials(tmp_path, status):
+    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "e.json", [entity(0)]))
+    with SqliteCatalog(tmp_path / "api.sqlite") as db, \
+            FatcatStandin(db, TOKEN, auth_status=status, echo_auth_in_errors=True) as api:
+        bad = "wrong-" + TOKEN
+        with pytest.raises(InvalidCredentials) as err:
+            client(api, token=bad).create_editgroup("d", {})
+        assert bad not in str(err.value) and "[token]" in str(err.value)  # scrubbed echo
+        assert err.value.__cause__ is None  # raised from None: no chained request to print
+        assert db.editgroups() == []
+
+
+def test_retries_5xx_then_succeeds(standin, caplog):
+    standin.add_fault("GET", "lookup", "503", times=2)
+    with caplog.at_level(logging.WARNING):
+        assert client(standin).lookup_sha1(hashes(0)["sha1"])["ident"] == ident_of(0)
+    assert sum(r["op"] == "lookup" for r in standin.requests) == 3
+    assert "retry 2/4" in caplog.text
+
+
+def test_gives_up_after_bounded_retries(standin):
+    standin.add_fault("POST", "create_editgroup", "503", times=10)
+    with pytest.raises(CatalogUnavailable, match="after 3 attempts"):
+        client(standin, retries=2).create_editgroup("d", {})
+    assert sum(r["op"] == "create_editgroup" for r in standin.requests) == 3
+
+
+def test_connection_refused_is_retried_then_unavailable(tmp_path):
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    c = FatcatCatalog(f"http://127.0.0.1:{port}/v0", token=TOKEN, retries=1, backoff=0.001)
+    with pytest.raises(CatalogUnavailable, match="ConnectionError") as err:
+        c.lookup_sha1("a" * 40)
+    assert err.value.__cause__ is None
+
+
+def test_lost_put_answer_is_not_a_second_edit(standin):
+    c = client(standin)
+    eg = c.create_editgroup("d", {})
+    standin.add_fault("PUT", "update_file", "drop")
+    edit = c.update_file(eg, ident_of(3), {**entity(3), "size": 9})
+    files = standin.catalog.get_editgroup(eg)["edits"]["files"]
+    assert [f["edit_id"] for f in files] == [edit["edit_id"]]
+    assert sum(r["op"] == "update_file" for r in standin.requests) == 2
+
+
+def test_lost_accept_answer_is_still_success(standin):
+    c = client(standin)
+    eg = c.create_editgroup("d", {})
+    c.update_file(eg, ident_of(3), {**entity(3), "size": 9})
+    standin.add_fault("POST", "accept", "drop")
+    c.accept_editgroup(eg)
+    assert standin.catalog.get_editgroup(eg)["changelog_index"] == 1
+
+
+def test_put_body_carries_no_catalog_keys(standin):
+    seen = {}
+    c = client(standin)
+    orig = c.session.request
+
+    def spy(method, url, **kw):
+        if method == "PUT":
+            seen.update(kw["json"])
+        return orig(method, url, **kw)
+
+    c.session.request = spy
+    c.update_file(c.create_editgroup("d", {}), ident_of(0), entity(0))
+    assert seen and not {"ident", "revision", "state"} & set(seen)
+    assert seen["sha1"] == hashes(0)["sha1"]
+
+
+def test_no_default_host_and_no_env_proxies(standin, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy would make this fail
+    assert client(standin).lookup_sha1(hashes(1)["sha1"])["ident"] == ident_of(1)
+    assert isinstance(client(standin).session, requests.Session)
