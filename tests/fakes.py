@@ -113,3 +113,43 @@ def make_pdf(title: str, pages: int = 1) -> bytes:
     out = io.BytesIO()
     w.write(out)
     return out.getvalue()
+
+
+def write_collection(coll_dir, captures) -> None:
+    """Write a real pywb-layout collection: one WARC (a gzip member per record) + a CDXJ index.
+
+    `captures` is a list of (url, timestamp, status, content_type, body, extra_headers).
+    Used where the worker must run over the real local clients (task tests).
+    """
+    import io
+    import json
+    import os
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from pipeline.archive.surt import surt
+
+    os.makedirs(os.path.join(coll_dir, "archive"), exist_ok=True)
+    os.makedirs(os.path.join(coll_dir, "indexes"), exist_ok=True)
+    lines = []
+    warc_name = "test-00000.warc.gz"
+    with open(os.path.join(coll_dir, "archive", warc_name), "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        for url, ts, status, ctype, body, extra in captures:
+            headers = [("Content-Type", ctype), ("Content-Length", str(len(body))), *extra]
+            http = StatusAndHeaders(f"{status} X", headers, protocol="HTTP/1.1")
+            date = f"{ts[0:4]}-{ts[4:6]}-{ts[6:8]}T{ts[8:10]}:{ts[10:12]}:{ts[12:14]}Z"
+            rec = writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                            http_headers=http,
+                                            warc_headers_dict={"WARC-Date": date})
+            start = f.tell()
+            writer.write_record(rec)
+            length = f.tell() - start
+            digest = base64.b32encode(hashlib.sha1(body).digest()).decode()
+            lines.append(f"{surt(url)} {ts} " + json.dumps({
+                "url": url, "mime": ctype.split(";")[0], "status": str(status),
+                "digest": f"sha1:{digest}", "length": str(length), "offset": str(start),
+                "filename": warc_name}))
+    with open(os.path.join(coll_dir, "indexes", "index.cdxj"), "w") as f:
+        f.write("\n".join(sorted(lines)) + "\n")
