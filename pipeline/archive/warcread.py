@@ -44,7 +44,7 @@ def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
         iterator = ArchiveIterator(LimitReader(stream, row.warc_csize))
         record = next(iter(iterator), None)
     except Exception as exc:  # warcio signals damage with many exception types
-        raise WaybackContentError(f"no readable WARC record at {_where(row)}: {exc}") from exc
+        raise WaybackContentError(f"no readable WARC record at {_where(row)}: {_brief(exc)}") from exc
     if record is None:
         raise WaybackContentError(f"no WARC record at {_where(row)} (truncated or empty)")
     try:
@@ -52,7 +52,7 @@ def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
     except WaybackContentError:
         raise
     except Exception as exc:
-        raise WaybackContentError(f"unreadable WARC record at {_where(row)}: {exc}") from exc
+        raise WaybackContentError(f"unreadable WARC record at {_where(row)}: {_brief(exc)}") from exc
 
 
 def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
@@ -151,6 +151,12 @@ def _digest_or_none(value: str) -> str | None:
         return normalise_digest(value)
     except ValueError:
         return None
+
+
+def _brief(exc: Exception) -> str:
+    """warcio quotes the bytes it choked on; keep messages short and printable."""
+    text = str(exc).encode("ascii", "backslashreplace").decode("ascii")
+    return f"{type(exc).__name__}: {text[:160]}"
 
 
 def _where(row: CdxRow) -> str:
