@@ -1,7 +1,8 @@
 """The catalog import of SPEC §5: fill the missing file-level fields of matching entities.
 
 What one record goes through (a file_meta line):
-1. `want`: the five fields present and non-empty (else `skip-missing-field`)
+1. `want`: the five fields present and non-empty, a size of 0 counting as
+   missing as in fatcat's importer (else `skip-missing-field`)
    and well-formed (else `skip-malformed-field`: lower-case hex of the right
    length, a positive integer size, a text mimetype); both add to `skip`;
 2. lookup by sha1: none -> `skip-no-match`;
@@ -53,7 +54,7 @@ from typing import Any
 from pipeline import __version__
 from pipeline.base import StepFailed
 from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
-from pipeline.catalog.entity import apply_file_meta, is_complete, is_missing
+from pipeline.catalog.entity import apply_file_meta, is_complete
 from pipeline.catalog.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
 from pipeline.jsonio import BadLine, InputError, iter_objects
 
@@ -69,7 +70,7 @@ MIMETYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]
 
 def want_reason(row: dict[str, Any]) -> str | None:
     """Why a file_meta record is not imported (`skip-...`), or None when it is wanted."""
-    if any(is_missing(row.get(k)) for k in FILE_META_FIELDS):
+    if any(not row.get(k) for k in FILE_META_FIELDS):  # absent, null, "" or 0 (as fatcat's want)
         return "skip-missing-field"
     for key, length in HEX_LENGTHS.items():
         value = row[key]

@@ -1,0 +1,216 @@
+"""The file_meta import (SPEC §5) on both catalog backends: counters, fills, editgroups."""
+
+import json
+
+import pytest
+from catalog_world import entity, file_meta, hashes, ident_of, write_lines
+from fatcat_standin import FatcatStandin
+
+from pipeline.catalog.fatcat import FatcatCatalog
+from pipeline.catalog.sqlite import SqliteCatalog, load_export
+from pipeline.importer import (
+    AGENT,
+    DEFAULT_DESCRIPTION,
+    FileMetaImporter,
+    import_file_meta,
+    new_counter,
+    want_reason,
+)
+from pipeline.jsonio import InputError
+
+TOKEN = "import-test-token-QQQ"
+
+
+def counter_world():
+    """Entities and file_meta records giving every counter case once or more."""
+    entities = [
+        entity(0),                                                    # update
+        entity(1, complete=True),                                     # skip-existing-complete
+        entity(6, md5="d" * 32, mimetype="", sha256=""),              # update, md5 kept
+        entity(7, urls=[{"url": "http://h/7.pdf", "rel": "social"},
+                        {"url": "https://h/7.pdf", "rel": "web"},
+                        {"url": "https://h/7.pdf", "rel": "web"},
+                        {"url": "https://w/7.pdf", "rel": "social"},
+                        {"url": "https://w/7.pdf", "rel": "academicsocial"}]),  # update, urls cleaned
+        entity(8, state="deleted"),                                   # only active entities match
+    ]
+    records = [
+        file_meta(0),
+        file_meta(1),
+        file_meta(2),                       # no entity: skip-no-match
+        file_meta(3, sha256hex=""),         # skip-missing-field
+        {k: v for k, v in file_meta(4).items() if k != "md5hex"},   # skip-missing-field
+        file_meta(5, sha1hex=hashes(5)["sha1"].upper()),             # skip-malformed-field
+        file_meta(6),
+        file_meta(7),
+        file_meta(8),                       # deleted entity: skip-no-match
+    ]
+    return entities, records
+
+
+EXPECTED = {"total": 9, "update": 3, "skip-existing-complete": 1, "skip-no-match": 2, "skip": 3,
+            "skip-missing-field": 2, "skip-malformed-field": 1, "insert": 0, "exists": 0}
+
+
+@pytest.fixture(params=["sqlite", "fatcat"])
+def backend(request, tmp_path):
+    """A function building (catalog the importer uses, the SQLite catalog holding the state)."""
+    stack = []
+
+    def make(entities):
+        load_export(tmp_path / "c.sqlite", write_lines(tmp_path / "export.json", entities))
+        db = SqliteCatalog(tmp_path / "c.sqlite")
+        stack.append(db)
+        if request.param == "sqlite":
+            return db, db
+        api = FatcatStandin(db, TOKEN).__enter__()
+        stack.append(api)
+        client = FatcatCatalog(api.url, token=TOKEN, backoff=0.001)
+        stack.append(client)
+        return client, db
+
+    yield make
+    for item in reversed(stack):
+        if isinstance(item, FatcatStandin):
+            item.__exit__(None, None, None)
+        else:
+            item.close()
+
+
+def test_every_counter_case(backend):
+    entities, records = counter_world()
+    cat, db = backend(entities)
+    counts = FileMetaImporter(cat).run(records)
+    assert dict(counts) == EXPECTED
+
+    e0 = db.get_file(ident_of(0))
+    h = hashes(0)
+    assert (e0["sha256"], e0["md5"], e0["size"], e0["mimetype"]) == (h["sha256"], h["md5"], h["size"], "application/pdf")
+    assert db.get_file(ident_of(1)) == entity(1, complete=True)  # untouched, same revision
+    assert "sha256" not in db.get_file(ident_of(8))
+
+
+def test_fields_never_overwritten_and_empty_strings_filled(backend):
+    entities, records = counter_world()
+    cat, db = backend(entities)
+    FileMetaImporter(cat).run(records)
+    e6 = db.get_file(ident_of(6))
+    assert e6["md5"] == "d" * 32  # present: kept although file_meta says otherwise
+    assert e6["sha256"] == hashes(6)["sha256"] and e6["mimetype"] == "application/pdf"
+    assert e6["release_ids"] == entity(6)["release_ids"] and e6["sha1"] == hashes(6)["sha1"]
+
+
+def test_url_cleanups_applied_in_order(backend):
+    entities, records = counter_world()
+    cat, db = backend(entities)
+    FileMetaImporter(cat).run(records)
+    assert db.get_file(ident_of(7))["urls"] == [
+        {"url": "https://h/7.pdf", "rel": "web"},
+        {"url": "https://w/7.pdf", "rel": "academicsocial"},
+    ]
+
+
+def test_second_import_changes_nothing(backend):
+    entities, records = counter_world()
+    cat, db = backend(entities)
+    FileMetaImporter(cat).run(records)
+    before = list(db.iter_entities())
+    again = FileMetaImporter(cat).run(records)
+    assert again["update"] == 0 and again["skip-existing-complete"] == 4
+    assert again["total"] == 9 and again["skip"] == 3 and again["skip-no-match"] == 2
+    assert list(db.iter_entities()) == before
+    assert len(db.editgroups()) == 1
+
+
+def test_editgroups_of_at_most_batch_size_with_description_and_extra(backend):
+    cat, db = backend([entity(i) for i in range(25)])
+    imp = FileMetaImporter(cat, batch_size=10, description="a test backfill")
+    counts = imp.run([file_meta(i) for i in range(25)])
+    assert counts["update"] == 25
+    groups = db.editgroups()
+    assert [g["edit_count"] for g in groups] == [10, 10, 5]
+    assert all(g["changelog_index"] is not None for g in groups)
+    assert imp.editgroups == [g["editgroup_id"] for g in groups]
+    eg = db.get_editgroup(groups[0]["editgroup_id"])
+    assert eg["description"] == "a test backfill"
+    assert eg["extra"]["agent"] == AGENT and eg["extra"]["version"]
+
+
+def test_default_description_and_batch_of_100(backend):
+    cat, db = backend([entity(i) for i in range(205)])
+    FileMetaImporter(cat).run([file_meta(i) for i in range(205)])
+    groups = db.editgroups()
+    assert [g["edit_count"] for g in groups] == [100, 100, 5]
+    assert db.get_editgroup(groups[2]["editgroup_id"])["description"] == DEFAULT_DESCRIPTION
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 100])
+def test_same_sha1_twice_edits_the_entity_once(backend, batch_size):
+    cat, db = backend([entity(0), entity(1)])
+    records = [file_meta(0), file_meta(1), file_meta(0, mimetype="application/x-pdf")]
+    counts = FileMetaImporter(cat, batch_size=batch_size).run(records)
+    assert counts["update"] == 2 and counts["skip-existing-complete"] == 1
+    assert len(db.edits_of(ident_of(0), accepted_only=False)) == 1
+    assert db.get_file(ident_of(0))["mimetype"] == "application/pdf"  # the first one won
+
+
+def test_dry_run_counts_like_a_real_run_and_writes_nothing(backend, tmp_path):
+    entities, records = counter_world()
+    cat, db = backend(entities)
+    records = records + [file_meta(0)]  # a duplicate sha1: the dry run must see its own "edit"
+    fm = write_lines(tmp_path / "fm.json", records)
+    dry = import_file_meta(fm, cat, journal_path=tmp_path / "journal.json", dry_run=True)
+    assert db.editgroups() == [] and not (tmp_path / "journal.json").exists()
+    assert list(db.iter_entities())[0] == entity(0)
+    real = import_file_meta(fm, cat, journal_path=tmp_path / "journal.json")
+    assert dict(dry.counts) == dict(real.counts)
+    assert real.counts["skip-existing-complete"] == 2 and dry.dry_run and not real.dry_run
+
+
+def test_counter_line_reads_like_the_runbook(backend):
+    cat, _ = backend([entity(0), entity(1), entity(2, complete=True)])
+    counts = FileMetaImporter(cat).run([file_meta(0), file_meta(1), file_meta(2)])
+    assert repr(counts) == ("Counter({'total': 3, 'update': 2, 'skip-existing-complete': 1, "
+                            "'skip': 0, 'insert': 0, 'exists': 0})")
+    assert repr(new_counter()) == "Counter({'total': 0, 'skip': 0, 'insert': 0, 'update': 0, 'exists': 0})"
+
+
+def test_malformed_input_line_stops_before_any_write(backend, tmp_path):
+    cat, db = backend([entity(0)])
+    fm = write_lines(tmp_path / "fm.json.gz", [file_meta(0)], raw_lines={1: '"just a string"'})
+    with pytest.raises(InputError, match="line 2: not-an-object"):
+        import_file_meta(fm, cat, journal_path=tmp_path / "j.json")
+    assert db.editgroups() == [] and "sha256" not in db.get_file(ident_of(0))
+
+
+@pytest.mark.parametrize("row,reason", [
+    (file_meta(0), None),
+    (file_meta(0, mimetype=""), "skip-missing-field"),
+    (file_meta(0, size_bytes=None), "skip-missing-field"),
+    (file_meta(0, size_bytes=0), "skip-missing-field"),
+    (file_meta(0, size_bytes="12"), "skip-malformed-field"),
+    (file_meta(0, size_bytes=True), "skip-malformed-field"),
+    (file_meta(0, md5hex="z" * 32), "skip-malformed-field"),
+    (file_meta(0, sha256hex="a" * 63), "skip-malformed-field"),
+    (file_meta(0, mimetype="PDF"), "skip-malformed-field"),
+])
+def test_want(row, reason):
+    assert want_reason(row) == reason
+
+
+def test_batch_size_beyond_fatcat_editgroup_size_refused(tmp_path):
+    with SqliteCatalog(tmp_path / "c.sqlite") as db:
+        for bad in (0, 101):
+            with pytest.raises(ValueError, match="batch_size"):
+                FileMetaImporter(db, batch_size=bad)
+
+
+def test_counts_json_shape(tmp_path):
+    load_export(tmp_path / "c.sqlite", write_lines(tmp_path / "e.json", [entity(0)]))
+    fm = write_lines(tmp_path / "fm.json", [file_meta(0), file_meta(9)])
+    with SqliteCatalog(tmp_path / "c.sqlite") as db:
+        result = import_file_meta(fm, db, journal_path=tmp_path / "j.json")
+    out = json.loads(json.dumps(result.as_dict()))
+    assert {k: out[k] for k in ("total", "update", "skip-no-match", "skip", "insert", "exists")} == \
+        {"total": 2, "update": 1, "skip-no-match": 1, "skip": 0, "insert": 0, "exists": 0}
+    assert out["editgroups"] == 1 and out["recovery"]["resumed"] == []
