@@ -14,3 +14,28 @@ def pywb(tmp_path_factory):
     a pywb-layout collection and returns its base URL (http://127.0.0.1:PORT/<name>)."""
     with run_pywb(tmp_path_factory.mktemp("pywb-root")) as server:
         yield server
+
+
+# --- sample world (data/generate_world.py) ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def world_generator():
+    """The generator module, loaded by path (`data/` is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "data" / "generate_world.py"
+    spec = importlib.util.spec_from_file_location("generate_world", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def world(tmp_path_factory, world_generator):
+    """The seed-0 sample world, generated once per session (~2 s); the Path of its directory
+    (file_export.json.gz, collection/, expected.json, file_hashes.tsv.gz, summary.json)."""
+    out = tmp_path_factory.mktemp("sample-world") / "world"
+    world_generator.generate(out, seed=0)
+    return out
