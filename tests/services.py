@@ -176,7 +176,8 @@ def serve_http(handler_class: type[http.server.BaseHTTPRequestHandler]):
     """Run a threaded stdlib HTTP server with `handler_class` on 127.0.0.1; yields its base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                              daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
