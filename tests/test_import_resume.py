@@ -1,0 +1,243 @@
+"""Exactly once across crashes: injected failures, a real SIGKILL, and the token never leaking."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from catalog_world import entity, file_meta, ident_of, write_lines
+from fatcat_standin import FatcatStandin
+
+from pipeline.catalog.journal import ACCEPTED, ImportJournal, JournalError
+from pipeline.catalog.sqlite import SqliteCatalog, load_export
+from pipeline.importer import import_file_meta
+
+REPO = Path(__file__).resolve().parents[1]
+TOKEN = "resume-test-token-7f3a9c0e"
+N = 40  # entities to fill
+COMPLETE = (40, 41)  # entities already complete
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingCatalog:
+    """Delegates to a catalog and raises on the (n+1)-th call of `method` (an injected kill)."""
+
+    def __init__(self, inner, method, n):
+        self.inner, self.method, self.n, self.calls = inner, method, n, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.inner, name)
+        if name != self.method:
+            return attr
+
+        def wrapped(*args, **kw):
+            if self.calls >= self.n:
+                raise Crash(f"killed before {name} #{self.calls + 1}")
+            self.calls += 1
+            return attr(*args, **kw)
+
+        return wrapped
+
+
+@pytest.fixture
+def world(tmp_path):
+    ents = [entity(i) for i in range(N)] + [entity(i, complete=True) for i in COMPLETE]
+    load_export(tmp_path / "c.sqlite", write_lines(tmp_path / "export.json", ents))
+    fm = write_lines(tmp_path / "fm.json", [file_meta(i) for i in list(range(N)) + list(COMPLETE)])
+    db = SqliteCatalog(tmp_path / "c.sqlite")
+    yield db, fm, tmp_path / "journal.json"
+    db.close()
+
+
+def assert_each_filled_exactly_once(db):
+    for i in range(N):
+        edits = db.edits_of(ident_of(i))
+        assert len(edits) == 1, (i, edits)
+        assert "sha256" in db.get_file(ident_of(i))
+    for i in COMPLETE:
+        assert db.edits_of(ident_of(i), accepted_only=False) == []
+
+
+def crash_run(db, fm, journal, method, n):
+    with pytest.raises(Crash):
+        import_file_meta(fm, CrashingCatalog(db, method, n), journal_path=journal, batch_size=10)
+
+
+def test_killed_mid_editgroup_rerun_resumes_it(world):
+    db, fm, journal = world
+    crash_run(db, fm, journal, "update_file", 15)  # one editgroup accepted, 5 edits in the next
+    assert sum(g["changelog_index"] is not None for g in db.editgroups()) == 1
+    result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert result.recovery.resumed_edits == 5 and len(result.recovery.resumed) == 1
+    c = result.counts
+    assert (c["total"], c["update"], c["skip-existing-complete"]) == (N + 2, N - 15, 15 + 2)
+    assert_each_filled_exactly_once(db)
+    assert ImportJournal(journal).open_editgroups(db.name) == []
+
+
+def test_stale_open_editgroup_is_abandoned_not_accepted(world):
+    db, fm, journal = world
+    crash_run(db, fm, journal, "update_file", 15)
+    stale_eg = ImportJournal(journal).open_editgroups(db.name)[0]
+    # someone else edits entity 12 (one of the 5 in the open editgroup) meanwhile
+    other = db.create_editgroup("someone else", {})
+    db.update_file(other, ident_of(12), {**db.get_file(ident_of(12)), "size": 4242})
+    db.accept_editgroup(other)
+    result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert list(result.recovery.abandoned) == [stale_eg]
+    assert result.recovery.abandoned[stale_eg].startswith("stale: 1 ")
+    assert db.get_editgroup(stale_eg).get("changelog_index") is None
+    assert result.counts["update"] == N - 10
+    assert db.get_file(ident_of(12))["size"] == 4242  # the other editor's value is kept
+    for i in range(N):
+        ours = [e for e in db.edits_of(ident_of(i)) if e["editgroup_id"] != other]
+        assert len(ours) == 1, i
+
+
+def test_killed_right_after_creating_an_editgroup_abandons_the_empty_one(world):
+    db, fm, journal = world
+    crash_run(db, fm, journal, "update_file", 10)  # editgroup 2 created and journaled, no edit
+    result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert list(result.recovery.abandoned.values()) == ["empty"]
+    assert result.counts["update"] == N - 10
+    assert_each_filled_exactly_once(db)
+
+
+def test_killed_between_accept_and_its_journal_line(world, monkeypatch):
+    db, fm, journal = world
+    real = ImportJournal.record
+    seen = Counter()
+
+    def record(self, event, *a, **kw):
+        if event == ACCEPTED:
+            seen[event] += 1
+            if seen[event] == 2:
+                raise Crash("killed before the journal line")
+        return real(self, event, *a, **kw)
+
+    monkeypatch.setattr(ImportJournal, "record", record)
+    with pytest.raises(Crash):
+        import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    monkeypatch.setattr(ImportJournal, "record", real)
+    result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert len(result.recovery.already_accepted) == 1 and result.recovery.resumed == []
+    assert result.counts["update"] == N - 20
+    assert_each_filled_exactly_once(db)
+
+
+def test_journal_tolerates_a_torn_last_line_but_not_damage(tmp_path):
+    j = ImportJournal(tmp_path / "j.json")
+    j.record("created", "a" * 26, "cat")
+    with open(j.path, "a") as f:
+        f.write('{"event": "acc')  # cut short by a kill
+    assert j.open_editgroups("cat") == ["a" * 26]
+    j.record("accepted", "a" * 26, "cat")
+    assert j.open_editgroups("cat") == [] and len(j.events()) == 2
+    j.path.write_text('{"event": "created", "editgroup_id": "x", "catalog": "cat"}\ngarbage\n')
+    with pytest.raises(JournalError, match="line 2"):
+        j.events()
+
+
+def test_journal_is_per_catalog(world, tmp_path):
+    db, fm, journal = world
+    crash_run(db, fm, journal, "update_file", 5)
+    assert ImportJournal(journal).open_editgroups("/some/other/catalog.sqlite") == []
+    assert len(ImportJournal(journal).open_editgroups(db.name)) == 1
+
+
+# -- a real process, a real SIGKILL, a real HTTP catalog ----------------------
+
+RUNNER = (
+    "import logging, sys\n"
+    "logging.basicConfig(level=logging.DEBUG)\n"
+    "from pipeline.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def import_cmd(api, fm, work):
+    return [sys.executable, "-c", RUNNER, "--workdir", str(work), "catalog", "import", str(fm),
+            "--catalog", api.url, "--journal", str(work / "journal.json"), "--batch-size", "10",
+            "--counts", str(work / "counts.json")]
+
+
+def accepted_in_journal(path):
+    if not path.exists():
+        return 0
+    return path.read_text().count('"event": "accepted"')
+
+
+def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp_path):
+    n = 300
+    ents = [entity(i) for i in range(n)] + [entity(n + i, complete=True) for i in range(20)]
+    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "export.json", ents))
+    fm = write_lines(tmp_path / "fm.json.gz", [file_meta(i) for i in range(n + 30)])
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "FATCAT_API_AUTH_TOKEN": TOKEN}
+    with SqliteCatalog(tmp_path / "api.sqlite") as db, \
+            FatcatStandin(db, TOKEN, delay=0.002, echo_auth_in_errors=True) as api:
+        api.add_fault("GET", "lookup", "503", times=2)  # retries log warnings: grep them too
+        outputs = []
+        proc = subprocess.Popen(import_cmd(api, fm, work), cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while accepted_in_journal(work / "journal.json") < 3 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        outputs.append(proc.communicate(timeout=30))
+        assert proc.returncode == -signal.SIGKILL
+        accepted_before = sum(g["changelog_index"] is not None for g in db.editgroups())
+        assert 3 <= accepted_before < n // 10
+        assert not (work / "counts.json").exists()
+
+        api.add_fault("PUT", "update_file", "drop")  # a lost answer in the rerun as well
+        rerun = subprocess.run(import_cmd(api, fm, work), cwd=REPO, env=env, capture_output=True,
+                               timeout=120)
+        outputs.append((rerun.stdout, rerun.stderr))
+        assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
+
+        counts = json.loads((work / "counts.json").read_text())
+        assert counts["total"] == n + 30 and counts["skip-no-match"] == 10
+        filled_first = counts["skip-existing-complete"] - 20
+        assert filled_first >= 30 and counts["update"] == n - filled_first
+        for i in range(n):
+            assert len(db.edits_of(ident_of(i))) == 1, i
+            assert "sha256" in db.get_file(ident_of(i))
+        for i in range(n, n + 20):
+            assert db.edits_of(ident_of(i), accepted_only=False) == []
+        # every editgroup with edits was accepted: none left behind
+        assert all(g["changelog_index"] is not None for g in db.editgroups() if g["edit_count"])
+
+        # the rerun with a wrong token fails with a message that does not echo it
+        bad = subprocess.run(import_cmd(api, fm, work), cwd=REPO, capture_output=True, timeout=60,
+                             env={**env, "FATCAT_API_AUTH_TOKEN": TOKEN + "-wrong"})
+        outputs.append((bad.stdout, bad.stderr))
+        assert bad.returncode == 0  # nothing left to write: all skip-existing-complete
+        assert b"'update': 0" in bad.stdout
+
+        # one more entity to fill: now the wrong token must be refused
+        fm2 = write_lines(tmp_path / "fm2.json", [file_meta(999)])
+        load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "more.json", [entity(999)]))
+        denied = subprocess.run(import_cmd(api, fm2, work), cwd=REPO,
+                                capture_output=True, timeout=60,
+                                env={**env, "FATCAT_API_AUTH_TOKEN": TOKEN + "-wrong"})
+        outputs.append((denied.stdout, denied.stderr))
+        assert denied.returncode == 1 and b"InvalidCredentials" in denied.stderr
+
+    token = TOKEN.encode()
+    assert any(b"retry 1/4" in err for _, err in outputs)  # the logs really were captured
+    for out, err in outputs:
+        assert token not in out and token not in err
+    for path in work.rglob("*"):
+        if path.is_file():
+            assert token not in path.read_bytes(), path
