@@ -201,10 +201,26 @@ def file_hashes_lines(w: World) -> list[str]:
     return rows
 
 
+def check_replaceable(out_dir: Path) -> None:
+    """Refuse to replace anything but an earlier world or an empty directory.
+
+    The output directory is swapped out wholesale, so a mistyped `--out`
+    (a home directory, a file) must fail before anything is touched.
+    """
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir() or out_dir.is_symlink():
+        raise ValueError(f"{out_dir}: exists and is not a directory; refusing to replace it")
+    if any(out_dir.iterdir()) and not (out_dir / "summary.json").is_file():
+        raise ValueError(f"{out_dir}: a non-empty directory that is not a generated world "
+                         "(no summary.json); refusing to replace it")
+
+
 def generate(out_dir: Path, seed: int = 0, surt: Callable[[str], str] | None = None) -> dict:
     """Write the world to `out_dir` (replacing it) and return its summary."""
     started = time.monotonic()
     out_dir = Path(out_dir)
+    check_replaceable(out_dir)
     surt = surt or default_surt()
     w = build(seed, surt)
     lines = export_lines(w, random.Random(f"export-order-{seed}"))
@@ -261,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory (replaced)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    summary = generate(args.out, args.seed)
+    try:
+        summary = generate(args.out, args.seed)
+    except ValueError as e:
+        p.error(str(e))
     print(json.dumps(summary, sort_keys=True, indent=1))
     return 0
 

@@ -24,6 +24,9 @@ from .pdf import VOCABULARY, make_pdf
 
 MISSING_WARC = "WORLD-CRAWL-2018-00009.warc.gz"
 BULK_WARC = "WORLD-BULK-2021-00004.warc.gz"
+# the record with damaged bytes gets a file of its own: a sequential reader of that file
+# stops at it, and every other WARC stays readable from end to end
+DAMAGED_WARC = "WORLD-CRAWL-2019-00005.warc.gz"
 BODY_TOO_LARGE = 129 * 1024 * 1024
 PDF = [("Content-Type", "application/pdf")]
 HTML = [("Content-Type", "text/html; charset=utf-8")]
@@ -185,7 +188,7 @@ class World:
         if self.rng.random() < 0.3:
             headers.append(("Content-Disposition", f'inline; filename="{url.rstrip("/").split("/")[-1][:40]}"'))
         return self.archive.response(url, ts, 200, headers, body, index=index or self.index(),
-                                     damage=damage)
+                                     damage=damage, warc=DAMAGED_WARC if damage == "bytes" else None)
 
     def redirect(self, url: str, location: str | None, ts: str, status: int = 302,
                  index: str | None = None):
