@@ -281,15 +281,41 @@ def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
                      batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
                      dry_run: bool = False) -> ImportResult:
-    """Import a file_meta file into `catalog`: settle a killed run's editgroups, then run."""
+    """Import a file_meta file into `catalog`: check it, settle a killed run's editgroups, run."""
     n_records = check_file_meta(path)
+    result = import_records(iter_file_meta(path), catalog, journal_path=journal_path,
+                            batch_size=batch_size, description=description, dry_run=dry_run)
+    if result.counts["total"] != n_records:
+        raise StepFailed(f"import of {os.fspath(path)}: read {result.counts['total']} of {n_records} records")
+    log.info("import of %s%s: %r", os.fspath(path), " (dry run)" if dry_run else "", result.counts)
+    return result
+
+
+def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
+                   journal_path: str | os.PathLike | None, batch_size: int = 100,
+                   description: str = DEFAULT_DESCRIPTION, dry_run: bool = False) -> ImportResult:
+    """Import file_meta records; a real run first settles editgroups its journal left open."""
     journal = ImportJournal(journal_path) if journal_path and not dry_run else None
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
     recovery = importer.recover()
-    counts = importer.run(iter_file_meta(path))
-    if counts["total"] != n_records:
-        raise StepFailed(f"import of {os.fspath(path)}: read {counts['total']} of {n_records} records")
-    log.info("import of %s%s: %r", os.fspath(path), " (dry run)" if dry_run else "", counts)
+    counts = importer.run(records)
     return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
                         dry_run=dry_run)
+
+
+def sample_file_meta(results_path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The file_meta of the sample's ingest results that the merge step would keep.
+
+    Why: the QA dry run must count what the real import will see, so it
+    applies the merge step's own rule (a successful hit whose fetched sha1 is
+    the requested one). Lines that are not JSON objects are an error here:
+    the sample results file is our own output.
+    """
+    from pipeline.steps.merge import drop_reason
+
+    for n, obj in iter_objects(results_path):
+        if isinstance(obj, BadLine):
+            raise InputError(f"{os.fspath(results_path)}: line {n}: {obj.reason}")
+        if drop_reason(obj) is None:
+            yield obj["file_meta"]
