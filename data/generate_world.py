@@ -192,12 +192,16 @@ def write_json(path: Path, obj) -> None:
 
 
 def file_hashes_lines(w: World) -> list[str]:
-    """ident, rev, sha1, sha256, md5 for every entity with a sha1 (empty = missing), by ident."""
+    """ident, rev, sha1, sha256, md5 for every well-formed entity (empty = missing), by ident.
+
+    Every entity has a row, even one without a sha1 or a revision (a deleted
+    one): the runbook's count check compares this dump's rows lacking sha256
+    with the export filter's count, and the two must agree on this world.
+    """
     rows = []
     for e in sorted(w.entities, key=lambda e: e["ident"]):
-        if e.get("sha1"):
-            rows.append("\t".join([e["ident"], e.get("revision", ""), e["sha1"],
-                                   e.get("sha256", ""), e.get("md5", "")]))
+        rows.append("\t".join([e["ident"], e.get("revision", ""), e.get("sha1", ""),
+                               e.get("sha256", ""), e.get("md5", "")]))
     return rows
 
 
