@@ -144,6 +144,9 @@ def oracle(w: World, lines: list[tuple[str, dict | None]]) -> dict:
         "requests": requests,
         "counts": dict(sorted(counts.items())),
         "statuses": sorted(counts),
+        # through pywb (SPEC §3) the captures pywb cannot replay give wayback-error instead
+        "counts_over_http": dict(sorted(Counter(
+            r.get("status_over_http", r["status"]) for r in requests).items())),
         "export": {
             "lines": len(lines), "entities": len(lines) - len(bad_lines), "bad_lines": bad_lines,
             "has_sha256": has_sha256, "missing_sha256": len(requests) + len(rejects),

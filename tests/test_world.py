@@ -253,7 +253,9 @@ def test_oracle_lists_exactly_the_requests_the_export_yields(world, expected):
     assert dict(rejects) == expected["request_reject_counts"]
     assert set(rejects) == {"not-pdf-mimetype", "not-active", "no-usable-url", "no-sha1"}
     for r in expected["requests"]:
-        assert set(r) <= {"line", "ident", "base_url", "sha1", "status", "why", "fetched_sha1"}
+        assert set(r) <= {"line", "ident", "base_url", "sha1", "status", "why", "fetched_sha1",
+                          "status_over_http"}
+        assert r.get("status_over_http", "wayback-error") == "wayback-error"
         assert r["status"] in SPEC_STATUSES and r["why"]
 
 
@@ -265,6 +267,18 @@ def test_every_status_present_and_rare_ones_rare(expected):
         if status not in ("success", "no-capture"):
             assert 1 <= n <= 5, (status, n)
     assert counts["success"] > 0.9 * len(expected["requests"])
+
+
+def test_http_differences_are_the_unreplayable_captures(expected):
+    """Requests whose status differs through pywb are exactly those of damaged captures that
+    pywb cannot replay (SPEC §3), and the HTTP counts add up."""
+    differ = {r["base_url"] for r in expected["requests"] if "status_over_http" in r}
+    unreplayable = {d["url"] for d in expected["damaged_captures"]
+                    if d["status_over_http"] != d["status"]}
+    assert differ == unreplayable and len(differ) == 4
+    assert sum(expected["counts_over_http"].values()) == len(expected["requests"])
+    assert (expected["counts_over_http"]["wayback-error"]
+            == expected["counts"]["wayback-error"] + len(differ))
 
 
 def test_merge_and_import_counts_follow_from_the_requests(world, expected):

@@ -276,6 +276,6 @@ class ArchiveBuilder:
         obj = {"url": url, "mime": mime}
         if status is not None:
             obj["status"] = status
-        obj.update({"digest": f"sha1:{digest}", "length": str(length), "offset": str(offset),
+        obj.update({"digest": digest, "length": str(length), "offset": str(offset),
                     "filename": warc})
         return f"{key} {ts} {json.dumps(obj)}"

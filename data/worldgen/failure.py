@@ -295,18 +295,23 @@ def content_errors(w: World) -> None:
         body = w.new_pdf()
         ts = w.ts()
         rec = w.pdf_capture(url, body, ts, index="cdxj", damage=damage)
-        w.request(url, "wayback-content-error", why, pdf=body)
-        w.mark_damaged(url, ts, "cdxj", damage, why, "wayback-content-error", rec.warc)
+        e = w.request(url, "wayback-content-error", why, pdf=body)
+        # pywb does not check digests, but it cannot replay a broken member or a wrong offset
+        http = "wayback-content-error" if damage == "digest" else "wayback-error"
+        if http != "wayback-content-error":
+            w.over_http(e, http)
+        w.mark_damaged(url, ts, "cdxj", damage, why, "wayback-content-error", rec.warc, http)
     # a revisit whose original is not in the index
     url = w.pdf_url()
     body = w.new_pdf()
     t0 = w.ts(2013, 2016)
     t1 = w.later(t0, 86400 * r.randint(30, 300))
     rec = w.archive.revisit(url, t1, (url, t0), sha1_b32(body), PDF, index="cdxj")
-    w.request(url, "wayback-content-error", "only capture is a revisit whose original is not archived",
-              pdf=body)
+    e = w.request(url, "wayback-content-error", "only capture is a revisit whose original is not archived",
+                  pdf=body)
+    w.over_http(e, "wayback-error")
     w.mark_damaged(url, t1, "cdxj", "unresolvable-revisit", "refers to a capture not in the index",
-                   "wayback-content-error", rec.warc)
+                   "wayback-content-error", rec.warc, "wayback-error")
     # a revisit of a revisit
     orig, mid, top = w.pdf_url(), w.pdf_url(), w.pdf_url()
     body = w.new_pdf()
@@ -316,9 +321,10 @@ def content_errors(w: World) -> None:
     w.pdf_capture(orig, body, t0, index="cdxj")
     w.archive.revisit(mid, t1, (orig, t0), sha1_b32(body), PDF, index="cdxj")
     rec = w.archive.revisit(top, t2, (mid, t1), sha1_b32(body), PDF, index="cdxj")
-    w.request(top, "wayback-content-error", "only capture is a revisit of a revisit", pdf=body)
+    e = w.request(top, "wayback-content-error", "only capture is a revisit of a revisit", pdf=body)
+    w.over_http(e, "wayback-error")
     w.mark_damaged(top, t2, "cdxj", "revisit-of-revisit", "refers to a capture that is itself a revisit",
-                   "wayback-content-error", rec.warc)
+                   "wayback-content-error", rec.warc, "wayback-error")
 
 
 def cdx_errors(w: World) -> None:

@@ -285,8 +285,15 @@ class World:
         return e
 
     def mark_damaged(self, url: str, ts: str, index: str, kind: str, why: str, status: str,
-                     warc: str) -> None:
+                     warc: str, over_http: str | None = None) -> None:
+        """Name a deliberately inconsistent capture; `over_http` is the status a request for it
+        gets through pywb when that differs (pywb cannot replay it: SPEC §3)."""
         self.damaged.append({"url": url, "timestamp": ts, "index": index, "kind": kind,
-                             "why": why, "status": status, "filename": warc})
+                             "why": why, "status": status, "filename": warc,
+                             "status_over_http": over_http or status})
+
+    def over_http(self, entity: dict, status: str) -> None:
+        """Record the status this request gets through pywb, where it differs from the local one."""
+        self.expected[entity["ident"]]["status_over_http"] = status
 
 
