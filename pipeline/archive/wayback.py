@@ -202,6 +202,7 @@ class HttpReplayClient:
             headers = archived_headers(response.raw.headers.items())
             body, truncated = _read_capped(response, max_bytes)
         revisit_of = self._original(row) if row.is_revisit else None
+        restore_content_type(headers, (revisit_of or row).mimetype)
         if self.verify_digest and not truncated:
             self._check_digest(row, revisit_of, headers, body)
         status = response.status_code
@@ -284,6 +285,21 @@ def archived_headers(pairs) -> dict[str, str]:
     for name, value in restored:
         result[name] = f"{result[name]}, {value}" if name in result else value
     return result
+
+
+# pywb replaces the type of content it could rewrite by its default one (XHTML -> text/html,
+# every JavaScript type -> text/javascript), even in raw `id_` replay.
+_REPLAY_DEFAULT_TYPES = ("text/html", "text/css", "text/javascript")
+
+
+def restore_content_type(headers: dict[str, str], archived_mime: str) -> None:
+    """Put the archived media type (the index row's) back where the replay defaulted it."""
+    content_type = headers.get("content-type")
+    if content_type is None or archived_mime in ("", "-", "unk", "warc/revisit"):
+        return
+    mime = content_type.split(";", 1)[0].strip()
+    if mime in _REPLAY_DEFAULT_TYPES and mime != archived_mime:
+        headers["content-type"] = content_type.replace(mime, archived_mime, 1)
 
 
 def _read_capped(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
