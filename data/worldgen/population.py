@@ -24,7 +24,6 @@ MALFORMED_LINES = [
 
 def duplicate_groups(w: World) -> None:
     """Entities sharing a sha1: duplicate requests, and the lookup-by-sha1 choices."""
-    r = w.rng
     for _ in range(8):
         url = w.pdf_url()
         body = w.new_pdf()
@@ -68,7 +67,6 @@ def duplicate_groups(w: World) -> None:
                  state="wip", mimetype="application/pdf")
         w.request(url, "success", "same sha1 as a wip entity with a lower ident",
                   pdf=body, fetched=body, ident=high)
-    del r
 
 
 def rejected(w: World) -> None:

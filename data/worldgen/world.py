@@ -1,13 +1,14 @@
-"""The sample world's scenarios: entities, the captures behind them, and the status each must get.
+"""The world under construction: its rng, URL space, entities, captures and expectations.
 
-Why it exists: every ingest status of SPEC §2.5 that an archive can produce
-needs requests that really produce it, and tests in other areas need an
-oracle saying which status each request must end with. Each scenario below
-adds file entities (the export), the captures their URLs lead to (the
-archive), and one expectation per request (base_url, sha1, ident, status,
-why). The statuses are decided here by construction, following SPEC §2.5:
-hop limit 6 (redirects inside a hop are not hops), at most 25 redirects,
-best-capture ordering, blocklist and cookie checks on every hop and terminal.
+Why it exists: every scenario (success.py, failure.py, population.py) adds
+file entities (the export), the captures their URLs lead to (the archive)
+and, for each entity that becomes an ingest request, the status that request
+must end with. `World` holds that shared state and the small generators the
+scenarios use: unique URLs (unique by SURT key, so no two scenarios ever
+share a capture by accident), timestamps, PDFs, landing pages, redirects.
+The statuses are decided by construction, following SPEC §2.5: hop limit 6
+(redirects inside a hop are not hops), at most 25 redirects, best-capture
+ordering, blocklist and cookie checks on every hop and terminal URL.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ BULK_WARC = "WORLD-BULK-2021-00004.warc.gz"
 DAMAGED_WARC = "WORLD-CRAWL-2019-00005.warc.gz"
 BODY_TOO_LARGE = 129 * 1024 * 1024
 PDF = [("Content-Type", "application/pdf")]
-HTML = [("Content-Type", "text/html; charset=utf-8")]
 
 FIRST_NAMES = ("Ana Wei Lukas Priya Kenji Fatima Olga Mateo Chen Amara Jonas Leila Tomasz Ines "
                "Rahul Sofia Daniel Yuki Nadia Pablo Hana Omar Elena Kwame Marta").split()
