@@ -22,6 +22,7 @@ import time
 from urllib.parse import quote
 
 import requests
+import urllib3
 
 from pipeline.archive.model import (
     ArchiveError,
@@ -220,8 +221,7 @@ class HttpReplayClient:
         for attempt in range(self.retry.retries + 1):
             last = attempt == self.retry.retries
             try:
-                response = requests.get(url, allow_redirects=False, stream=True,
-                                        timeout=self.timeout)
+                response = _get_unfollowed(url, self.timeout)
             except requests.RequestException as exc:
                 if last:
                     raise WaybackError(f"wayback unreachable for {url}: {exc}") from exc
@@ -254,6 +254,18 @@ class HttpReplayClient:
             raise WaybackContentError(
                 f"replayed payload of {row.url} {row.datetime} has digest {actual}, "
                 f"the index row {expected}")
+
+
+def _get_unfollowed(url: str, timeout: float) -> requests.Response:
+    """GET without any redirect handling, body not read yet.
+
+    `requests.get(..., allow_redirects=False)` still reads a 3xx body whole
+    (to free the connection for a redirect it will not make); the adapter
+    alone leaves it to us, so a capture's body is read only up to the limit.
+    """
+    session = requests.Session()
+    prepared = session.prepare_request(requests.Request("GET", url))
+    return session.get_adapter(url).send(prepared, stream=True, timeout=timeout)
 
 
 # Keep reserved and already-escaped characters of the archived URL as they are.
@@ -303,15 +315,18 @@ def restore_content_type(headers: dict[str, str], archived_mime: str) -> None:
 
 
 def _read_capped(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """At most max_bytes + 1 bytes of the (transfer-decoded) body; (first max_bytes, more?)."""
     parts: list[bytes] = []
     held = 0
     try:
-        for chunk in response.iter_content(chunk_size=_CHUNK):
+        # raw.stream, not raw.read(n): read(n) ends early on pywb's chunked answers.
+        for chunk in response.raw.stream(min(_CHUNK, max_bytes + 1), decode_content=True):
+            chunk = chunk[: max_bytes + 1 - held]
             parts.append(chunk)
             held += len(chunk)
             if held > max_bytes:
                 break
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise WaybackError(f"replay body of {response.url} broke off: {exc}") from exc
     body = b"".join(parts)
     if held > max_bytes:
