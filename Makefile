@@ -10,11 +10,15 @@ LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
 
 .PHONY: demo test lint world bench clean-work clean system-deps venv venv-test venv-bench
 
+# The demo adds data/demo.cfg to luigi.cfg (the sample world's file_hashes dump).
+demo: export LUIGI_CONFIG_PATH = data/demo.cfg
 demo: venv world
-	$(LUIGI) Backfill --local-scheduler --backfill-file-hashes $(WORLD)/file_hashes.tsv.gz
+	$(LUIGI) Backfill --local-scheduler
 	@echo
 	@echo "== step counts (python -m pipeline status) =="
 	@$(PY) -m pipeline status
+	@echo
+	@$(PY) -m pipeline counter ImportFileMeta
 
 test: venv-test world
 	$(PY) tests/services.py ensure-pywb

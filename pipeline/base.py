@@ -50,6 +50,7 @@ class BackfillTask(luigi.Task):
     """
 
     target_name: str = ""
+    jsonl: bool = True  # the target is JSON lines (False: one JSON document)
 
     @property
     def workdir(self) -> Path:

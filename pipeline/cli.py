@@ -17,6 +17,7 @@ import luigi
 
 from pipeline import __version__
 from pipeline.base import BackfillTask, format_counts, meta_path
+from pipeline.catalog.cli import add_parser as add_catalog
 from pipeline.jsonio import InputError, count_lines, read_json
 
 
@@ -40,7 +41,7 @@ def step_status(task: BackfillTask) -> dict:
     """Existence, line count and recorded counts of one step's target."""
     path = task.output().path
     row = {"step": task.task_id, "target": path, "exists": os.path.exists(path), "lines": None}
-    if row["exists"] and (path.endswith(".gz") or path.endswith(".json")):
+    if row["exists"] and task.jsonl:
         try:
             row["lines"] = count_lines(path)
         except InputError as e:
@@ -88,6 +89,25 @@ def cmd_path(args: argparse.Namespace) -> int:
     return 2
 
 
+def cmd_counter(args: argparse.Namespace) -> int:
+    """The runbook's `Counter({...})` line of a finished step, from its sidecar."""
+    from pipeline.tasks import Backfill
+
+    for t in walk_steps(Backfill()):
+        if args.step in (t.task_family, t.task_id):
+            sidecar = meta_path(t.output().path)
+            if not sidecar.exists():
+                print(f"{args.step} has not run yet (no {sidecar})", file=sys.stderr)
+                return 1
+            counts = read_json(sidecar)["counts"]
+            flat = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
+            ordered = dict(sorted(flat.items(), key=lambda kv: (-kv[1], kv[0])))
+            print(f"{t.task_family}: Counter({ordered!r})")
+            return 0
+    print(f"no step named {args.step!r}; see `python -m pipeline steps`", file=sys.stderr)
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backfill", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
@@ -98,15 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_status)
     s = sub.add_parser("steps", help="list the steps of the pipeline")
     s.set_defaults(func=cmd_steps)
+    s = sub.add_parser("counter", help="print a finished step's counters as the runbook's Counter line")
+    s.add_argument("step")
+    s.set_defaults(func=cmd_counter)
     s = sub.add_parser("path", help="print the target path of a step")
     s.add_argument("step")
     s.set_defaults(func=cmd_path)
-    try:
-        from pipeline.catalog.cli import add_parser as add_catalog
-    except ImportError:  # the catalog subpackage is optional until it lands
-        add_catalog = None
-    if add_catalog is not None:
-        add_catalog(sub)
+    add_catalog(sub)
     return p
 
 
@@ -114,4 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.workdir:
         luigi.configuration.get_config().set("backfill", "workdir", args.workdir)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        # `backfill catalog dump | head`: the reader left; not an error worth a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

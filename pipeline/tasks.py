@@ -283,6 +283,7 @@ class CountMissingSha256(BackfillTask):
     """
 
     target_name = f"{PREFIX}.count_check.json"
+    jsonl = False
 
     def requires(self):
         return {
@@ -329,6 +330,8 @@ def import_settings() -> dict:
 
 class ImportTask(BackfillTask):
     """Base of the two import steps: an embedded catalog that was removed makes them stale."""
+
+    jsonl = False
 
     def settings(self):
         return import_settings()
