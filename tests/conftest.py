@@ -16,6 +16,13 @@ def pywb(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def wayback(pywb, world):
+    """Base URL of the sample world's collection served by pywb (http://127.0.0.1:PORT/world):
+    pass it as `[backfill] archive` to run the pipeline against a wayback service."""
+    return pywb.serve(world / "collection", "world")
+
+
 # --- sample world (data/generate_world.py) ------------------------------------------------
 
 

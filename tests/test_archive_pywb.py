@@ -13,6 +13,7 @@ from archive_collections import CollectionBuilder
 from services import PYWB_VENV
 
 from pipeline.archive import open_archive
+from pipeline.archive.indexer import index_warc, write_index
 from pipeline.archive.local import open_local
 from pipeline.archive.model import ArchiveError, CdxError, WaybackContentError, WaybackError
 from pipeline.archive.rows import parse_index_line
@@ -66,7 +67,6 @@ def small(tmp_path_factory, pywb):
     b.close_files()
     entries = b.entries()
     # Half the rows in a CDXJ, half in a classic CDX: both kinds, several files.
-    from pipeline.archive.indexer import write_index
     write_index(entries[::2], str(b.root / "indexes" / "a.cdxj"))
     write_index(entries[1::2], str(b.root / "indexes" / "b.cdx"))
     urls = sorted({e.url for e in entries})
@@ -131,7 +131,6 @@ def test_revisit_and_encoding_details_over_pywb(small):
 def test_our_indexer_writes_what_pywb_writes(small, tmp_path):
     root, _base, _urls = small
     ours = tmp_path / "ours.cdxj"
-    from pipeline.archive.indexer import index_warc, write_index
     entries = [e for name in ("second.warc.gz", "test-00000.warc.gz")
                for e in index_warc(str(root / "archive" / name), name)]
     write_index(entries, str(ours))
@@ -167,13 +166,13 @@ def _index_rows(collection):
     return rows
 
 
-def test_every_world_row_resolves_identically(world, pywb):
+def test_every_world_row_resolves_identically(world, wayback):
     collection = world / "collection"
     expected = json.loads((world / "expected.json").read_text())
     damaged = {(d["url"], d["timestamp"]): d for d in expected["damaged_captures"]}
     damaged_keys = {surt(d["url"]) for d in expected["damaged_captures"]
                     if d["kind"] == "broken-index-line"}
-    base = pywb.serve(collection, "world")
+    base = wayback
     local_cdx, local_content = open_local(str(collection))
     cdx, content = open_archive(base)
 
