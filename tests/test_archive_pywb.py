@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from urllib.parse import urljoin
 
 import pytest
 from archive_collections import CollectionBuilder
-from services import PYWB_VENV
+from services import PYWB_VENV, ROOT
 
 from pipeline.archive import open_archive
 from pipeline.archive.indexer import index_warc, write_index
@@ -240,3 +241,10 @@ def test_every_world_row_resolves_identically(world, wayback):
         self_redirects, cross_url_revisits, pywb_misses)
     print(f"world rows {len(rows)}: self-redirects {self_redirects}, cross-URL revisits "
           f"{cross_url_revisits}, pywb revisit misses {pywb_misses}")
+
+
+def test_ensure_pywb_command_finds_the_installed_server():
+    done = subprocess.run([sys.executable, str(ROOT / "tests" / "services.py"), "ensure-pywb"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(PYWB_VENV / "bin" / "wayback")

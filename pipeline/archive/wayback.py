@@ -71,10 +71,13 @@ class HttpCdxClient:
     @property
     def dialect(self) -> str:
         """`ia` or `pywb`; asks the service once when configured as `auto`."""
+        return self._dialect_for("http://example.com/")
+
+    def _dialect_for(self, url: str) -> str:
         if self._dialect is None:
             with self._lock:
                 if self._dialect is None:
-                    self._dialect = self._detect()
+                    self._dialect = self._detect(url)
         return self._dialect
 
     def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
@@ -90,15 +93,16 @@ class HttpCdxClient:
         except ValueError as exc:
             raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
         params = self._params(url)
-        if self.dialect == "ia":
+        if self._dialect_for(url) == "ia":
             params["limit"] = str(-limit)
         else:
             params.update(sort="reverse", limit=str(limit))
         rows = parse_cdx_json(self._get(params))
         return newest_first([row for row in rows if matches_url(row, key)], limit)
 
-    def _detect(self) -> str:
-        params = self._params("http://example.com/")
+    def _detect(self, url: str) -> str:
+        """IA answers `output=json` with an array (`[]` when empty), pywb with JSON lines."""
+        params = self._params(url)
         params["limit"] = "1"
         return "ia" if self._get(params).lstrip().startswith("[") else "pywb"
 
