@@ -48,7 +48,7 @@ def make_world(tmp_path: Path) -> tuple[Path, Path, dict]:
 
 
 @pytest.fixture
-def world(tmp_path):
+def small_world(tmp_path):
     config = luigi.configuration.get_config()
     export, coll, expected = make_world(tmp_path)
     values = {"workdir": str(tmp_path / "work"), "export": str(export), "archive": str(coll),
@@ -74,8 +74,8 @@ def read_lines(path: Path) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
-def test_sample_shards_and_merge(world, caplog):
-    values, expected = world
+def test_sample_shards_and_merge(small_world, caplog):
+    values, expected = small_world
     work = Path(values["workdir"])
     # INFO both ways: luigi sets its logger's level only on its first build in a process
     with caplog.at_level(logging.INFO, logger="luigi-interface"):
@@ -119,8 +119,8 @@ def test_sample_shards_and_merge(world, caplog):
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*")} == before
 
 
-def test_sample_gate_refuses_the_shards(world):
-    values, _ = world
+def test_sample_gate_refuses_the_shards(small_world):
+    values, _ = small_world
     luigi.configuration.get_config().set("backfill", "sample_min_success", "0.95")
     res = build(IngestResults())
     assert res.status == luigi.LuigiStatusCode.FAILED
@@ -132,12 +132,12 @@ def test_sample_gate_refuses_the_shards(world):
         IngestShard(shard=0, shards=3).run()
 
 
-def test_bad_shard_number(world):
+def test_bad_shard_number(small_world):
     with pytest.raises(StepFailed, match="shard 3 is not in 0..2"):
         IngestShard(shard=3, shards=3).run()
 
 
-def test_bad_archive_setting_fails_clearly(world, tmp_path):
+def test_bad_archive_setting_fails_clearly(small_world, tmp_path):
     luigi.configuration.get_config().set("backfill", "archive", str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="archive directory does not exist"):
         IngestSampleResults().run()

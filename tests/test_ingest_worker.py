@@ -176,12 +176,22 @@ def test_revisit_is_reported():
     assert r["revisit_cdx"] == original.to_dict()
 
 
-def test_unresolved_revisit_is_content_error():
+def test_revisit_resolved_to_a_revisit_is_content_error():
+    a = FakeArchive()
+    other = row_for(BASE, PDF, mimetype="warc/revisit", status=None, dt="20150101000000")
+    a.add(BASE, PDF, dt="20190101000000", revisit_of=other)
+    assert run(a)["status"] == "wayback-content-error"
+
+
+def test_revisit_resolved_by_a_replay_service_without_its_row():
     a = FakeArchive()
     rev = row_for(BASE, PDF, mimetype="warc/revisit", status=None)
     from pipeline.archive.model import Capture
-    a.add_row(rev, Capture(row=rev, status_code=200, headers={}, body=PDF))
-    assert run(a)["status"] == "wayback-content-error"
+    a.add_row(rev, Capture(row=rev, status_code=200, headers={"content-type": "application/pdf"},
+                           body=PDF))
+    r = run(a)
+    assert r["status"] == "success" and "revisit_cdx" not in r
+    assert r["cdx"]["mimetype"] == "warc/revisit"
 
 
 def test_null_body():

@@ -200,10 +200,12 @@ class IngestWorker:
     @staticmethod
     def _record_capture(capture: Capture, result: dict) -> None:
         row = capture.row
-        if row.is_revisit and (capture.revisit_of is None or capture.revisit_of.is_revisit):
+        # A replay service may resolve a revisit without saying which row it used
+        # (`revisit_of` None); a revisit resolved to another revisit is never valid.
+        if capture.revisit_of is not None and capture.revisit_of.is_revisit:
             raise IngestFailure(
                 "wayback-content-error",
-                f"revisit record of {row.url} ({row.datetime}) not resolved to an original capture",
+                f"revisit record of {row.url} ({row.datetime}) resolved to another revisit",
             )
         result["cdx"] = row.to_dict()
         if capture.revisit_of is not None:
