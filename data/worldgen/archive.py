@@ -12,6 +12,8 @@ capture timestamp, gzip members with mtime 0.
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import email.utils
 import hashlib
 import io
 import json
@@ -45,10 +47,9 @@ def warc_date(ts: str) -> str:
 
 
 def http_date(ts: str) -> str:
-    import datetime as _dt
-
-    d = _dt.datetime.strptime(ts, "%Y%m%d%H%M%S")
-    return d.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    """An HTTP Date header value; locale-independent (email.utils, not strftime's %a/%b)."""
+    d = dt.datetime.strptime(ts, "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+    return email.utils.format_datetime(d, usegmt=True)
 
 
 class ZeroTailBody(io.RawIOBase):
