@@ -115,3 +115,8 @@ def test_bad_port_raises_value_error():
         surt("http://example.com:99999/")
     with pytest.raises(ValueError):
         surt("http://example.com:abc/")
+
+
+def test_blank_url_raises_value_error():
+    with pytest.raises(ValueError, match="whitespace"):
+        surt(" \t ")

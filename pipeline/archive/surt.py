@@ -58,11 +58,14 @@ def surt(url: str) -> str:
     """The default SURT key of `url`, e.g. `http://www.Example.com/a?b=1&a=2` -> `example,com)/a?a=2&b=1`.
 
     Raises ValueError for a URL whose port is not a number in 0..65535 (the
-    reference implementation fails the same way).
+    reference implementation fails the same way) and for a blank URL (where
+    the reference crashes).
     """
     raw = url.encode("utf-8")
     if not raw:
         return "-"
+    if not raw.strip():
+        raise ValueError("a URL of only whitespace has no SURT key")
     if raw.startswith(b"filedesc"):
         return url
     return _surt_bytes(raw).decode("utf-8")
