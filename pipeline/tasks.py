@@ -376,8 +376,9 @@ class ImportFileMeta(ImportTask):
     twice (see `pipeline/importer.py`). The counts target is written only
     after the last editgroup is accepted, so its presence means the catalog
     holds every edit. Needs `FATCAT_API_AUTH_TOKEN` when `[backfill] catalog`
-    is a fatcat URL. Real run: ~300k updates of ~386k records (runbook),
-    ~700 records/s against fatcat.
+    is a fatcat URL. Real run: ~300k updates of ~386k records (runbook:
+    ~700 records/s with 8 parallel importers against fatcat); the embedded
+    catalog takes ~2k records/s (100k updates in ~55 s here).
     """
 
     target_name = f"{PREFIX}.import.counts.json"

@@ -115,6 +115,10 @@ class SqliteCatalog(Catalog):
         # serialises calls with its own lock).
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives a killed process (what resuming relies on) without
+        # an fsync per call; a power cut may lose the last commits, never consistency, and
+        # a lost edit is simply redone by the next run (its entity is still incomplete).
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA + INDEXES)
 
