@@ -14,18 +14,14 @@ from archive_collections import CollectionBuilder
 from services import free_port, serve_http, serve_ranges
 
 from pipeline.archive import open_archive
+from pipeline.archive.cdxapi import HttpCdxClient, parse_cdx_json
 from pipeline.archive.factory import wayback_endpoints
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxError, WaybackContentError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
+from pipeline.archive.replay import HttpReplayClient, archived_headers
+from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import sha1_hex_to_b32
-from pipeline.archive.wayback import (
-    HttpCdxClient,
-    HttpReplayClient,
-    Retrying,
-    archived_headers,
-    parse_cdx_json,
-)
 
 FAST = Retrying(retries=2, backoff=0.01)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"

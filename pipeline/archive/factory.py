@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from pipeline.archive.cdxapi import HttpCdxClient
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxClient, ContentClient
 from pipeline.archive.rangeread import HttpRangeWarcClient
-from pipeline.archive.wayback import HttpCdxClient, HttpReplayClient
+from pipeline.archive.replay import HttpReplayClient
 
 # The Internet Archive keeps its CDX API and replay under different paths.
 _IA_HOSTS = ("web.archive.org",)

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import requests
 
 from pipeline.archive.model import CdxClient, CdxRow, WaybackContentError, WaybackError
+from pipeline.archive.retry import Retrying
 from pipeline.archive.warcclient import WarcContentClient
-from pipeline.archive.wayback import Retrying
 
 
 class HttpRangeWarcClient(WarcContentClient):

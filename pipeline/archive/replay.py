@@ -1,24 +1,17 @@
-"""A wayback service over HTTP: its CDX API for lookups and raw (`id_`) replay for content.
+"""Captures from a wayback service by raw replay (`<prefix>/<timestamp>id_/<url>`).
 
-Two dialects exist (SERVICES.md): the Internet Archive answers `output=json`
-with an array of arrays whose first row names the fields, and takes
-`limit=-25` for "the newest 25"; pywb answers with one JSON object per line
-and needs `sort=reverse&limit=25` (its `limit=-25` returns nothing). The
-client learns the dialect once, from the shape of its first answer, unless
-it is configured. Rows and captures come back exactly as the local
-collection client gives them for the same archive.
-
-No connection is kept between requests: fresh connections were measured
-faster than keep-alive against pywb, and it makes every client safe to use
-from several threads.
+Replay hands back the archived response, but through the service's eyes:
+pywb renames some archived headers to `X-Archive-Orig-*`, appends its own
+(Memento-Datetime, Link, Content-Location), decodes Content-Encoding and
+defaults the type of content it could rewrite. This client undoes what it
+can so the `Capture` equals the one read from the WARC, and tells the
+service's own error pages (no Memento-Datetime) from archived 4xx/5xx.
+Each request uses a fresh connection, so the client is thread-safe.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import threading
-import time
 from urllib.parse import quote
 
 import requests
@@ -28,143 +21,18 @@ from pipeline.archive.model import (
     ArchiveError,
     Capture,
     CdxClient,
-    CdxError,
     CdxRow,
     WaybackContentError,
     WaybackError,
 )
-from pipeline.archive.rows import matches_url, newest_first, row_from_api_fields, sha1_hex_to_b32
-from pipeline.archive.surt import surt
+from pipeline.archive.retry import Retrying
+from pipeline.archive.rows import sha1_hex_to_b32
 
-DIALECTS = ("auto", "ia", "pywb")
 _CHUNK = 256 * 1024
 # Headers a replay server adds after the archived ones (one value each).
 _SERVER_APPENDED = ("memento-datetime", "link", "content-location")
 # Headers that describe the replay connection, not the archived response.
 _SERVER_OWN = ("date", "transfer-encoding", "connection", "keep-alive")
-
-
-class Retrying:
-    """Bounded retries with exponential backoff, for transient service failures."""
-
-    def __init__(self, retries: int = 3, backoff: float = 0.5):
-        self.retries = retries
-        self.backoff = backoff
-
-    def sleep(self, attempt: int) -> None:
-        time.sleep(self.backoff * (2 ** attempt))
-
-
-class HttpCdxClient:
-    """Exact-URL lookups against `<cdx_url>?url=...&matchType=exact&output=json&allowFuzzy=0`."""
-
-    def __init__(self, cdx_url: str, dialect: str = "auto", timeout: float = 30.0,
-                 retry: Retrying | None = None):
-        if dialect not in DIALECTS:
-            raise ValueError(f"cdx dialect must be one of {DIALECTS}, not {dialect!r}")
-        self.cdx_url = cdx_url
-        self.timeout = timeout
-        self.retry = retry or Retrying()
-        self._dialect = None if dialect == "auto" else dialect
-        self._lock = threading.Lock()
-
-    @property
-    def dialect(self) -> str:
-        """`ia` or `pywb`; asks the service once when configured as `auto`."""
-        return self._dialect_for("http://example.com/")
-
-    def _dialect_for(self, url: str) -> str:
-        if self._dialect is None:
-            with self._lock:
-                if self._dialect is None:
-                    self._dialect = self._detect(url)
-        return self._dialect
-
-    def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
-        """The newest `limit` rows for exactly `url`, newest first; [] when none.
-
-        Raises CdxError: service unreachable or failing (after retries on 5xx),
-        non-200 answer, or a row that does not parse.
-        """
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        try:
-            key = surt(url)
-        except ValueError as exc:
-            raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
-        params = self._params(url)
-        if self._dialect_for(url) == "ia":
-            params["limit"] = str(-limit)
-        else:
-            params.update(sort="reverse", limit=str(limit))
-        rows = parse_cdx_json(self._get(params))
-        return newest_first([row for row in rows if matches_url(row, key)], limit)
-
-    def _detect(self, url: str) -> str:
-        """IA answers `output=json` with an array (`[]` when empty), pywb with JSON lines."""
-        params = self._params(url)
-        params["limit"] = "1"
-        return "ia" if self._get(params).lstrip().startswith("[") else "pywb"
-
-    @staticmethod
-    def _params(url: str) -> dict[str, str]:
-        return {"url": url, "matchType": "exact", "output": "json", "allowFuzzy": "0"}
-
-    def _get(self, params: dict[str, str]) -> str:
-        for attempt in range(self.retry.retries + 1):
-            last = attempt == self.retry.retries
-            try:
-                response = requests.get(self.cdx_url, params=params, timeout=self.timeout)
-            except requests.RequestException as exc:
-                if last:
-                    raise CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}") from exc
-            else:
-                if response.status_code == 200:
-                    return response.text
-                if response.status_code < 500 or last:
-                    raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
-                                   f": {response.text[:200]!r}")
-            self.retry.sleep(attempt)
-        raise AssertionError("unreachable")
-
-
-def parse_cdx_json(text: str) -> list[CdxRow]:
-    """Rows of an `output=json` answer in either dialect; CdxError when malformed."""
-    stripped = text.strip()
-    if not stripped:
-        return []
-    if stripped.startswith("["):
-        return _parse_ia(stripped)
-    rows = []
-    for line in stripped.splitlines():
-        if not line.strip():
-            continue
-        try:
-            fields = json.loads(line)
-        except ValueError as exc:
-            raise CdxError(f"bad CDX JSON line {line[:200]!r}: {exc}") from exc
-        if not isinstance(fields, dict):
-            raise CdxError(f"CDX JSON line is not an object: {line[:200]!r}")
-        rows.append(row_from_api_fields(fields))
-    return rows
-
-
-def _parse_ia(text: str) -> list[CdxRow]:
-    try:
-        table = json.loads(text)
-    except ValueError as exc:
-        raise CdxError(f"bad CDX JSON answer: {exc}") from exc
-    if not isinstance(table, list) or not all(isinstance(row, list) for row in table):
-        raise CdxError("CDX JSON answer is not an array of arrays")
-    if not table:
-        return []
-    header, *body = table
-    rows = []
-    for values in body:
-        if len(values) != len(header):
-            raise CdxError(f"CDX row has {len(values)} fields, the header {len(header)}: {values!r}")
-        rows.append(row_from_api_fields(dict(zip(header, values, strict=True))))
-    return rows
 
 
 class HttpReplayClient:
