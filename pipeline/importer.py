@@ -266,7 +266,7 @@ def check_file_meta(path: str | os.PathLike) -> int:
     n_records = 0
     for n, obj in iter_objects(path):
         if isinstance(obj, BadLine):
-            raise InputError(f"{os.fspath(path)}: line {n}: {obj.reason}")
+            raise InputError(f"{os.fspath(path)}: line {n}: {obj.reason} ({obj.detail})")
         n_records += 1
     return n_records
 

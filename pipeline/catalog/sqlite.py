@@ -44,7 +44,7 @@ from pipeline.catalog.base import (
     new_fatcat_id,
     new_uuid,
 )
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_record
+from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_ident (
@@ -356,17 +356,19 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
             for n, obj in iter_objects(export):
                 report.lines += 1
                 if isinstance(obj, BadLine):
-                    reason, rec = obj.reason.split(":")[0], {"raw": obj.raw}
-                else:
-                    reason, rec = check_entity(obj), {"record": obj}
-                    if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
-                        reason = "duplicate-ident"
+                    report.rejected += 1
+                    report.reasons[obj.reason] += 1
+                    if rejects:
+                        rejects.write_obj(reject_bad_line(obj, os.fspath(export)))
+                    continue
+                reason = check_entity(obj)
+                if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
+                    reason = "duplicate-ident"
                 if reason is not None:
                     report.rejected += 1
                     report.reasons[reason] += 1
                     if rejects:
-                        detail = obj.reason if isinstance(obj, BadLine) else reason
-                        rejects.write_obj(reject_record(detail, n, os.fspath(export), **rec))
+                        rejects.write_obj(reject_record(reason, n, os.fspath(export), record=obj))
                     continue
                 seen.add(obj["ident"])
                 body = _body_of(obj)
