@@ -19,7 +19,7 @@ from pipeline.archive.factory import wayback_endpoints
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxError, WaybackContentError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
-from pipeline.archive.replay import HttpReplayClient, archived_headers
+from pipeline.archive.replay import HttpReplayClient, archived_headers, restore_content_type
 from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import sha1_hex_to_b32
 
@@ -329,3 +329,26 @@ def test_wayback_endpoints_for_pywb_and_the_internet_archive():
     assert cdx.dialect == "ia" and isinstance(content, HttpReplayClient)
     with pytest.raises(ValueError, match="warc_base"):
         open_archive(".", warc_base="http://127.0.0.1:1/")
+
+
+def test_replay_default_content_type_is_restored_from_the_row():
+    headers = {"content-type": "text/html; charset=utf-8"}
+    restore_content_type(headers, "application/xhtml+xml")
+    assert headers == {"content-type": "application/xhtml+xml; charset=utf-8"}
+    kept = {"content-type": "application/pdf"}
+    restore_content_type(kept, "text/html")  # not a type the replay defaults to: left alone
+    assert kept == {"content-type": "application/pdf"}
+    revisit = {"content-type": "text/html"}
+    restore_content_type(revisit, "warc/revisit")
+    assert revisit == {"content-type": "text/html"}
+
+
+def test_replayed_redirect_body_is_cut_at_the_limit(collection):
+    local_cdx, _ = open_local(str(collection))
+    row = local_cdx.lookup("http://example.com/moved")[0]
+    handler = _replay_handler(301, [("Memento-Datetime", "Thu, 02 Jan 2020 00:00:00 GMT"),
+                                    ("Location", "https://example.com/paper.pdf")], b"x" * 100_000)
+    with serve_http(handler) as base:
+        capture = HttpReplayClient(base, local_cdx, retry=FAST).fetch(row, 10)
+    assert capture.body == b"x" * 10 and capture.body_truncated
+    assert capture.location == "https://example.com/paper.pdf"
