@@ -15,7 +15,7 @@ B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
 def ident_of(i: int) -> str:
-    """A valid 26-character fatcat ident that sorts like i."""
+    """A valid 26-character fatcat ident, distinct per i (sorted like i for i < 26)."""
     digits = []
     for _ in range(26):
         digits.append(B32[i % 32])

@@ -49,7 +49,11 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
     with SqliteCatalog(spec) as cat:
-        dump(cat, sys.stdout)
+        try:
+            dump(cat, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # `catalog dump | head`: the reader has seen enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
