@@ -29,7 +29,7 @@ lint: venv-test
 
 world: venv $(WORLD)/summary.json
 
-$(WORLD)/summary.json: data/generate_world.py | venv
+$(WORLD)/summary.json: data/generate_world.py $(wildcard data/worldgen/*.py) | venv
 	$(PY) data/generate_world.py --out $(WORLD)
 
 bench: venv-bench
