@@ -164,16 +164,19 @@ def test_landing_pages_lead_to_pdfs(local_results):
 
 
 @pytest.mark.services
-def test_same_results_over_pywb(world, pywb, oracle, local_results):
+def test_same_results_over_pywb(wayback, oracle, local_results):
     """SPEC §3: the wayback service over HTTP gives the local collection's results, except
     where pywb cannot replay a capture itself (damaged record, unresolvable revisit, a
     capture redirecting to itself): then the request is `wayback-error`."""
-    cdx, content = open_archive(pywb.serve(world / "collection", "ingest-world"))
+    cdx, content = open_archive(wayback)
     worker = IngestWorker(cdx, content, IngestSettings())
+    # every failing request and every 4th success: all paths, a third of the time
+    picked = [i for i, e in enumerate(oracle["requests"]) if e["status"] != "success" or i % 4 == 0]
     remote: list[dict] = []
-    run_shard([as_request(e) for e in oracle["requests"]], worker, remote.append, concurrency=8)
+    run_shard([as_request(oracle["requests"][i]) for i in picked], worker, remote.append,
+              concurrency=8)
     differ, missing_revisit_cdx = [], []
-    for here, there in zip(local_results, remote, strict=True):
+    for here, there in zip([local_results[i] for i in picked], remote, strict=True):
         if here["status"] in ("wayback-content-error", "redirect-loop") and there["status"] == "wayback-error":
             continue
         a = {k: v for k, v in here.items() if k != "error_message"}
@@ -186,4 +189,5 @@ def test_same_results_over_pywb(world, pywb, oracle, local_results):
             differ.append((here["request"]["base_url"], here["status"], there["status"], there.get("error_message")))
     assert differ == []
     assert len(missing_revisit_cdx) <= sum(1 for e in oracle["requests"] if "revisit" in e["why"])
-    assert sum(r["status"] == "success" for r in remote) == oracle["counts"]["success"]
+    assert sum(r["status"] == "success" for r in remote) == sum(
+        oracle["requests"][i]["status"] == "success" for i in picked)
