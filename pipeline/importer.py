@@ -250,9 +250,13 @@ class ImportResult:
     recovery: Recovery
     dry_run: bool
 
-    def as_dict(self) -> dict[str, Any]:
-        """The counts JSON of SPEC §6: a JSON object of the counters (plus how the run went)."""
-        return {**dict(self.counts), "editgroups": len(self.editgroups),
+    def counters(self) -> dict[str, int]:
+        """The counts target of SPEC §6: a JSON object of the counters, nothing else."""
+        return dict(self.counts)
+
+    def report(self) -> dict[str, Any]:
+        """The counters plus how the run went (for the provenance sidecar)."""
+        return {**self.counters(), "editgroups": len(self.editgroups),
                 "recovery": self.recovery.as_dict(), "dry_run": self.dry_run}
 
 

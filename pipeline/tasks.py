@@ -363,8 +363,8 @@ class ImportFileMetaSample(ImportTask):
                                     batch_size=config.importer().batch_size, dry_run=True,
                                     description=config.importer().description)
         log.info("ImportFileMetaSample (dry run): %r", result.counts)
-        write_json(self.output().path, result.as_dict())
-        self.finish(dict(result.counts))
+        write_json(self.output().path, result.counters())
+        self.finish(result.report())
 
 
 class ImportFileMeta(ImportTask):
@@ -397,8 +397,8 @@ class ImportFileMeta(ImportTask):
                                       batch_size=config.importer().batch_size,
                                       description=config.importer().description)
         log.info("ImportFileMeta: %r", result.counts)
-        write_json(self.output().path, result.as_dict())
-        self.finish(dict(result.counts))
+        write_json(self.output().path, result.counters())
+        self.finish(result.report())
 
 
 class Backfill(luigi.WrapperTask):

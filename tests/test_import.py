@@ -210,7 +210,8 @@ def test_counts_json_shape(tmp_path):
     fm = write_lines(tmp_path / "fm.json", [file_meta(0), file_meta(9)])
     with SqliteCatalog(tmp_path / "c.sqlite") as db:
         result = import_file_meta(fm, db, journal_path=tmp_path / "j.json")
-    out = json.loads(json.dumps(result.as_dict()))
-    assert {k: out[k] for k in ("total", "update", "skip-no-match", "skip", "insert", "exists")} == \
-        {"total": 2, "update": 1, "skip-no-match": 1, "skip": 0, "insert": 0, "exists": 0}
-    assert out["editgroups"] == 1 and out["recovery"]["resumed"] == []
+    assert result.counters() == {"total": 2, "update": 1, "skip-no-match": 1, "skip": 0,
+                                 "insert": 0, "exists": 0}
+    report = json.loads(json.dumps(result.report()))
+    assert report["editgroups"] == 1 and report["recovery"]["resumed"] == []
+    assert report["update"] == 1 and report["dry_run"] is False

@@ -50,10 +50,17 @@ def test_backfill_imports_into_the_embedded_catalog(cfg, world):
     counts = json.loads((cfg / "files_missing_sha256.import.counts.json").read_text())
     assert {k: counts[k] for k in expected} == expected
     assert counts["skip"] == 0 and counts["insert"] == 0 and counts["exists"] == 0
-    assert meta_path(cfg / "files_missing_sha256.import.counts.json").exists()
 
-    sample = json.loads((cfg / "files_missing_sha256.import.sample.counts.json").read_text())
-    assert sample["dry_run"] and sample["editgroups"] == 0 and sample["total"] > 0
+    assert all(isinstance(v, int) for v in counts.values())  # only counters in the target
+    assert meta_path(cfg / "files_missing_sha256.import.counts.json").exists()
+    report = json.loads(meta_path(cfg / "files_missing_sha256.import.counts.json").read_text())["counts"]
+    assert report["editgroups"] == -(-expected["update"] // 100) and report["dry_run"] is False
+
+    sample_path = cfg / "files_missing_sha256.import.sample.counts.json"
+    sample = json.loads(sample_path.read_text())
+    assert sample["total"] > 0 and sample["update"] + sample.get("skip-existing-complete", 0) \
+        + sample.get("skip-no-match", 0) + sample["skip"] == sample["total"]
+    assert json.loads(meta_path(sample_path).read_text())["counts"]["dry_run"] is True
 
     sha1s = uniq_sha1s(cfg)
     with SqliteCatalog(cfg / "catalog.sqlite") as db:

@@ -89,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.counts:
         from pipeline.jsonio import write_json
 
-        write_json(args.counts, result.as_dict())
+        write_json(args.counts, result.counters())
     return 0
 
 
