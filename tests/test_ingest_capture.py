@@ -88,3 +88,28 @@ def test_matching_pattern():
     assert matching_pattern("https://doi.org/10.2307/1", ["orcid.org", "doi.org/10.2307/"]) == "doi.org/10.2307/"
     assert matching_pattern("https://doi.org/10.1000/1", ["orcid.org", "doi.org/10.2307/"]) is None
     assert matching_pattern("https://x.org/", ["", "  "]) is None
+
+
+def test_settings_from_the_ingest_section():
+    import luigi
+
+    from pipeline import config
+    from pipeline.ingest.settings import IngestSettings
+
+    cfg = luigi.configuration.get_config()
+    saved = {k: cfg.get("ingest", k, None) for k in ("max_hops", "url_blocklist", "cookie_patterns")}
+    try:
+        cfg.set("ingest", "max_hops", "3")
+        cfg.set("ingest", "url_blocklist", "example.org/private,\n  ://intranet. ,")
+        cfg.set("ingest", "cookie_patterns", "cookieWall")
+        s = IngestSettings.from_config(config.ingest())
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                cfg.remove_option("ingest", k)
+            else:
+                cfg.set("ingest", k, v)
+    assert s.max_hops == 3 and s.max_redirects == 25 and s.cdx_limit == 25
+    assert s.blocklist == ("example.org/private", "://intranet.")
+    assert s.cookie_patterns == ("cookieWall",)
+    assert IngestSettings().blocklist[:2] == ("://localhost", "://127.0.0.1")
