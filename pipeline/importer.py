@@ -299,6 +299,8 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
                    journal_path: str | os.PathLike | None, batch_size: int = 100,
                    description: str = DEFAULT_DESCRIPTION, dry_run: bool = False) -> ImportResult:
     """Import file_meta records; a real run first settles editgroups its journal left open."""
+    if not dry_run:
+        catalog.check_writable()
     journal = ImportJournal(journal_path) if journal_path and not dry_run else None
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)

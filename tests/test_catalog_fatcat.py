@@ -154,3 +154,18 @@ def test_no_default_host_and_no_env_proxies(standin, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy would make this fail
     assert client(standin).lookup_sha1(hashes(1)["sha1"])["ident"] == ident_of(1)
     assert isinstance(client(standin).session, requests.Session)
+
+
+def test_import_without_token_fails_before_any_request(standin, tmp_path, monkeypatch):
+    from catalog_world import file_meta
+
+    from pipeline.importer import import_file_meta
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    fm = write_lines(tmp_path / "fm.json", [file_meta(0)])
+    with pytest.raises(InvalidCredentials, match=TOKEN_ENV):
+        import_file_meta(fm, FatcatCatalog(standin.url), journal_path=tmp_path / "j.json")
+    assert standin.requests == []
+    # a dry run needs no token
+    dry = import_file_meta(fm, FatcatCatalog(standin.url), journal_path=None, dry_run=True)
+    assert dry.counts["update"] == 1

@@ -130,6 +130,10 @@ class Catalog(ABC):
         """The editgroup (`editgroup_id`, `description`, `extra`, `changelog_index` when
         accepted, `edits.files`), or None when unknown. Used to resume after a crash."""
 
+    def check_writable(self) -> None:
+        """Raise before any work when writes are sure to be refused (by default they are not)."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release connections; the catalog is not used afterwards."""

@@ -83,6 +83,11 @@ class FatcatCatalog(Catalog):
     def close(self) -> None:
         self.session.close()
 
+    def check_writable(self) -> None:
+        """No token, no edits: say so before the first lookup, not after thousands."""
+        if not self._token:
+            raise InvalidCredentials(f"{TOKEN_ENV} is not set: fatcat writes need a token")
+
     # -- plumbing -----------------------------------------------------------
     def _scrub(self, text: str) -> str:
         if self._token:
@@ -97,8 +102,7 @@ class FatcatCatalog(Catalog):
         """One call with retries; returns (response, attempts). 4xx answers are returned."""
         headers = {"Accept": "application/json"}
         if write:
-            if not self._token:
-                raise InvalidCredentials(f"{TOKEN_ENV} is not set: fatcat writes need a token")
+            self.check_writable()
             headers["Authorization"] = f"Bearer {self._token}"
         url = self.base_url + path
         last = ""
