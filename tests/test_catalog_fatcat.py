@@ -150,10 +150,14 @@ def test_put_body_carries_no_catalog_keys(standin):
     assert seen["sha1"] == hashes(0)["sha1"]
 
 
-def test_no_default_host_and_no_env_proxies(standin, monkeypatch):
+def test_environment_proxies_are_not_used(standin, monkeypatch):
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy would make this fail
     assert client(standin).lookup_sha1(hashes(1)["sha1"])["ident"] == ident_of(1)
-    assert isinstance(client(standin).session, requests.Session)
+    # while a plain requests session would have used it
+    with pytest.raises(requests.ConnectionError):
+        requests.get(standin.url + "/file/lookup", params={"sha1": hashes(1)["sha1"]}, timeout=5)
 
 
 def test_import_without_token_fails_before_any_request(standin, tmp_path, monkeypatch):
