@@ -6,7 +6,8 @@ sizes, counts, version). The sidecar is written last, so a target without one
 was never finished. A task is complete only when its target and sidecar exist,
 the settings recorded there are today's, and its inputs are the same files it
 read (same size and mtime). Deleting or remaking a middle target therefore
-reruns that step and exactly the steps downstream of it, and nothing else.
+reruns that step and exactly the steps downstream of it, and nothing else
+(a step is also incomplete while any upstream step it reads from is).
 """
 
 from __future__ import annotations
@@ -86,12 +87,27 @@ class BackfillTask(luigi.Task):
         if meta.get("settings") != _jsonable(self.settings()):
             return False
         recorded = {i["path"]: i for i in meta.get("inputs", [])}
-        for path in self.input_files():
+        inputs = self.input_files()
+        for path in inputs:
             if not os.path.exists(path):
                 return False
             now = file_identity(path)
             was = recorded.get(path)
             if was is None or (was["size"], was["mtime_ns"]) != (now["size"], now["mtime_ns"]):
+                return False
+        return self._data_upstream_complete(set(inputs))
+
+    def _data_upstream_complete(self, inputs: set[str]) -> bool:
+        """Every upstream step whose output this step reads is itself complete.
+
+        Luigi looks no further than a complete task, so without this a shard
+        deleted three steps up would never be remade. Requirements that are
+        gates, not data (the sample QA run), are not in `input_files()` and do
+        not count: remaking them must not redo the work after them.
+        """
+        for dep in luigi.task.flatten(self.requires()):
+            outs = {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")}
+            if outs & inputs and not dep.complete():
                 return False
         return True
 
