@@ -33,12 +33,15 @@ their entities did not change). So the import keeps a journal
 run first settles every editgroup the journal left open:
 - already accepted (killed after the accept, before the journal line): noted;
 - holds edits whose entities are still at the edit's `prev_revision`: accepted
-  now (resumed), so those entities are filled exactly once;
+  now (resumed), so those entities are filled exactly once (fatcat's accept
+  itself does not compare `prev_revision`, so the importer checks it first);
 - empty, unknown, or with an entity changed since: abandoned, left unaccepted
   (it must never be accepted by hand) and noted; its entities are redone
   normally by this run.
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
+One import at a time per catalog and journal: Luigi runs a task once, and
+the runbook's eight parallel importers are what made its editgroups collide.
 """
 
 from __future__ import annotations
