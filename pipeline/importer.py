@@ -40,8 +40,10 @@ run first settles every editgroup the journal left open:
   normally by this run.
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
-One import at a time per catalog and journal: Luigi runs a task once, and
-the runbook's eight parallel importers are what made its editgroups collide.
+One import at a time per catalog and journal (Luigi runs a task once). The
+runbook's `file_edit_editgroup_id_ident_id_key` ConstraintViolation was one
+editgroup editing one ident twice (duplicate sha1s in one importer's input):
+the pending-edit bookkeeping above rules that out even on unsorted input.
 """
 
 from __future__ import annotations
