@@ -10,10 +10,9 @@ and writes every unparseable line to a rejects file with its line number.
 from __future__ import annotations
 
 import os
-from collections import Counter
 
-from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object, reject_bad_line
+from pipeline.jsonio import BadLine, iter_lines, parse_object
+from pipeline.steps.split import SplitWriter
 
 
 def lacks_sha256(entity: dict) -> bool:
@@ -26,31 +25,16 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str) -> dict
 
     Returns counts: in, out (missing sha256), has_sha256, rejects, rejects_by_reason.
     """
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
+    n_in = has_sha256 = 0
     source = os.path.basename(export)
-    with AtomicWriter(out_path) as out, AtomicWriter(rejects_path) as rej:
+    with SplitWriter("export filter", out_path, rejects_path) as split:
         for n, line in iter_lines(export):
-            counts["in"] += 1
+            n_in += 1
             obj = parse_object(n, line)
             if isinstance(obj, BadLine):
-                reasons[obj.reason] += 1
-                rej.write_obj(reject_bad_line(obj, source))
+                split.reject_bad_line(obj, source)
             elif lacks_sha256(obj):
-                out.write_line(line)
+                split.keep_line(line)
             else:
-                counts["has_sha256"] += 1
-        check_balance(
-            "export filter",
-            counts["in"],
-            {"out": out.lines, "has_sha256": counts["has_sha256"], "rejects": rej.lines},
-        )
-        out.commit()
-        rej.commit()
-    return {
-        "in": counts["in"],
-        "out": out.lines,
-        "has_sha256": counts["has_sha256"],
-        "rejects": rej.lines,
-        "rejects_by_reason": dict(sorted(reasons.items())),
-    }
+                has_sha256 += 1
+        return split.publish(n_in, has_sha256=has_sha256)

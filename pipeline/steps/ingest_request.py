@@ -9,10 +9,9 @@ looks the original URL up in the archive itself.
 from __future__ import annotations
 
 import os
-from collections import Counter
 
-from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
+from pipeline.jsonio import BadLine, iter_objects
+from pipeline.steps.split import SplitWriter
 
 ARCHIVE_MARKERS = ("://web.archive.org/", "://archive.org/")
 
@@ -60,27 +59,16 @@ def build_request(entity: dict) -> dict:
 
 def build_requests(entities_path: str, out_path: str, rejects_path: str) -> dict:
     """Write one request per usable entity; every other line goes to rejects with its reason."""
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
+    n_in = 0
     source = os.path.basename(entities_path)
-    with AtomicWriter(out_path) as out, AtomicWriter(rejects_path) as rej:
+    with SplitWriter("ingest requests", out_path, rejects_path) as split:
         for n, obj in iter_objects(entities_path):
-            counts["in"] += 1
+            n_in += 1
             if isinstance(obj, BadLine):
-                reasons[obj.reason] += 1
-                rej.write_obj(reject_bad_line(obj, source))
+                split.reject_bad_line(obj, source)
                 continue
             try:
-                out.write_obj(build_request(obj))
+                split.keep(build_request(obj))
             except Rejected as r:
-                reasons[r.reason] += 1
-                rej.write_obj(reject_record(r.reason, n, source, record=obj))
-        check_balance("ingest requests", counts["in"], {"out": out.lines, "rejects": rej.lines})
-        out.commit()
-        rej.commit()
-    return {
-        "in": counts["in"],
-        "out": out.lines,
-        "rejects": rej.lines,
-        "rejects_by_reason": dict(sorted(reasons.items())),
-    }
+                split.reject(r.reason, n, source, obj)
+        return split.publish(n_in)

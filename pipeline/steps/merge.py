@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from pipeline.base import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
+from pipeline.jsonio import BadLine, iter_objects
+from pipeline.steps.split import SplitWriter
 
 FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
 
@@ -44,38 +44,26 @@ def drop_reason(result: dict) -> str | None:
 
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> dict:
     """Write the file_meta of every good result, in input order; count the rest by reason."""
-    counts: Counter = Counter()
-    reasons: Counter = Counter()
+    n_in = 0
     statuses: Counter = Counter()
     per_source: dict[str, int] = {}
-    with AtomicWriter(out_path) as out, AtomicWriter(rejects_path) as rej:
+    with SplitWriter("merge", out_path, rejects_path) as split:
         for path in result_paths:
             source = os.path.basename(path)
             n_source = 0
             for n, obj in iter_objects(path):
-                counts["in"] += 1
                 n_source += 1
                 if isinstance(obj, BadLine):
-                    reasons[obj.reason] += 1
-                    rej.write_obj(reject_bad_line(obj, source))
+                    split.reject_bad_line(obj, source)
                     continue
                 statuses[str(obj.get("status"))] += 1
                 reason = drop_reason(obj)
                 if reason is None:
                     fm = obj["file_meta"]
-                    out.write_obj({k: fm.get(k) for k in FILE_META_KEYS if k in fm})
+                    split.keep({k: fm[k] for k in FILE_META_KEYS if k in fm})
                 else:
-                    reasons[reason] += 1
-                    rej.write_obj(reject_record(reason, n, source, record=obj))
+                    split.reject(reason, n, source, obj)
             per_source[source] = n_source
-        check_balance("merge", counts["in"], {"out": out.lines, "rejects": rej.lines})
-        out.commit()
-        rej.commit()
-    return {
-        "in": counts["in"],
-        "out": out.lines,
-        "rejects": rej.lines,
-        "rejects_by_reason": dict(sorted(reasons.items())),
-        "status": dict(sorted(statuses.items())),
-        "per_source": per_source,
-    }
+            n_in += n_source
+        counts = split.publish(n_in)
+    return counts | {"status": dict(sorted(statuses.items())), "per_source": per_source}
