@@ -53,6 +53,9 @@ class ingest(luigi.Config):  # noqa: N801
     max_body_bytes = luigi.IntParameter(default=128 * 1024 * 1024)
     cdx_limit = luigi.IntParameter(default=25)
     cdx_dialect = luigi.Parameter(default="auto", description="auto | ia | pywb")
+    warc_base = luigi.Parameter(
+        default="", description="HTTP archive only: read WARC records by Range from this base URL"
+    )
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
 

@@ -15,20 +15,18 @@ import os
 import luigi
 
 from pipeline import config
-from pipeline.archive.factory import open_archive
 from pipeline.base import BackfillTask, StepFailed
-from pipeline.catalog import is_api_url, open_catalog
+from pipeline.catalog import is_api_url
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
-from pipeline.ingest.settings import IngestSettings
-from pipeline.ingest.worker import IngestWorker
 from pipeline.jsonio import read_json, write_json
 from pipeline.steps.export_filter import filter_missing_sha256
-from pipeline.steps.file_hashes import compare, count_missing_sha256
+from pipeline.steps.file_hashes import check_export_count
 from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 from pipeline.steps.sample import draw_sample
 from pipeline.steps.uniq import uniq_file_meta
+from pipeline.wiring import import_catalog, import_settings, ingest_settings, ingest_worker
 
 log = logging.getLogger("luigi-interface")
 
@@ -116,23 +114,6 @@ class IngestRequestSample(BackfillTask):
 
 
 # -- ingest (SPEC §2.4-§2.5, §6) ------------------------------------------------
-
-def ingest_worker() -> IngestWorker:
-    """The one place that builds the ingest worker: archive clients from `[backfill] archive`,
-    knobs from `[ingest]`. GROBID and text extraction are not wired yet (results say
-    `grobid: disabled`)."""
-    settings = IngestSettings.from_config(config.ingest())
-    if config.grobid().host:
-        log.warning("[grobid] host is set, but the GROBID sink is not built yet: results say disabled")
-    cdx, content = open_archive(config.backfill().archive, config.ingest())
-    return IngestWorker(cdx, content, settings)
-
-
-def ingest_settings() -> dict:
-    """What changes an ingest result: the archive and the worker's knobs."""
-    return {"archive": config.backfill().archive,
-            **IngestSettings.from_config(config.ingest()).as_dict()}
-
 
 class IngestSampleResults(BackfillTask):
     """Ingest the warm-up sample first: the QA gate in front of the full run.
@@ -295,15 +276,8 @@ class CountMissingSha256(BackfillTask):
         return {"file_hashes": config.backfill().file_hashes}
 
     def run(self):
-        dump = count_missing_sha256(self.input()["file_hashes"].path)
         export_meta = read_json(self.input()["export"].path + ".meta.json")
-        result = dump | compare(dump, export_meta["counts"]["out"])
-        if not result["match"]:
-            log.error(
-                "count check: export has %d entities lacking sha256, file_hashes dump has %d",
-                result["export_missing_sha256"],
-                result["file_hashes_missing_sha256"],
-            )
+        result = check_export_count(self.input()["file_hashes"].path, export_meta["counts"]["out"])
         write_json(self.output().path, result)
         self.finish(result)
 
@@ -311,21 +285,6 @@ class CountMissingSha256(BackfillTask):
 # -- catalog import (SPEC §5) ---------------------------------------------------
 
 IMPORT_JOURNAL = f"{PREFIX}.import.journal.json"
-
-
-def import_catalog():
-    """The catalog the import writes to: `[backfill] catalog` (a path: the embedded catalog,
-    loaded from `[backfill] catalog_seed` when it does not exist yet; a URL: the fatcat API)."""
-    cfg = config.backfill()
-    catalog, report = open_catalog(cfg.catalog_path(), seed=cfg.catalog_seed_path())
-    if report is not None:
-        log.info("catalog %s loaded from %s: %s", report.catalog, report.export, report.as_dict())
-    return catalog
-
-
-def import_settings() -> dict:
-    """What changes the import's outcome: which catalog, and the editgroup description."""
-    return {"catalog": config.backfill().catalog_path(), "description": config.importer().description}
 
 
 class ImportTask(BackfillTask):
@@ -410,21 +369,3 @@ class Backfill(luigi.WrapperTask):
         if cfg.file_hashes:
             steps.append(CountMissingSha256())
         return steps
-
-
-__all__ = [
-    "Backfill",
-    "CountMissingSha256",
-    "ExportMissingSha256",
-    "IngestRequestSample",
-    "IngestRequests",
-    "IngestResults",
-    "IngestSampleResults",
-    "IngestShard",
-    "ImportFileMeta",
-    "ImportFileMetaSample",
-    "InputFile",
-    "MergeFileMeta",
-    "StepFailed",
-    "UniqFileMeta",
-]

@@ -8,9 +8,12 @@ and compares; a mismatch is reported (in the counts and the log), not hidden.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 from pipeline.jsonio import iter_lines
+
+log = logging.getLogger("luigi-interface")
 
 FIELDS = ("ident", "rev", "sha1", "sha256", "md5")
 
@@ -48,3 +51,17 @@ def compare(file_hashes_counts: dict, export_missing: int) -> dict:
         "difference": export_missing - expected,
         "match": export_missing == expected,
     }
+
+
+def check_export_count(tsv_path: str, export_missing: int) -> dict:
+    """Count the dump, compare with the export filter's count, log a mismatch as an error."""
+    dump = count_missing_sha256(tsv_path)
+    result = dump | compare(dump, export_missing)
+    if not result["match"]:
+        log.error(
+            "count check: export has %d entities lacking sha256, file_hashes dump %s has %d",
+            export_missing,
+            tsv_path,
+            result["file_hashes_missing_sha256"],
+        )
+    return result
