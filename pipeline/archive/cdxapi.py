@@ -22,10 +22,11 @@ import requests
 
 from pipeline.archive.model import CdxError, CdxRow
 from pipeline.archive.retry import Retrying
-from pipeline.archive.rows import matches_url, newest_first, row_from_api_fields
-from pipeline.archive.surt import surt
+from pipeline.archive.rows import lookup_key, matches_url, newest_first, row_from_api_fields
 
 DIALECTS = ("auto", "ia", "pywb")
+# Answers worth asking again (5xx and above): the service failing, not refusing.
+_SERVER_ERRORS = range(500, 1000)
 
 
 class HttpCdxClient:
@@ -59,12 +60,7 @@ class HttpCdxClient:
         Raises CdxError: service unreachable or failing (after retries on 5xx),
         non-200 answer, or a row that does not parse.
         """
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        try:
-            key = surt(url)
-        except ValueError as exc:
-            raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
+        key = lookup_key(url, limit)
         params = self._params(url)
         if self._dialect_for(url) == "ia":
             params["limit"] = str(-limit)
@@ -84,21 +80,14 @@ class HttpCdxClient:
         return {"url": url, "matchType": "exact", "output": "json", "allowFuzzy": "0"}
 
     def _get(self, params: dict[str, str]) -> str:
-        for attempt in range(self.retry.retries + 1):
-            last = attempt == self.retry.retries
-            try:
-                response = requests.get(self.cdx_url, params=params, timeout=self.timeout)
-            except requests.RequestException as exc:
-                if last:
-                    raise CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}") from exc
-            else:
-                if response.status_code == 200:
-                    return response.text
-                if response.status_code < 500 or last:
-                    raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
-                                   f": {response.text[:200]!r}")
-            self.retry.sleep(attempt)
-        raise AssertionError("unreachable")
+        response = self.retry.send(
+            lambda: requests.get(self.cdx_url, params=params, timeout=self.timeout),
+            _SERVER_ERRORS,
+            lambda exc: CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}"))
+        if response.status_code != 200:
+            raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
+                           f": {response.text[:200]!r}")
+        return response.text
 
 
 def parse_cdx_json(text: str) -> list[CdxRow]:

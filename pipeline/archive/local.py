@@ -16,9 +16,8 @@ import os
 from contextlib import contextmanager
 
 from pipeline.archive.model import CdxError, CdxRow, WaybackError
-from pipeline.archive.rows import matches_url, newest_first, parse_index_line
+from pipeline.archive.rows import lookup_key, matches_url, newest_first, parse_index_line
 from pipeline.archive.sortedindex import SortedIndex
-from pipeline.archive.surt import surt
 from pipeline.archive.warcclient import WarcContentClient
 
 
@@ -45,12 +44,7 @@ class LocalCdxClient:
         Raises CdxError when an index file cannot be read or a line of this
         URL's key is broken (a damaged index must not look like a miss).
         """
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        try:
-            key = surt(url)
-        except ValueError as exc:
-            raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
+        key = lookup_key(url, limit)
         rows: list[CdxRow] = []
         for index in self.indexes:
             try:

@@ -54,17 +54,8 @@ class HttpRangeWarcClient(WarcContentClient):
             yield response.raw
 
     def _get(self, url: str, byte_range: str) -> requests.Response:
-        for attempt in range(self.retry.retries + 1):
-            last = attempt == self.retry.retries
-            try:
-                response = requests.get(url, headers={"Range": byte_range}, stream=True,
-                                        timeout=self.timeout)
-            except requests.RequestException as exc:
-                if last:
-                    raise WaybackError(f"WARC store unreachable for {url}: {exc}") from exc
-            else:
-                if response.status_code not in self.retry_statuses or last:
-                    return response
-                response.close()
-            self.retry.sleep(attempt)
-        raise AssertionError("unreachable")
+        return self.retry.send(
+            lambda: requests.get(url, headers={"Range": byte_range}, stream=True,
+                                 timeout=self.timeout),
+            self.retry_statuses,
+            lambda exc: WaybackError(f"WARC store unreachable for {url}: {exc}"))

@@ -90,19 +90,9 @@ class HttpReplayClient:
         )
 
     def _get(self, url: str) -> requests.Response:
-        for attempt in range(self.retry.retries + 1):
-            last = attempt == self.retry.retries
-            try:
-                response = _get_unfollowed(url, self.timeout)
-            except requests.RequestException as exc:
-                if last:
-                    raise WaybackError(f"wayback unreachable for {url}: {exc}") from exc
-            else:
-                if response.status_code not in self.retry_statuses or last:
-                    return response
-                response.close()
-            self.retry.sleep(attempt)
-        raise AssertionError("unreachable")
+        return self.retry.send(
+            lambda: _get_unfollowed(url, self.timeout), self.retry_statuses,
+            lambda exc: WaybackError(f"wayback unreachable for {url}: {exc}"))
 
     def _original(self, row: CdxRow) -> CdxRow | None:
         """The newest non-revisit capture of the same URL and payload at or before the revisit."""

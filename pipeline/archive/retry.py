@@ -7,6 +7,9 @@ policy, injected, keeps tests fast (tiny backoff) and production patient.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Container
+
+import requests
 
 
 class Retrying:
@@ -18,3 +21,24 @@ class Retrying:
 
     def sleep(self, attempt: int) -> None:
         time.sleep(self.backoff * (2 ** attempt))
+
+    def send(self, send: Callable[[], requests.Response], retry_statuses: Container[int],
+             unreachable: Callable[[requests.RequestException], Exception]) -> requests.Response:
+        """The first answer of `send()` whose status is not in `retry_statuses`, else the last.
+
+        A retried answer is closed. When the last attempt cannot connect,
+        raises `unreachable(exc)`, chained to the connection error.
+        """
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                response = send()
+            except requests.RequestException as exc:
+                if last:
+                    raise unreachable(exc) from exc
+            else:
+                if response.status_code not in retry_statuses or last:
+                    return response
+                response.close()
+            self.sleep(attempt)
+        raise AssertionError("unreachable")

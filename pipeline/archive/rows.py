@@ -130,6 +130,19 @@ def row_from_api_fields(fields: dict) -> CdxRow:
         raise CdxError(f"bad CDX API row {_clip(json.dumps(fields))!r}: {exc}") from exc
 
 
+def lookup_key(url: str, limit: int) -> str:
+    """The SURT key an exact-URL lookup of `url` searches for, after checking `limit`.
+
+    Raises ValueError for a limit below 1, CdxError for a URL that does not canonicalise.
+    """
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    try:
+        return surt(url)
+    except ValueError as exc:
+        raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
+
+
 def matches_url(row: CdxRow, key: str) -> bool:
     """Exact-URL rule: the row's own URL must canonicalise to the key asked for.
 

@@ -148,33 +148,24 @@ class FatcatCatalog(Catalog):
         except ValueError:
             raise self._error(CatalogError, f"fatcat {method} {path}: answer is not JSON") from None
 
+    def _get_or_none(self, path: str, params: dict | None = None) -> Any:
+        """The JSON of a GET answered 200; None when answered 404."""
+        resp, _ = self._request("GET", path, params=params)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            self._raise_for("GET", path, resp)
+        return self._json(resp, "GET", path)
+
     # -- the interface ------------------------------------------------------
     def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
-        path = "/file/lookup"
-        resp, _ = self._request("GET", path, params={"sha1": sha1})
-        if resp.status_code == 404:
-            return None
-        if resp.status_code != 200:
-            self._raise_for("GET", path, resp)
-        return self._json(resp, "GET", path)
+        return self._get_or_none("/file/lookup", params={"sha1": sha1})
 
     def get_file(self, ident: str) -> dict[str, Any] | None:
-        path = f"/file/{quote(ident, safe='')}"
-        resp, _ = self._request("GET", path)
-        if resp.status_code == 404:
-            return None
-        if resp.status_code != 200:
-            self._raise_for("GET", path, resp)
-        return self._json(resp, "GET", path)
+        return self._get_or_none(f"/file/{quote(ident, safe='')}")
 
     def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
-        path = f"/editgroup/{quote(editgroup_id, safe='')}"
-        resp, _ = self._request("GET", path)
-        if resp.status_code == 404:
-            return None
-        if resp.status_code != 200:
-            self._raise_for("GET", path, resp)
-        return self._json(resp, "GET", path)
+        return self._get_or_none(f"/editgroup/{quote(editgroup_id, safe='')}")
 
     def create_editgroup(self, description: str, extra: dict[str, Any]) -> str:
         path = "/editgroup"
