@@ -14,8 +14,9 @@ from pipeline.catalog.base import (
     InvalidCredentials,
     NotFound,
 )
+from pipeline.catalog.export import load_export
 from pipeline.catalog.fatcat import TOKEN_ENV, FatcatCatalog
-from pipeline.catalog.sqlite import SqliteCatalog, load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 
 TOKEN = "s3cret-Tok3n-ZZZ"
 

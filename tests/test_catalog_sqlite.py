@@ -18,7 +18,8 @@ from pipeline.catalog.base import (
     EditgroupAlreadyAccepted,
     NotFound,
 )
-from pipeline.catalog.sqlite import SqliteCatalog, dump, load_export
+from pipeline.catalog.export import dump, load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.jsonio import InputError
 
 REPO = Path(__file__).resolve().parents[1]

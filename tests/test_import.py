@@ -6,8 +6,9 @@ import pytest
 from catalog_world import entity, file_meta, hashes, ident_of, write_lines
 from fatcat_standin import FatcatStandin
 
+from pipeline.catalog.export import load_export
 from pipeline.catalog.fatcat import FatcatCatalog
-from pipeline.catalog.sqlite import SqliteCatalog, load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.importer import (
     AGENT,
     DEFAULT_DESCRIPTION,

@@ -11,7 +11,8 @@ import pytest
 from fatcat_standin import FatcatStandin
 
 from pipeline.base import meta_path
-from pipeline.catalog.sqlite import SqliteCatalog, load_export
+from pipeline.catalog.export import load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.tasks import Backfill, ImportFileMeta, ImportFileMetaSample, UniqFileMeta
 
 TOKEN = "task-test-token-5d1e"

@@ -12,8 +12,9 @@ import logging
 import os
 
 from pipeline.catalog.base import Catalog, CatalogError
+from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
-from pipeline.catalog.sqlite import LoadReport, SqliteCatalog, load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import sys
 
 from pipeline.catalog import is_api_url, open_catalog, rejects_path_for
 from pipeline.catalog.base import CatalogError
-from pipeline.catalog.sqlite import SqliteCatalog, dump, load_export
+from pipeline.catalog.export import dump, load_export
+from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.jsonio import InputError, dumps
 
 

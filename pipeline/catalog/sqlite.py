@@ -24,27 +24,21 @@ import datetime as _dt
 import json
 import os
 import sqlite3
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.catalog.base import (
     CATALOG_KEYS,
     DUPLICATE_EDIT_MESSAGE,
-    ENTITY_STATES,
-    IDENT_RE,
     Catalog,
-    CatalogError,
     ConstraintViolation,
     EditgroupAlreadyAccepted,
     NotFound,
     new_fatcat_id,
     new_uuid,
 )
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects, reject_bad_line, reject_record
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_ident (
@@ -90,15 +84,16 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _to_json(obj: Any) -> str:
+# How entities are stored, shared with the export loader.
+def to_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _body_of(entity: dict[str, Any]) -> dict[str, Any]:
+def body_of(entity: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in entity.items() if k not in CATALOG_KEYS}
 
 
-def _sha1_of(body: dict[str, Any]) -> str | None:
+def sha1_of(body: dict[str, Any]) -> str | None:
     sha1 = body.get("sha1")
     return sha1 if isinstance(sha1, str) and sha1 else None
 
@@ -241,12 +236,12 @@ class SqliteCatalog(Catalog):
         with self._tx() as db:
             db.execute(
                 "INSERT INTO editgroup (editgroup_id, description, extra, created) VALUES (?, ?, ?, ?)",
-                (editgroup_id, description, _to_json(extra) if extra is not None else None, _now()),
+                (editgroup_id, description, to_json(extra) if extra is not None else None, _now()),
             )
         return editgroup_id
 
     def update_file(self, editgroup_id: str, ident: str, entity: dict[str, Any]) -> dict[str, Any]:
-        body = _body_of(entity)
+        body = body_of(entity)
         rev_id = new_uuid()
         edit_id = new_uuid()
         with self._tx() as db:
@@ -255,7 +250,7 @@ class SqliteCatalog(Catalog):
             if row is None:
                 raise NotFound(f"no such file found: {ident}")
             db.execute("INSERT INTO file_rev (rev_id, ident, body) VALUES (?, ?, ?)",
-                       (rev_id, ident, _to_json(body)))
+                       (rev_id, ident, to_json(body)))
             try:
                 db.execute(
                     "INSERT INTO file_edit (edit_id, editgroup_id, ident, rev_id, prev_rev) "
@@ -279,136 +274,28 @@ class SqliteCatalog(Catalog):
                 db.execute(
                     "UPDATE file_ident SET revision = ?, body = ?, sha1 = ?, state = 'active', "
                     "active = 1 WHERE ident = ?",
-                    (rev_id, body, _sha1_of(json.loads(body)), ident),
+                    (rev_id, body, sha1_of(json.loads(body)), ident),
                 )
             db.execute("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)",
                        (editgroup_id, _now()))
 
-    # -- loading ------------------------------------------------------------
-    def _insert_rows(self, rows: list[tuple]) -> None:
+    # -- loading (pipeline.catalog.export) -----------------------------------
+    def insert_rows(self, rows: list[tuple]) -> None:
+        """Insert `file_ident` rows as they are, in the caller's transaction (export loading)."""
         self.db.executemany(
             "INSERT INTO file_ident (ident, state, active, revision, sha1, body) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
 
 
-@dataclass
-class LoadReport:
-    """What `load_export` did: entities loaded, lines rejected and why."""
-
-    export: str
-    catalog: str
-    lines: int = 0
-    loaded: int = 0
-    rejected: int = 0
-    reasons: Counter = field(default_factory=Counter)
-    rejects_path: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"export": self.export, "catalog": self.catalog, "lines": self.lines,
-                "loaded": self.loaded, "rejected": self.rejected, "reasons": dict(self.reasons),
-                "rejects": self.rejects_path}
+# Loading an export and dumping one live in `pipeline.catalog.export`; these
+# names stay importable from here for the callers that always took them from here.
+_EXPORT_NAMES = ("LoadReport", "check_entity", "load_export", "dump")
 
 
-def check_entity(obj: dict[str, Any]) -> str | None:
-    """Why an export object cannot be a catalog entity, or None when it can."""
-    ident = obj.get("ident")
-    if not isinstance(ident, str) or not IDENT_RE.match(ident):
-        return "bad-ident"
-    state = obj.get("state")
-    if state is not None and state not in ENTITY_STATES:
-        return "bad-state"
-    revision = obj.get("revision")
-    if revision is not None and not isinstance(revision, str):
-        return "bad-revision"
-    return None
+def __getattr__(name: str) -> Any:
+    if name in _EXPORT_NAMES:
+        from pipeline.catalog import export
 
-
-def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
-                rejects_path: str | os.PathLike | None = None, batch: int = 5000) -> LoadReport:
-    """Load an export (plain or gzip JSON lines) into the catalog at `catalog_path`.
-
-    A new catalog is built under a temporary name and renamed into place only
-    when complete, so a killed load never leaves a half-filled catalog that a
-    later run would take for a finished one. Loading into an existing catalog
-    happens in one transaction. Lines that are not JSON objects or not valid
-    entities (bad ident or state, an ident already loaded) are counted, written
-    to `rejects_path` (SPEC §6 rejects shape) and never stop the load.
-    """
-    catalog_path = Path(catalog_path)
-    report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))
-    fresh = not catalog_path.exists()
-    build_path = catalog_path.with_name(f"{catalog_path.name}.tmp-{os.getpid()}") if fresh else catalog_path
-    if fresh:
-        for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
-            leftover.unlink(missing_ok=True)
-    rejects = AtomicWriter(rejects_path) if rejects_path else None
-    cat = SqliteCatalog(build_path)
-    ok = False
-    try:
-        if rejects:
-            rejects.__enter__()
-        seen_before = {r[0] for r in cat.db.execute("SELECT ident FROM file_ident")} if not fresh else set()
-        seen: set[str] = set()
-        pending: list[tuple] = []
-        cat.db.execute("BEGIN IMMEDIATE")
-        try:
-            for n, obj in iter_objects(export):
-                report.lines += 1
-                if isinstance(obj, BadLine):
-                    report.rejected += 1
-                    report.reasons[obj.reason] += 1
-                    if rejects:
-                        rejects.write_obj(reject_bad_line(obj, os.fspath(export)))
-                    continue
-                reason = check_entity(obj)
-                if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
-                    reason = "duplicate-ident"
-                if reason is not None:
-                    report.rejected += 1
-                    report.reasons[reason] += 1
-                    if rejects:
-                        rejects.write_obj(reject_record(reason, n, os.fspath(export), record=obj))
-                    continue
-                seen.add(obj["ident"])
-                body = _body_of(obj)
-                state = obj.get("state")
-                pending.append((obj["ident"], state, 1 if state in (None, "active") else 0,
-                                obj.get("revision"), _sha1_of(body), _to_json(body)))
-                if len(pending) >= batch:
-                    cat._insert_rows(pending)
-                    report.loaded += len(pending)
-                    pending = []
-            cat._insert_rows(pending)
-            report.loaded += len(pending)
-            cat.db.execute("COMMIT")
-        except BaseException:
-            cat.db.execute("ROLLBACK")
-            raise
-        if report.lines != report.loaded + report.rejected:  # a bug, never an input
-            raise CatalogError(f"load of {export}: {report.lines} lines != loaded + rejected")
-        if rejects:
-            rejects.commit()
-            report.rejects_path = os.fspath(rejects_path)
-        ok = True
-    finally:
-        cat.close()
-        if rejects:
-            rejects.__exit__(None, None, None)
-        if fresh:
-            if ok:
-                os.replace(build_path, catalog_path)
-            for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
-                leftover.unlink(missing_ok=True)
-    return report
-
-
-def dump(catalog: SqliteCatalog, out) -> int:
-    """Write every entity as export-format JSON lines sorted by ident; return the count."""
-    from pipeline.jsonio import dumps
-
-    n = 0
-    for entity in catalog.iter_entities():
-        out.write(dumps(entity) + "\n")
-        n += 1
-    return n
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

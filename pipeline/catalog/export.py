@@ -1,0 +1,145 @@
+"""Loading an export into the embedded catalog, and dumping the catalog as one.
+
+Why apart from `pipeline.catalog.sqlite`: the catalog's editing model is one
+responsibility, turning an export (SPEC §2.1, plain or gzip JSON lines) into a
+fresh catalog file, with its rejects and counts, is another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
+from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
+from pipeline.jsonio import (
+    AtomicWriter,
+    BadLine,
+    dumps,
+    iter_objects,
+    reject_bad_line,
+    reject_record,
+)
+
+
+@dataclass
+class LoadReport:
+    """What `load_export` did: entities loaded, lines rejected and why."""
+
+    export: str
+    catalog: str
+    lines: int = 0
+    loaded: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    rejects_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"export": self.export, "catalog": self.catalog, "lines": self.lines,
+                "loaded": self.loaded, "rejected": self.rejected, "reasons": dict(self.reasons),
+                "rejects": self.rejects_path}
+
+
+def check_entity(obj: dict[str, Any]) -> str | None:
+    """Why an export object cannot be a catalog entity, or None when it can."""
+    ident = obj.get("ident")
+    if not isinstance(ident, str) or not IDENT_RE.match(ident):
+        return "bad-ident"
+    state = obj.get("state")
+    if state is not None and state not in ENTITY_STATES:
+        return "bad-state"
+    revision = obj.get("revision")
+    if revision is not None and not isinstance(revision, str):
+        return "bad-revision"
+    return None
+
+
+def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
+                rejects_path: str | os.PathLike | None = None, batch: int = 5000) -> LoadReport:
+    """Load an export (plain or gzip JSON lines) into the catalog at `catalog_path`.
+
+    A new catalog is built under a temporary name and renamed into place only
+    when complete, so a killed load never leaves a half-filled catalog that a
+    later run would take for a finished one. Loading into an existing catalog
+    happens in one transaction. Lines that are not JSON objects or not valid
+    entities (bad ident or state, an ident already loaded) are counted, written
+    to `rejects_path` (SPEC §6 rejects shape) and never stop the load.
+    """
+    catalog_path = Path(catalog_path)
+    report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))
+    fresh = not catalog_path.exists()
+    build_path = catalog_path.with_name(f"{catalog_path.name}.tmp-{os.getpid()}") if fresh else catalog_path
+    if fresh:
+        for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+            leftover.unlink(missing_ok=True)
+    rejects = AtomicWriter(rejects_path) if rejects_path else None
+    cat = SqliteCatalog(build_path)
+    ok = False
+    try:
+        if rejects:
+            rejects.__enter__()
+        seen_before = {r[0] for r in cat.db.execute("SELECT ident FROM file_ident")} if not fresh else set()
+        seen: set[str] = set()
+        pending: list[tuple] = []
+        cat.db.execute("BEGIN IMMEDIATE")
+        try:
+            for n, obj in iter_objects(export):
+                report.lines += 1
+                if isinstance(obj, BadLine):
+                    report.rejected += 1
+                    report.reasons[obj.reason] += 1
+                    if rejects:
+                        rejects.write_obj(reject_bad_line(obj, os.fspath(export)))
+                    continue
+                reason = check_entity(obj)
+                if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
+                    reason = "duplicate-ident"
+                if reason is not None:
+                    report.rejected += 1
+                    report.reasons[reason] += 1
+                    if rejects:
+                        rejects.write_obj(reject_record(reason, n, os.fspath(export), record=obj))
+                    continue
+                seen.add(obj["ident"])
+                body = body_of(obj)
+                state = obj.get("state")
+                pending.append((obj["ident"], state, 1 if state in (None, "active") else 0,
+                                obj.get("revision"), sha1_of(body), to_json(body)))
+                if len(pending) >= batch:
+                    cat.insert_rows(pending)
+                    report.loaded += len(pending)
+                    pending = []
+            cat.insert_rows(pending)
+            report.loaded += len(pending)
+            cat.db.execute("COMMIT")
+        except BaseException:
+            cat.db.execute("ROLLBACK")
+            raise
+        if report.lines != report.loaded + report.rejected:  # a bug, never an input
+            raise CatalogError(f"load of {export}: {report.lines} lines != loaded + rejected")
+        if rejects:
+            rejects.commit()
+            report.rejects_path = os.fspath(rejects_path)
+        ok = True
+    finally:
+        cat.close()
+        if rejects:
+            rejects.__exit__(None, None, None)
+        if fresh:
+            if ok:
+                os.replace(build_path, catalog_path)
+            for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+                leftover.unlink(missing_ok=True)
+    return report
+
+
+def dump(catalog: SqliteCatalog, out) -> int:
+    """Write every entity as export-format JSON lines sorted by ident; return the count."""
+    n = 0
+    for entity in catalog.iter_entities():
+        out.write(dumps(entity) + "\n")
+        n += 1
+    return n
