@@ -41,32 +41,30 @@ def duplicate_groups(w: World) -> None:
             w.request(url, "success", "duplicate entity: same sha1 as another request, other URL",
                       pdf=body, fetched=body, ts=ts)
     # an active complete entity with the same sha1 and a LOWER ident: the import finds it complete
-    for _ in range(3):
-        low, high = sorted([w.ident(), w.ident()])
-        body, url = w.new_pdf(), w.pdf_url()
-        w.pdf_capture(url, body, w.ts())
-        w.entity(ident=low, sha1=cat.hashes(body)["sha1"], base_url=w.pdf_url(), pdf=body,
-                 complete=True)
-        w.request(url, "success", "same sha1 as a complete entity with a lower ident",
-                  pdf=body, fetched=body, ident=high)
+    _beside_entity(w, 3, "same sha1 as a complete entity with a lower ident",
+                   entity_ident="lower", complete=True)
     # the complete duplicate has the HIGHER ident: the import updates the incomplete one
-    for _ in range(2):
-        low, high = sorted([w.ident(), w.ident()])
-        body, url = w.new_pdf(), w.pdf_url()
-        w.pdf_capture(url, body, w.ts())
-        w.entity(ident=high, sha1=cat.hashes(body)["sha1"], base_url=w.pdf_url(), pdf=body,
-                 complete=True)
-        w.request(url, "success", "same sha1 as a complete entity with a higher ident",
-                  pdf=body, fetched=body, ident=low)
+    _beside_entity(w, 2, "same sha1 as a complete entity with a higher ident",
+                   entity_ident="higher", complete=True)
     # a wip entity with the same sha1 and a lower ident: lookups skip it (not active)
-    for _ in range(2):
+    _beside_entity(w, 2, "same sha1 as a wip entity with a lower ident",
+                   entity_ident="lower", wip=True)
+
+
+def _beside_entity(w: World, n: int, why: str, *, entity_ident: str, complete: bool = False,
+                   wip: bool = False) -> None:
+    """`n` requests for a PDF whose sha1 another entity (complete, or wip with a PDF mimetype)
+    already has; that entity has the `entity_ident` ("lower" or "higher") of the two idents,
+    the request's own entity the other."""
+    for _ in range(n):
         low, high = sorted([w.ident(), w.ident()])
+        theirs, ours = (low, high) if entity_ident == "lower" else (high, low)
         body, url = w.new_pdf(), w.pdf_url()
         w.pdf_capture(url, body, w.ts())
-        w.entity(ident=low, sha1=cat.hashes(body)["sha1"], base_url=w.pdf_url(), pdf=body,
-                 state="wip", mimetype="application/pdf")
-        w.request(url, "success", "same sha1 as a wip entity with a lower ident",
-                  pdf=body, fetched=body, ident=high)
+        fields = {"state": "wip", "mimetype": "application/pdf"} if wip else {}
+        w.entity(ident=theirs, sha1=cat.hashes(body)["sha1"], base_url=w.pdf_url(), pdf=body,
+                 complete=complete, **fields)
+        w.request(url, "success", why, pdf=body, fetched=body, ident=ours)
 
 
 def rejected(w: World) -> None:
