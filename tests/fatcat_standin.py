@@ -199,29 +199,28 @@ class FatcatStandin:
             raise HttpError(400, "InvalidFatcatId",
                             f"invalid fatcat identifier (expect 26-char base32 encoded): {ident}")
 
+    @staticmethod
+    def _found(thing, kind: str, key: str):
+        """`thing`, or fatcat's 404 for a `kind` ("file", "editgroup") not found by `key`."""
+        if thing is None:
+            raise HttpError(404, "NotFound", f"no such {kind} found: {key}")
+        return thing
+
     # -- operations -----------------------------------------------------------
     def _op_lookup(self, query, body):
         sha1 = (query.get("sha1") or [""])[0]
         if not SHA1_RE.match(sha1):
             raise HttpError(400, "MalformedChecksum",
                             f"checksum doesn't match required pattern (SHA-1 in hex encoding): {sha1}")
-        entity = self.catalog.lookup_sha1(sha1)
-        if entity is None:
-            raise HttpError(404, "NotFound", f"no such file found: sha1:{sha1}")
-        return 200, entity
+        return 200, self._found(self.catalog.lookup_sha1(sha1), "file", f"sha1:{sha1}")
 
     def _op_get_file(self, query, body, ident):
         self._check_ident(ident)
-        entity = self.catalog.get_file(ident)
-        if entity is None:
-            raise HttpError(404, "NotFound", f"no such file found: {ident}")
-        return 200, entity
+        return 200, self._found(self.catalog.get_file(ident), "file", ident)
 
     def _op_get_editgroup(self, query, body, editgroup_id):
         self._check_ident(editgroup_id)
-        eg = self.catalog.get_editgroup(editgroup_id)
-        if eg is None:
-            raise HttpError(404, "NotFound", f"no such editgroup found: {editgroup_id}")
+        eg = self._found(self.catalog.get_editgroup(editgroup_id), "editgroup", editgroup_id)
         return 200, {**eg, "editor_id": EDITOR_ID}
 
     def _op_create_editgroup(self, query, body):

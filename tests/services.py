@@ -22,6 +22,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +136,24 @@ def run_pywb(root: Path, port: int | None = None):
         stop_process(process)
 
 
-class _RangeFileHandler(http.server.BaseHTTPRequestHandler):
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """A request handler for stand-in services: no access log, one call to answer."""
+
+    def reply(self, status: int, body: bytes = b"",
+              headers: Iterable[tuple[str, str]] = ()) -> None:
+        """Answer `status` with `headers` (in order, repeats kept), Content-Length and `body`."""
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+        pass
+
+
+class _RangeFileHandler(QuietHandler):
     """GET of files under `directory`, honouring a single `Range: bytes=a-b` like a WARC store."""
 
     directory: Path
@@ -145,30 +163,19 @@ class _RangeFileHandler(http.server.BaseHTTPRequestHandler):
         self.requests_seen.append((self.path, self.headers.get("Range")))
         path = (self.directory / self.path.lstrip("/")).resolve()
         if self.directory not in path.parents or not path.is_file():
-            self._reply(404, b"not found")
+            self.reply(404, b"not found")
             return
         data = path.read_bytes()
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")
         if not match:
-            self._reply(200, data)
+            self.reply(200, data)
             return
         start = int(match.group(1))
         end = min(int(match.group(2)) if match.group(2) else len(data) - 1, len(data) - 1)
         if start >= len(data):
-            self._reply(416, b"", {"Content-Range": f"bytes */{len(data)}"})
+            self.reply(416, b"", [("Content-Range", f"bytes */{len(data)}")])
             return
-        self._reply(206, data[start:end + 1], {"Content-Range": f"bytes {start}-{end}/{len(data)}"})
-
-    def _reply(self, status: int, body: bytes, headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
-        pass
+        self.reply(206, data[start:end + 1], [("Content-Range", f"bytes {start}-{end}/{len(data)}")])
 
 
 @contextlib.contextmanager

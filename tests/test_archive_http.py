@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from archive_collections import CollectionBuilder
-from services import free_port, serve_http, serve_ranges
+from services import QuietHandler, free_port, serve_http, serve_ranges
 
 from pipeline.archive import open_archive
 from pipeline.archive.cdxapi import HttpCdxClient, parse_cdx_json
@@ -50,7 +49,7 @@ def collection(tmp_path):
 def _ia_handler(entries, seen, failures=None):
     """A stand-in for the Internet Archive's CDX API (array of arrays, limit=-N = newest N)."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):  # noqa: N802
             params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
             seen.append(params)
@@ -67,14 +66,7 @@ def _ia_handler(entries, seen, failures=None):
             self._send(200, json.dumps([IA_HEADER] + rows if rows else []).encode())
 
         def _send(self, status, body):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.reply(status, body, [("Content-Type", "application/json")])
 
     return Handler
 
@@ -137,15 +129,10 @@ def test_5xx_beyond_the_retries_is_a_cdx_error(collection):
 def test_4xx_is_a_cdx_error_without_retry():
     seen = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):  # noqa: N802
             seen.append(self.path)
-            self.send_response(400)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
+            self.reply(400)
 
     with serve_http(Handler) as base:
         with pytest.raises(CdxError, match="400"):
@@ -206,17 +193,9 @@ def test_archived_headers_undo_pywb_renames_and_additions():
 
 
 def _replay_handler(status, headers, body=b""):
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self):  # noqa: N802
-            self.send_response(status)
-            for name, value in headers:
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+            self.reply(status, body, headers)
 
     return Handler
 

@@ -305,22 +305,27 @@ def _rewrite_index(collection, url, ts, **changes):
     write_lines(path, lines)
 
 
-def test_digest_mismatch_is_a_content_error(collection):
-    _rewrite_index(collection, "http://example.com/paper.pdf", "20200101000000",
-                   digest=_digest(b"something else"))
+def _rewritten(collection, url, ts, **changes):
+    """The content client and the row after `_rewrite_index`, reopened to see the change."""
+    _rewrite_index(collection, url, ts, **changes)
     cdx, content = open_local(str(collection))
+    return content, _row(cdx, url, ts)
+
+
+def test_digest_mismatch_is_a_content_error(collection):
+    content, row = _rewritten(collection, "http://example.com/paper.pdf", "20200101000000",
+                              digest=_digest(b"something else"))
     with pytest.raises(WaybackContentError, match="digest"):
-        content.fetch(_row(cdx, "http://example.com/paper.pdf", "20200101000000"), 10**6)
+        content.fetch(row, 10**6)
 
 
 @pytest.mark.parametrize("cut", [1, 8, 60, 200])
 def test_truncated_record_is_a_content_error(collection, cut):
     cdx, _ = open_local(str(collection))
     row = _row(cdx, "http://example.com/paper.pdf", "20200101000000")
-    _rewrite_index(collection, row.url, row.datetime, length=str(row.warc_csize - cut))
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, row.url, row.datetime, length=str(row.warc_csize - cut))
     with pytest.raises(WaybackContentError):
-        content.fetch(_row(cdx, row.url, row.datetime), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_truncated_warc_file_is_a_content_error(collection):
@@ -337,39 +342,35 @@ def test_truncated_warc_file_is_a_content_error(collection):
 def test_record_not_at_offset_is_a_content_error(collection, shift):
     cdx, _ = open_local(str(collection))
     row = _row(cdx, "http://example.com/moved", "20200102000000")
-    _rewrite_index(collection, row.url, row.datetime, offset=str(row.warc_offset + shift))
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, row.url, row.datetime, offset=str(row.warc_offset + shift))
     with pytest.raises(WaybackContentError):
-        content.fetch(_row(cdx, row.url, row.datetime), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_offset_of_another_record_is_a_content_error(collection):
     cdx, _ = open_local(str(collection))
     other = _row(cdx, "http://example.com/paper.pdf", "20200101000000")
     row = _row(cdx, "http://example.com/moved", "20200102000000")
-    _rewrite_index(collection, row.url, row.datetime, offset=str(other.warc_offset),
-                   length=str(other.warc_csize))
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, row.url, row.datetime, offset=str(other.warc_offset),
+                              length=str(other.warc_csize))
     with pytest.raises(WaybackContentError, match="is for 'http://example.com/paper.pdf'"):
-        content.fetch(_row(cdx, row.url, row.datetime), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_offset_beyond_the_file_is_a_content_error(collection):
     cdx, _ = open_local(str(collection))
     row = _row(cdx, "http://example.com/moved", "20200102000000")
-    _rewrite_index(collection, row.url, row.datetime, offset="99999999")
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, row.url, row.datetime, offset="99999999")
     with pytest.raises(WaybackContentError, match="no WARC record"):
-        content.fetch(_row(cdx, row.url, row.datetime), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_row_says_revisit_but_record_is_a_response(collection):
     cdx, _ = open_local(str(collection))
     row = _row(cdx, "http://example.com/paper.pdf", "20200101000000")
-    _rewrite_index(collection, row.url, row.datetime, mime="warc/revisit")
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, row.url, row.datetime, mime="warc/revisit")
     with pytest.raises(WaybackContentError, match="says revisit"):
-        content.fetch(_row(cdx, row.url, row.datetime), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_missing_warc_is_a_wayback_error(collection):
@@ -382,11 +383,10 @@ def test_missing_warc_is_a_wayback_error(collection):
 
 
 def test_warc_path_outside_the_collection_is_refused(collection):
-    _rewrite_index(collection, "http://example.com/paper.pdf", "20200101000000",
-                   filename="../../etc/passwd")
-    cdx, content = open_local(str(collection))
+    content, row = _rewritten(collection, "http://example.com/paper.pdf", "20200101000000",
+                              filename="../../etc/passwd")
     with pytest.raises(WaybackError, match="escapes"):
-        content.fetch(_row(cdx, "http://example.com/paper.pdf", "20200101000000"), 10**6)
+        content.fetch(row, 10**6)
 
 
 def test_uncompressed_warc_and_classic_cdx_index(tmp_path):

@@ -113,12 +113,18 @@ def test_redirect_relative_location_joined_and_appended_to_hops():
     assert r["terminal"]["terminal_url"] == target
 
 
-def test_redirect_chain_does_not_count_as_hops():
-    a = FakeArchive()
-    urls = [f"http://r.example.org/{i}" for i in range(10)]
+def _redirect_chain(a, n):
+    """`n` URLs in `a`, each redirecting (302) to the next, the last one a PDF; returns them."""
+    urls = [f"http://r.example.org/{i}" for i in range(n)]
     for u, nxt in zip(urls, urls[1:], strict=False):
         a.add(u, b"", status=302, location=nxt, mimetype="text/html")
     a.add(urls[-1], PDF)
+    return urls
+
+
+def test_redirect_chain_does_not_count_as_hops():
+    a = FakeArchive()
+    urls = _redirect_chain(a, 10)
     r = run(a, request(urls[0]), max_hops=2)
     assert r["status"] == "success"
     assert r["hops"] == [urls[0], urls[-1]]
@@ -147,10 +153,7 @@ def test_bad_redirect_without_location():
 
 def test_redirects_exceeded():
     a = FakeArchive()
-    urls = [f"http://r.example.org/{i}" for i in range(6)]
-    for u, nxt in zip(urls, urls[1:], strict=False):
-        a.add(u, b"", status=302, location=nxt, mimetype="text/html")
-    a.add(urls[-1], PDF)
+    urls = _redirect_chain(a, 6)
     assert run(a, request(urls[0]), max_redirects=5)["status"] == "success"
     r = run(a, request(urls[0]), max_redirects=4)
     assert r["status"] == "redirects-exceeded"
