@@ -18,6 +18,9 @@ demo: venv world
 	@echo "== step counts (python -m pipeline status) =="
 	@$(PY) -m pipeline status
 	@echo
+	@echo "== the sample's status histogram, each shard's counter, the import's counter =="
+	@$(PY) -m pipeline counter IngestSampleResults
+	@$(PY) -m pipeline counter IngestShard
 	@$(PY) -m pipeline counter ImportFileMeta
 
 test: venv-test world

@@ -78,34 +78,58 @@ def cmd_steps(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_path(args: argparse.Namespace) -> int:
+def find_steps(name: str) -> list[BackfillTask]:
+    """Steps named by family (all shards), task id, or luigi's `Family(param=...)` form."""
     from pipeline.tasks import Backfill
 
-    for t in walk_steps(Backfill()):
-        if args.step in (t.task_family, t.task_id):
-            print(t.output().path)
-            return 0
-    print(f"no step named {args.step!r}; see `python -m pipeline steps`", file=sys.stderr)
+    return [t for t in walk_steps(Backfill()) if name in (t.task_family, t.task_id, str(t))]
+
+
+def label(task: BackfillTask) -> str:
+    """`IngestShard(shard=0, shards=4)` for a parametrised step, else just its name."""
+    return str(task) if task.param_kwargs else task.task_family
+
+
+def no_such_step(name: str) -> int:
+    print(f"no step named {name!r}; see `python -m pipeline steps`", file=sys.stderr)
     return 2
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    steps = find_steps(args.step)
+    for t in steps:
+        print(t.output().path)
+    return 0 if steps else no_such_step(args.step)
+
+
+def step_counter(task: BackfillTask) -> dict[str, int] | None:
+    """A finished step's counters in the runbook's shape (status histogram + total for ingest)."""
+    sidecar = meta_path(task.output().path)
+    if not sidecar.exists():
+        return None
+    if not task.jsonl:  # a counters document (the import): exactly that
+        return read_json(task.output().path)
+    counts = read_json(sidecar)["counts"]
+    if isinstance(counts.get("status"), dict) and "rejects" not in counts:
+        return {"total": counts["in"], **counts["status"]}
+    return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
 def cmd_counter(args: argparse.Namespace) -> int:
-    """The runbook's `Counter({...})` line of a finished step, from its sidecar."""
-    from pipeline.tasks import Backfill
-
-    for t in walk_steps(Backfill()):
-        if args.step in (t.task_family, t.task_id):
-            sidecar = meta_path(t.output().path)
-            if not sidecar.exists():
-                print(f"{args.step} has not run yet (no {sidecar})", file=sys.stderr)
-                return 1
-            counts = read_json(sidecar)["counts"]
-            flat = {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
-            ordered = dict(sorted(flat.items(), key=lambda kv: (-kv[1], kv[0])))
-            print(f"{t.task_family}: Counter({ordered!r})")
-            return 0
-    print(f"no step named {args.step!r}; see `python -m pipeline steps`", file=sys.stderr)
-    return 2
+    """Print `Step: Counter({...})` for each finished step matching the name."""
+    steps = find_steps(args.step)
+    if not steps:
+        return no_such_step(args.step)
+    rc = 0
+    for t in steps:
+        counter = step_counter(t)
+        if counter is None:
+            print(f"{label(t)} has not run yet", file=sys.stderr)
+            rc = 1
+            continue
+        ordered = dict(sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])))
+        print(f"{label(t)}: Counter({ordered!r})")
+    return rc
 
 
 def build_parser() -> argparse.ArgumentParser:

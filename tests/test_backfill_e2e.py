@@ -148,3 +148,17 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     counts = read_json(work / "files_missing_sha256.import.counts.json")
     flat = counts.get("counts", counts)
     assert flat["update"] == 0 and flat["skip-existing-complete"] == flat["total"]
+
+
+def test_counter_cli_prints_the_runbook_lines(demo):
+    work, _, expected = demo
+    shards = cli(work, "counter", "IngestShard")
+    assert shards.returncode == 0, shards.stderr
+    lines = shards.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"IngestShard(shard={i}, shards=4)" for i in range(4)]
+    totals = [int(line.split("'total': ")[1].split(",")[0]) for line in lines]
+    assert sum(totals) == len(expected["requests"])
+    imp = cli(work, "counter", "ImportFileMeta")
+    assert imp.stdout.startswith("ImportFileMeta: Counter({")
+    assert f"'update': {expected['import']['update']}" in imp.stdout
+    assert cli(work, "counter", "NoSuchStep").returncode == 2
