@@ -9,6 +9,7 @@ from pathlib import Path
 import luigi
 import pytest
 from fatcat_standin import FatcatStandin
+from luigi_config import config_options
 
 from pipeline.base import meta_path
 from pipeline.catalog.export import load_export
@@ -20,19 +21,11 @@ TOKEN = "task-test-token-5d1e"
 
 @pytest.fixture
 def cfg(world, tmp_path):
-    config = luigi.configuration.get_config()
     values = {"workdir": str(tmp_path / "work"), "export": str(world / "file_export.json.gz"),
               "archive": str(world / "collection"), "sample_size": "100", "shards": "2",
               "file_hashes": "", "catalog": "", "catalog_seed": ""}
-    saved = {k: config.get("backfill", k, None) for k in values}
-    for k, v in values.items():
-        config.set("backfill", k, v)
-    yield Path(values["workdir"])
-    for k, v in saved.items():
-        if v is None:
-            config.remove_option("backfill", k)
-        else:
-            config.set("backfill", k, v)
+    with config_options("backfill", values):
+        yield Path(values["workdir"])
 
 
 def build(*tasks):

@@ -91,24 +91,15 @@ def test_matching_pattern():
 
 
 def test_settings_from_the_ingest_section():
-    import luigi
+    from luigi_config import config_options
 
     from pipeline import config
     from pipeline.ingest.settings import IngestSettings
 
-    cfg = luigi.configuration.get_config()
-    saved = {k: cfg.get("ingest", k, None) for k in ("max_hops", "url_blocklist", "cookie_patterns")}
-    try:
-        cfg.set("ingest", "max_hops", "3")
-        cfg.set("ingest", "url_blocklist", "example.org/private,\n  ://intranet. ,")
-        cfg.set("ingest", "cookie_patterns", "cookieWall")
+    options = {"max_hops": "3", "url_blocklist": "example.org/private,\n  ://intranet. ,",
+               "cookie_patterns": "cookieWall"}
+    with config_options("ingest", options):
         s = IngestSettings.from_config(config.ingest())
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                cfg.remove_option("ingest", k)
-            else:
-                cfg.set("ingest", k, v)
     assert s.max_hops == 3 and s.max_redirects == 25 and s.cdx_limit == 25
     assert s.blocklist == ("example.org/private", "://intranet.")
     assert s.cookie_patterns == ("cookieWall",)

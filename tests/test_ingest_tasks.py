@@ -11,6 +11,7 @@ from pathlib import Path
 import luigi
 import pytest
 from fakes import make_pdf, write_collection
+from luigi_config import config_options
 
 from pipeline.base import StepFailed, meta_path
 from pipeline.tasks import IngestResults, IngestSampleResults, IngestShard, MergeFileMeta
@@ -49,19 +50,11 @@ def make_world(tmp_path: Path) -> tuple[Path, Path, dict]:
 
 @pytest.fixture
 def small_world(tmp_path):
-    config = luigi.configuration.get_config()
     export, coll, expected = make_world(tmp_path)
     values = {"workdir": str(tmp_path / "work"), "export": str(export), "archive": str(coll),
               "sample_size": "10", "shards": "3", "sample_min_success": "0.3", "file_hashes": ""}
-    saved = {k: config.get("backfill", k, None) for k in values}
-    for k, v in values.items():
-        config.set("backfill", k, v)
-    yield values, expected
-    for k, v in saved.items():
-        if v is None:
-            config.remove_option("backfill", k)
-        else:
-            config.set("backfill", k, v)
+    with config_options("backfill", values):
+        yield values, expected
 
 
 def build(*tasks, log_level="WARNING"):
