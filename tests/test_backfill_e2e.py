@@ -160,5 +160,7 @@ def test_counter_cli_prints_the_runbook_lines(demo):
     assert sum(totals) == len(expected["requests"])
     imp = cli(work, "counter", "ImportFileMeta")
     assert imp.stdout.startswith("ImportFileMeta: Counter({")
-    assert f"'update': {expected['import']['update']}" in imp.stdout
+    written = read_json(work / "files_missing_sha256.import.counts.json")
+    assert f"'update': {written['update']}," in imp.stdout
+    assert f"'total': {expected['import']['total']}," in imp.stdout
     assert cli(work, "counter", "NoSuchStep").returncode == 2
