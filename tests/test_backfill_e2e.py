@@ -6,6 +6,7 @@ damage it. The figures come from the world's own oracle (`expected.json`).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -160,7 +161,7 @@ def test_counter_cli_prints_the_runbook_lines(demo):
     assert sum(totals) == len(expected["requests"])
     imp = cli(work, "counter", "ImportFileMeta")
     assert imp.stdout.startswith("ImportFileMeta: Counter({")
-    written = read_json(work / "files_missing_sha256.import.counts.json")
-    assert f"'update': {written['update']}," in imp.stdout
-    assert f"'total': {expected['import']['total']}," in imp.stdout
+    printed = ast.literal_eval(imp.stdout.strip()[len("ImportFileMeta: Counter("):-1])
+    assert printed == read_json(work / "files_missing_sha256.import.counts.json")
+    assert printed["total"] == expected["import"]["total"]
     assert cli(work, "counter", "NoSuchStep").returncode == 2
