@@ -286,16 +286,3 @@ class SqliteCatalog(Catalog):
             "INSERT INTO file_ident (ident, state, active, revision, sha1, body) VALUES (?, ?, ?, ?, ?, ?)",
             rows,
         )
-
-
-# Loading an export and dumping one live in `pipeline.catalog.export`; these
-# names stay importable from here for the callers that always took them from here.
-_EXPORT_NAMES = ("LoadReport", "check_entity", "load_export", "dump")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORT_NAMES:
-        from pipeline.catalog import export
-
-        return getattr(export, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
