@@ -11,6 +11,7 @@ from pathlib import Path
 
 import luigi
 import pytest
+from luigi_config import config_options
 
 from pipeline.base import meta_path
 from pipeline.tasks import (
@@ -46,19 +47,11 @@ def make_export(path: Path, n: int = 60) -> Path:
 
 @pytest.fixture
 def cfg(tmp_path):
-    """Point [backfill] at a tmp work dir and export; restore the config afterwards."""
-    config = luigi.configuration.get_config()
-    saved = {k: config.get("backfill", k, None) for k in ("workdir", "export", "sample_size", "file_hashes")}
+    """Point [backfill] at a tmp work dir and export; the config is restored afterwards."""
     export = make_export(tmp_path / "export.json.gz")
     values = {"workdir": str(tmp_path / "work"), "export": str(export), "sample_size": "10", "file_hashes": ""}
-    for k, v in values.items():
-        config.set("backfill", k, v)
-    yield values
-    for k, v in saved.items():
-        if v is None:
-            config.remove_option("backfill", k)
-        else:
-            config.set("backfill", k, v)
+    with config_options("backfill", values):
+        yield values
 
 
 def build(*tasks):
