@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from pipeline.jsonio import BadLine, iter_objects
+from pipeline.jsonio import BadLine, iter_lines, parse_object
 from pipeline.steps.split import SplitWriter
 
 FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
@@ -51,8 +51,9 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> 
         for path in result_paths:
             source = os.path.basename(path)
             n_source = 0
-            for n, obj in iter_objects(path):
+            for n, line in iter_lines(path):
                 n_source += 1
+                obj = parse_object(n, line)
                 if isinstance(obj, BadLine):
                     split.reject_bad_line(obj, source)
                     continue
@@ -62,7 +63,7 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> 
                     fm = obj["file_meta"]
                     split.keep({k: fm[k] for k in FILE_META_KEYS if k in fm})
                 else:
-                    split.reject(reason, n, source, obj)
+                    split.reject_text(reason, n, source, line)
             per_source[source] = n_source
             n_in += n_source
         counts = split.publish(n_in)

@@ -15,7 +15,14 @@ from __future__ import annotations
 from collections import Counter
 
 from pipeline.base import StepFailed, check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, dumps, iter_objects, write_json
+from pipeline.jsonio import (
+    AtomicWriter,
+    BadLine,
+    iter_lines,
+    iter_objects,
+    parse_object,
+    write_json,
+)
 
 
 def request_sha1_counts(requests_path: str | None) -> Counter:
@@ -37,12 +44,13 @@ def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_p
     lines: Counter = Counter()
     conflicting: set[str] = set()
     n_in = 0
-    for n, obj in iter_objects(merged_path):
+    for n, text in iter_lines(merged_path):
         n_in += 1
+        obj = parse_object(n, text)
         if isinstance(obj, BadLine) or not obj.get("sha1hex"):
             raise StepFailed(f"uniq: {merged_path} line {n} is not a file_meta record")
         sha1 = obj["sha1hex"].lower()
-        text = dumps(obj)
+        # merged lines are canonical (sorted keys, one serialisation): equal records, equal text
         lines[sha1] += 1
         if sha1 not in first:
             first[sha1] = text
