@@ -10,25 +10,18 @@ that lack a real hash; the table shows what that safety costs.
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import have, report, shell, synthetic_export, timed  # noqa: E402
+from bench.common import bench_args, have, report, shell, synthetic_export, timed  # noqa: E402
 from pipeline.steps.export_filter import filter_missing_sha256  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lines", type=int, default=500_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--tmp", default=tempfile.gettempdir())
-    args = ap.parse_args()
-
-    tmp = Path(args.tmp)
+    args = bench_args(repeat=5, lines=500_000)
+    tmp = args.tmp
     export = synthetic_export(tmp / f"bench-export-{args.lines}.json.gz", args.lines)
     out, rej = tmp / "bench-out.json.gz", tmp / "bench-rej.json.gz"
     rows = [

@@ -10,18 +10,16 @@ timed here on the file it needs, for the record.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from isal import igzip  # noqa: E402
 
-from bench.common import have, report, synthetic_export, timed  # noqa: E402
+from bench.common import bench_args, have, report, synthetic_export, timed  # noqa: E402
 
 
 def write_with(opener, path: Path, lines: list[bytes]) -> None:
@@ -31,13 +29,8 @@ def write_with(opener, path: Path, lines: list[bytes]) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--lines", type=int, default=500_000)
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--tmp", default=tempfile.gettempdir())
-    args = ap.parse_args()
-
-    tmp = Path(args.tmp)
+    args = bench_args(repeat=5, lines=500_000)
+    tmp = args.tmp
     export = synthetic_export(tmp / f"bench-export-{args.lines}.json.gz", args.lines)
     with igzip.open(export, "rb") as f:
         lines = f.readlines()

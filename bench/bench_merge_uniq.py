@@ -10,19 +10,17 @@ and a duplicates report; ~20% of the synthetic results are duplicate sha1s.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import random
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from isal import igzip  # noqa: E402
 
-from bench.common import have, report, shell, timed  # noqa: E402
+from bench.common import bench_args, have, report, shell, timed  # noqa: E402
 from pipeline.steps.merge import merge_results  # noqa: E402
 from pipeline.steps.uniq import uniq_file_meta  # noqa: E402
 
@@ -60,13 +58,8 @@ def synthetic_results(tmp: Path, n: int, shards: int, seed: int = 0) -> list[Pat
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--results", type=int, default=400_000)
-    ap.add_argument("--shards", type=int, default=4)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--tmp", default=tempfile.gettempdir())
-    args = ap.parse_args()
-    tmp = Path(args.tmp)
+    args = bench_args(repeat=3, results=400_000, shards=4)
+    tmp = args.tmp
     shards = synthetic_results(tmp, args.results, args.shards)
     merged, rej = tmp / "bench-merged.json.gz", tmp / "bench-merged-rej.json.gz"
     uniq, dupes = tmp / "bench-uniq.json.gz", tmp / "bench-dupes.json"

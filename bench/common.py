@@ -6,6 +6,7 @@ same input, several times, and report medians and ratios (never one run).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import random
 import shutil
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +55,16 @@ def synthetic_export(path: Path, n: int, seed: int = 0) -> Path:
                 e["md5"] = f"{rng.getrandbits(128):032x}"
             f.write(json.dumps(e) + "\n")
     return path
+
+
+def bench_args(repeat: int, **sizes: int) -> argparse.Namespace:
+    """`--repeat`, `--tmp` (a Path; inputs are cached there between runs) and one int flag per size."""
+    ap = argparse.ArgumentParser()
+    for name, default in sizes.items():
+        ap.add_argument(f"--{name}", type=int, default=default)
+    ap.add_argument("--repeat", type=int, default=repeat)
+    ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
+    return ap.parse_args()
 
 
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
