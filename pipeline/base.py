@@ -4,15 +4,18 @@ Why: every step publishes a file named by SPEC §6 under the work directory and
 a `<target>.meta.json` sidecar saying what made it (task, settings, inputs with
 sizes, counts, version). The sidecar is written last, so a target without one
 was never finished. A task is complete only when its target and sidecar exist,
-the settings recorded there are today's, and its inputs are the same files it
-read (same size and mtime). Deleting or remaking a middle target therefore
-reruns that step and exactly the steps downstream of it, and nothing else
-(a step is also incomplete while any upstream step it reads from is).
+the settings recorded there are today's, its inputs are the same files it
+read (same size and mtime, or failing that the same sha256), and every
+upstream step it reads from is complete too. Deleting or remaking a middle
+target therefore reruns that step and the steps downstream of it, and nothing
+else; a downstream step whose inputs come back byte-identical keeps its target.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -36,9 +39,52 @@ def meta_path(target: str | os.PathLike) -> Path:
     return Path(f"{os.fspath(target)}{META_SUFFIX}")
 
 
-def file_identity(path: str | os.PathLike) -> dict[str, Any]:
+def file_identity(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:
+    """Path, size, mtime and content digest of a file (the digest computed unless given)."""
     st = os.stat(path)
-    return {"path": os.fspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {
+        "path": os.fspath(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": sha256 or content_digest(path),
+    }
+
+
+def content_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def current_digest(path: str) -> str:
+    """The digest of a file now: from its producer's sidecar when that describes the file as
+    it is (same size and mtime), else computed (external inputs, or a file changed by hand)."""
+    sidecar = meta_path(path)
+    if sidecar.exists():
+        st = os.stat(path)
+        try:
+            outputs = read_json(sidecar).get("outputs", [])
+        except (OSError, ValueError):
+            outputs = []
+        for out in outputs:
+            if out.get("path") == path and (out.get("size"), out.get("mtime_ns")) == (
+                st.st_size,
+                st.st_mtime_ns,
+            ) and out.get("sha256"):
+                return out["sha256"]
+    return content_digest(path)
+
+
+def unchanged(recorded: dict | None, path: str) -> bool:
+    """Whether `path` is the file a step read: same size and mtime, or else the same bytes."""
+    if recorded is None:
+        return False
+    st = os.stat(path)
+    if (recorded.get("size"), recorded.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
+        return True
+    return recorded.get("size") == st.st_size and recorded.get("sha256") == current_digest(path)
 
 
 class BackfillTask(luigi.Task):
@@ -52,6 +98,29 @@ class BackfillTask(luigi.Task):
 
     target_name: str = ""
     jsonl: bool = True  # the target is JSON lines (False: one JSON document)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Give every step's `run()` the same first act: nothing to do when already complete.
+
+        Luigi decides what to run before anything runs. When an upstream step is
+        remade and its output has the same bytes as before (a deleted shard
+        ingested again), the steps after it were scheduled but their inputs did
+        not change: they keep their published targets instead of redoing the
+        work (the import would otherwise query the catalog again for nothing).
+        """
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is None:
+            return
+
+        @functools.wraps(run)
+        def run_unless_complete(self: BackfillTask) -> Any:
+            if self.complete():
+                log.info("%s: inputs have the same content as before; target kept", self)
+                return None
+            return run(self)
+
+        cls.run = run_unless_complete
 
     @property
     def workdir(self) -> Path:
@@ -89,11 +158,7 @@ class BackfillTask(luigi.Task):
         recorded = {i["path"]: i for i in meta.get("inputs", [])}
         inputs = self.input_files()
         for path in inputs:
-            if not os.path.exists(path):
-                return False
-            now = file_identity(path)
-            was = recorded.get(path)
-            if was is None or (was["size"], was["mtime_ns"]) != (now["size"], now["mtime_ns"]):
+            if not os.path.exists(path) or not unchanged(recorded.get(path), path):
                 return False
         return self._data_upstream_complete(set(inputs))
 
@@ -119,7 +184,7 @@ class BackfillTask(luigi.Task):
             "task": self.task_family,
             "params": self.to_str_params(only_significant=True),
             "settings": _jsonable(self.settings()),
-            "inputs": [file_identity(p) for p in self.input_files()],
+            "inputs": [file_identity(p, current_digest(p)) for p in self.input_files()],
             "outputs": [file_identity(p) for p in [target, *self.extra_outputs()]],
             "counts": counts,
             "version": __version__,

@@ -127,10 +127,11 @@ class AtomicWriter:
     def __enter__(self) -> AtomicWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.name.endswith(".gz"):
-            # mtime=0: the same content gives the same bytes on every run
+            # no name and mtime 0 in the header (like `gzip -n`): the same content gives the
+            # same bytes on every run, so a remade target can be recognised as unchanged
             raw = open(self.tmp, "wb")
             self._raw = raw
-            self._f = igzip.IGzipFile(fileobj=raw, mode="wb", mtime=0)
+            self._f = igzip.IGzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
             self._f = _TextOverBinary(self._f)
         else:
             self._raw = None

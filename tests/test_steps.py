@@ -298,3 +298,20 @@ def test_file_hashes_count_and_compare(tmp_path):
     assert compare(counts, 2)["match"] is True
     mismatch = compare(counts, 5)
     assert mismatch["match"] is False and mismatch["difference"] == 3
+
+
+def test_gzip_targets_are_byte_identical_across_runs(tmp_path):
+    """No temporary name or time in the gzip header: a remade target with the same content is
+    the same file, which is what lets the steps after it keep their targets."""
+    from pipeline.jsonio import AtomicWriter
+
+    paths = []
+    for i in range(2):
+        path = tmp_path / f"run{i}" / "out.json.gz"
+        with AtomicWriter(path) as w:
+            for n in range(1000):
+                w.write_obj({"n": n})
+            w.commit()
+        paths.append(path)
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert b".tmp-" not in paths[0].read_bytes()[:64]

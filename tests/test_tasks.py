@@ -106,9 +106,38 @@ def test_deleting_a_middle_target_reruns_it_and_downstream_only(cfg):
     # upstream untouched
     assert after["files_missing_sha256.json.gz"] == before["files_missing_sha256.json.gz"]
     assert after["files_missing_sha256.json.gz.meta.json"] == before["files_missing_sha256.json.gz.meta.json"]
-    # the deleted step and the step after it ran again
+    # the deleted step ran again and made the same bytes...
     assert after["files_missing_sha256.ingest_request.json.gz.meta.json"] != before["files_missing_sha256.ingest_request.json.gz.meta.json"]
-    assert after["files_missing_sha256.ingest_request.sample.json"] != before["files_missing_sha256.ingest_request.sample.json"]
+    assert (work / "files_missing_sha256.ingest_request.json.gz").exists()
+    # ...so the step after it kept its target and sidecar
+    assert after["files_missing_sha256.ingest_request.sample.json"] == before["files_missing_sha256.ingest_request.sample.json"]
+    assert after["files_missing_sha256.ingest_request.sample.json.meta.json"] == before["files_missing_sha256.ingest_request.sample.json.meta.json"]
+    assert IngestRequestSample().complete()
+
+
+def test_changed_input_content_reruns_everything_downstream(cfg):
+    build(IngestRequestSample())
+    work = Path(cfg["workdir"])
+    before = mtimes(work)
+    make_export(Path(cfg["export"]), n=90)  # a new export: more entities
+    assert not IngestRequestSample().complete()
+    assert build(IngestRequestSample()).status == luigi.LuigiStatusCode.SUCCESS
+    after = mtimes(work)
+    for name in ("files_missing_sha256.json.gz", "files_missing_sha256.ingest_request.json.gz",
+                 "files_missing_sha256.ingest_request.sample.json"):
+        assert after[name] != before[name], name
+    assert json.loads(meta_path(work / "files_missing_sha256.json.gz").read_text())["counts"]["in"] == 91
+
+
+def test_touched_input_with_the_same_bytes_changes_nothing(cfg):
+    build(IngestRequestSample())
+    work = Path(cfg["workdir"])
+    before = mtimes(work)
+    os.utime(cfg["export"], ns=(1, 1))  # same bytes, another mtime
+    assert IngestRequestSample().complete() and ExportMissingSha256().complete()
+    res = build(IngestRequestSample())
+    assert "Did not run any tasks" in res.summary_text
+    assert mtimes(work) == before
 
 
 def test_changed_setting_makes_the_step_stale(cfg):
