@@ -24,6 +24,7 @@ demo: venv world
 	@$(PY) -m pipeline counter ImportFileMeta
 
 test: venv-test world
+	$(VENV)/bin/ruff check pipeline tests bench data
 	$(PY) tests/services.py ensure-pywb
 	$(VENV)/bin/pytest -q
 
