@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import luigi
 
+# SPEC §5's editgroup description; the importer's own default (plain-API use) is this one too.
+DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
+
 SAMPLE_WORLD = "data/world"
 SAMPLE_EXPORT = f"{SAMPLE_WORLD}/file_export.json.gz"
 SAMPLE_ARCHIVE = f"{SAMPLE_WORLD}/collection"
@@ -83,9 +86,7 @@ class importer(luigi.Config):  # noqa: N801
     """[importer]: editgroup shape of the catalog import."""
 
     batch_size = luigi.IntParameter(default=100, significant=False)
-    description = luigi.Parameter(
-        default="backfill of full file-level metadata for early-imported papers"
-    )
+    description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 
 
 def split_list(value: str) -> list[str]:

@@ -61,11 +61,11 @@ from pipeline.base import StepFailed
 from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
 from pipeline.catalog.entity import apply_file_meta, is_complete
 from pipeline.catalog.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
+from pipeline.config import DEFAULT_DESCRIPTION
 from pipeline.jsonio import BadLine, InputError, iter_objects
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
 AGENT = "filemeta-backfill.FileMetaImporter"
 FILE_META_FIELDS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
 BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pipeline.base import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects
+from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object
 
 
 def shard_requests(path: str, shard: int = 0, shards: int = 1) -> Iterator[dict]:
@@ -24,9 +24,10 @@ def shard_requests(path: str, shard: int = 0, shards: int = 1) -> Iterator[dict]
     is not an ingestable request means the file is damaged: fail with the
     line number rather than ingest a partial shard.
     """
-    for index, (lineno, obj) in enumerate(iter_objects(path)):
+    for index, (lineno, line) in enumerate(iter_lines(path)):
         if shard_of(index, shards) != shard:
-            continue
+            continue  # another shard's request: not even parsed (every shard reads the file)
+        obj = parse_object(lineno, line)
         if isinstance(obj, BadLine):
             raise StepFailed(f"{path} line {lineno}: not a JSON object ({obj.reason}); "
                              "rebuild the requests file")
