@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from pipeline.ingest.pdflink import extract_pdf_link
+from pathlib import Path
+
+import pytest
+
+from pipeline.ingest.pdflink import extract_pdf_link, parse_links
 
 OJS3_ARTICLE = """<!DOCTYPE html>
 <html lang="en-US" xml:lang="en-US">
@@ -241,3 +245,75 @@ def test_relative_fragment_dropped_and_non_http_scheme_ignored():
         "next_url": "https://x.example.com/dir/paper.pdf",
         "technique": "generic_pdf_link",
     }
+
+
+# -- article pages that link other documents (tests/landing_pages/) ------------
+# Each page is one rule's case: references and footnotes citing PDFs elsewhere
+# (no answer), pages whose only PDF link is the article's own (that link), and
+# pages with both (the article's own). docs/landing_pages.md has the table.
+
+PAGES = Path(__file__).parent / "landing_pages"
+NO_LINK = None
+LANDING_CASES = [
+    ("refs_bare_url.html", "https://eahr.example.org/articles/2291", NO_LINK),
+    ("footnotes_pdf_label.html", "https://history-notes.example.com/2017/05/census-1911/", NO_LINK),
+    ("refs_heading_only.html", "http://ceramics.example.jp/papers/77.html", NO_LINK),
+    ("foreign_pdf_in_text.html", "https://agletters.example.com/articles/3318", NO_LINK),
+    ("highwire_cites_other_journal.html", "http://ajrp.example.org/content/288/5/F1025.abstract", NO_LINK),
+    ("dspace_related_items.html", "https://repo.delta.example.edu/handle/1/4410", NO_LINK),
+    ("own_pdfs_many.html", "https://bag.example.org/bulletin/12/3/", NO_LINK),
+    ("own_pdf_unlabelled.html", "https://www.ire.example.org/publications/wp/2014-07/",
+     {"next_url": "https://www.ire.example.org/publications/wp/2014-07-ferreira.pdf",
+      "technique": "sole_pdf_link"}),
+    ("own_pdf_url_text.html", "http://tropical-ecology.example.edu/proc/2009/112.html",
+     {"next_url": "http://www.tropical-ecology.example.edu/proc/2009/paper112.pdf",
+      "technique": "sole_pdf_link"}),
+    ("both_related_first.html", "https://paddyscience.example.org/articles/6021",
+     {"next_url": "https://paddyscience.example.org/articles/6021/download.pdf",
+      "technique": "generic_pdf_link"}),
+    ("both_refs_first_own_unlabelled.html", "https://limnology-letters.example.org/2012/lake-ice",
+     {"next_url": "https://limnology-letters.example.org/papers/2012/lake-ice.pdf",
+      "technique": "sole_pdf_link"}),
+    ("highwire_own_and_refs.html", "http://cardiacphys.example.org/content/97/2/210.full",
+     {"next_url": "http://cardiacphys.example.org/content/97/2/210.full.pdf", "technique": "highwire"}),
+    ("ojs_refs_before_galley.html", "https://jurnal.pendidikan.example.ac.id/index.php/jpt/article/view/874",
+     {"next_url": "https://jurnal.pendidikan.example.ac.id/index.php/jpt/article/view/874/601",
+      "technique": "ojs"}),
+]
+
+
+@pytest.mark.parametrize(("name", "page_url", "expected"), LANDING_CASES, ids=[c[0] for c in LANDING_CASES])
+def test_article_pages_citing_other_pdfs(name, page_url, expected):
+    assert extract_pdf_link(page_url, (PAGES / name).read_bytes()) == expected
+
+
+def test_every_landing_page_file_has_a_case():
+    assert sorted(p.name for p in PAGES.glob("*.html")) == sorted(c[0] for c in LANDING_CASES)
+
+
+def test_bare_url_text_is_no_label_but_a_pdf_word_is():
+    links = parse_links('<a href="https://x.example/a.pdf">https://x.example/a.pdf</a>'
+                        '<a href="https://x.example/b.pdf" class="pdf-link">doi:10.1234/b</a>')
+    assert [a.label for a in links.anchors] == ["", "pdf-link"]
+
+
+@pytest.mark.parametrize("container", [
+    '<ol class="ref-list">{}</ol>', '<div id="references">{}</div>', '<section class="footnotes">{}</section>',
+    '<div role="doc-endnotes">{}</div>', '<aside epub:type="footnote">{}</aside>', "<cite>{}</cite>",
+    '<div class="related">{}</div>', "<div><h3>Literature cited</h3><p>{}</p></div>",
+])
+def test_links_inside_citing_containers_are_not_followed(container):
+    page = "<html><body><p>Text</p>" + container.format(
+        '<a href="https://other.example.org/paper.pdf">Download PDF</a>') + "</body></html>"
+    assert extract_pdf_link("https://journal.example.com/a/1", page) is None
+    # the same link outside the container is the article's PDF
+    outside = page.replace("<p>Text</p>", '<p><a href="/a/1.pdf">Download PDF</a></p>')
+    assert extract_pdf_link("https://journal.example.com/a/1", outside) == {
+        "next_url": "https://journal.example.com/a/1.pdf", "technique": "generic_pdf_link"}
+
+
+def test_citing_container_ends_with_its_element():
+    page = ('<div class="references"><ul><li><a href="https://o.example/x.pdf">PDF</a></ul></div>'
+            '<div class="tools"><a href="https://cdn.example.net/files/1.pdf">PDF</a></div>')
+    assert extract_pdf_link("https://j.example.com/a/1", page) == {
+        "next_url": "https://cdn.example.net/files/1.pdf", "technique": "generic_pdf_link"}
