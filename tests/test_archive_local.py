@@ -286,10 +286,13 @@ def test_revisit_of_a_revisit_is_a_content_error(collection):
         content.fetch(_row(cdx, "http://example.com/paper.pdf", "20240101000000"), 10**6)
 
 
-def test_unresolvable_revisit_is_a_content_error(collection):
+def test_unresolvable_revisit_is_the_archives_failure(collection):
+    """An original missing from the index is the archive's loss (`wayback-error`, as
+    sandcrawler reports it), not damaged content."""
     cdx, content = open_local(str(collection))
-    with pytest.raises(WaybackContentError, match="not in the index"):
+    with pytest.raises(WaybackError, match="not in the index") as err:
         content.fetch(_row(cdx, "http://example.com/gone.pdf", "20240101000000"), 10**6)
+    assert not isinstance(err.value, WaybackContentError)
 
 
 def _rewrite_index(collection, url, ts, **changes):

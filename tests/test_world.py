@@ -275,10 +275,23 @@ def test_http_differences_are_the_unreplayable_captures(expected):
     differ = {r["base_url"] for r in expected["requests"] if "status_over_http" in r}
     unreplayable = {d["url"] for d in expected["damaged_captures"]
                     if d["status_over_http"] != d["status"]}
-    assert differ == unreplayable and len(differ) == 4
+    assert differ == unreplayable and len(differ) == 3
     assert sum(expected["counts_over_http"].values()) == len(expected["requests"])
     assert (expected["counts_over_http"]["wayback-error"]
             == expected["counts"]["wayback-error"] + len(differ))
+
+
+def test_revisit_failures_are_planted_with_sandcrawlers_statuses(expected):
+    """A revisit whose original is not in the index is the archive's failure
+    (`wayback-error`, everywhere); a revisit of a revisit is damaged content locally."""
+    by_kind = {d["kind"]: d for d in expected["damaged_captures"]}
+    lost, chained = by_kind["unresolvable-revisit"], by_kind["revisit-of-revisit"]
+    assert (lost["status"], lost["status_over_http"]) == ("wayback-error", "wayback-error")
+    assert (chained["status"], chained["status_over_http"]) == ("wayback-content-error", "wayback-error")
+    requests = {r["base_url"]: r for r in expected["requests"]}
+    assert requests[lost["url"]]["status"] == "wayback-error"
+    assert "status_over_http" not in requests[lost["url"]]
+    assert requests[chained["url"]]["status"] == "wayback-content-error"
 
 
 def test_merge_and_import_counts_follow_from_the_requests(world, expected):

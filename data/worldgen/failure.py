@@ -307,11 +307,10 @@ def content_errors(w: World) -> None:
     t0 = w.ts(2013, 2016)
     t1 = w.later(t0, 86400 * r.randint(30, 300))
     rec = w.archive.revisit(url, t1, (url, t0), sha1_b32(body), PDF, index="cdxj")
-    e = w.request(url, "wayback-content-error", "only capture is a revisit whose original is not archived",
-                  pdf=body)
-    w.over_http(e, "wayback-error")
+    # the archive lost the original: sandcrawler's "revisit resolution failed" (SPEC §3)
+    w.request(url, "wayback-error", "only capture is a revisit whose original is not archived", pdf=body)
     w.mark_damaged(url, t1, "cdxj", "unresolvable-revisit", "refers to a capture not in the index",
-                   "wayback-content-error", rec.warc, "wayback-error")
+                   "wayback-error", rec.warc)
     # a revisit of a revisit
     orig, mid, top = w.pdf_url(), w.pdf_url(), w.pdf_url()
     body = w.new_pdf()

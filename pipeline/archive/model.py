@@ -25,7 +25,8 @@ class CdxError(ArchiveError):
 
 
 class WaybackError(ArchiveError):
-    """The archive service failed while fetching content (5xx, unreachable, missing WARC)."""
+    """The archive service failed while fetching content (5xx, unreachable, missing WARC,
+    the original of a revisit not in the index)."""
 
     status = "wayback-error"
 

@@ -38,8 +38,10 @@ class WarcContentClient:
     def fetch(self, row: CdxRow, max_bytes: int) -> Capture:
         """The capture of `row`; a revisit row is resolved to its original (`revisit_of`).
 
-        Raises WaybackError (WARC file missing/unreachable) or WaybackContentError
-        (damaged or inconsistent record, unresolvable revisit, revisit of a revisit).
+        Raises WaybackError (WARC file missing/unreachable, a revisit whose original
+        the index does not have: the archive failed to keep it, as sandcrawler
+        reports it) or WaybackContentError (damaged or inconsistent record, a
+        revisit of a revisit).
         """
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
@@ -69,7 +71,7 @@ class WarcContentClient:
         try:
             rows = self.cdx.lookup(target, limit=_RESOLVE_LIMIT)
         except ArchiveError as exc:
-            raise WaybackContentError(f"cannot resolve revisit {row.url} {row.datetime}: {exc}") from exc
+            raise WaybackError(f"cannot resolve revisit {row.url} {row.datetime}: {exc}") from exc
         if revisit.refers_to_date:
             candidates = [r for r in rows if r.datetime == revisit.refers_to_date]
         else:
@@ -82,9 +84,9 @@ class WarcContentClient:
         if candidates:
             raise WaybackContentError(
                 f"revisit {row.url} {row.datetime} refers to another revisit {candidates[0].datetime}")
-        raise WaybackContentError(
-            f"revisit {row.url} {row.datetime}: original {target} {revisit.refers_to_date or ''} "
-            "not in the index")
+        raise WaybackError(
+            f"revisit resolution failed: {row.url} {row.datetime}: original {target} "
+            f"{revisit.refers_to_date or ''} not in the index")
 
 
 def _capture(row: CdxRow, head: StoredRecord, payload: StoredRecord,
