@@ -59,6 +59,11 @@ class ingest(luigi.Config):  # noqa: N801
     warc_base = luigi.Parameter(
         default="", description="HTTP archive only: read WARC records by Range from this base URL"
     )
+    archive_proxy = luigi.Parameter(
+        default="", significant=False,
+        description="HTTP archive only: proxy URL for CDX, replay and WARC reads (empty: direct; "
+                    "HTTP_PROXY and friends are never read)",
+    )
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
 

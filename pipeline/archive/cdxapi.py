@@ -18,8 +18,7 @@ from __future__ import annotations
 import json
 import threading
 
-import requests
-
+from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import CdxError, CdxRow
 from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import lookup_key, matches_url, newest_first, row_from_api_fields
@@ -33,11 +32,13 @@ class HttpCdxClient:
     """Exact-URL lookups against `<cdx_url>?url=...&matchType=exact&output=json&allowFuzzy=0`."""
 
     def __init__(self, cdx_url: str, dialect: str = "auto", timeout: float = 30.0,
-                 retry: Retrying | None = None):
+                 retry: Retrying | None = None, proxy: str | None = None):
         if dialect not in DIALECTS:
             raise ValueError(f"cdx dialect must be one of {DIALECTS}, not {dialect!r}")
         self.cdx_url = cdx_url
         self.timeout = timeout
+        proxies_for(proxy)  # a bad proxy URL fails here, not on the first request
+        self.proxy = proxy or None
         self.retry = retry or Retrying()
         self._dialect = None if dialect == "auto" else dialect
         self._lock = threading.Lock()
@@ -81,13 +82,15 @@ class HttpCdxClient:
 
     def _get(self, params: dict[str, str]) -> str:
         response = self.retry.send(
-            lambda: requests.get(self.cdx_url, params=params, timeout=self.timeout),
+            lambda: get_unfollowed(self.cdx_url, params=params, timeout=self.timeout, proxy=self.proxy),
             _SERVER_ERRORS,
             lambda exc: CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}"))
-        if response.status_code != 200:
-            raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
-                           f": {response.text[:200]!r}")
-        return response.text
+        with response:
+            if response.status_code != 200:
+                # a 3xx too: the index is this service's, not wherever it points
+                raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
+                               f": {response.text[:200]!r}")
+            return response.text
 
 
 def parse_cdx_json(text: str) -> list[CdxRow]:

@@ -40,17 +40,19 @@ def open_archive(spec: str, settings=None, *,
     """Clients for `spec`: a collection directory or the http(s) base URL of a wayback service.
 
     `settings` is the `[ingest]` section (or anything with `cdx_dialect`:
-    auto | ia | pywb); `warc_base`, for an HTTP archive, reads content by
+    auto | ia | pywb, and `archive_proxy`: the only proxy the HTTP clients use,
+    environment proxy variables are ignored); `warc_base`, for an HTTP archive, reads content by
     Range requests from that WARC store instead of replay. Raises ValueError
     for a spec that is neither an existing directory nor an http(s) URL.
     """
     if spec.startswith(("http://", "https://")):
         dialect = getattr(settings, "cdx_dialect", "auto") if settings is not None else "auto"
+        proxy = getattr(settings, "archive_proxy", "") or None
         cdx_url, replay_prefix = wayback_endpoints(spec)
-        cdx = HttpCdxClient(cdx_url, dialect=dialect)
+        cdx = HttpCdxClient(cdx_url, dialect=dialect, proxy=proxy)
         if warc_base:
-            return cdx, HttpRangeWarcClient(warc_base, cdx)
-        return cdx, HttpReplayClient(replay_prefix, cdx)
+            return cdx, HttpRangeWarcClient(warc_base, cdx, proxy=proxy)
+        return cdx, HttpReplayClient(replay_prefix, cdx, proxy=proxy)
     if "://" in spec:
         raise ValueError(f"archive must be a directory or an http(s) URL, not {spec!r}")
     if not os.path.isdir(spec):

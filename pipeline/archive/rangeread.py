@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import requests
 
+from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import CdxClient, CdxRow, WaybackContentError, WaybackError
 from pipeline.archive.retry import Retrying
 from pipeline.archive.warcclient import WarcContentClient
@@ -25,10 +26,12 @@ class HttpRangeWarcClient(WarcContentClient):
     retry_statuses = (429, 500, 502, 503, 504)
 
     def __init__(self, warc_base: str, cdx: CdxClient, timeout: float = 60.0,
-                 retry: Retrying | None = None):
+                 retry: Retrying | None = None, proxy: str | None = None):
         super().__init__(cdx)
         self.warc_base = warc_base.rstrip("/")
         self.timeout = timeout
+        proxies_for(proxy)  # a bad proxy URL fails here, not on the first request
+        self.proxy = proxy or None
         self.retry = retry or Retrying()
 
     def warc_url(self, warc_path: str) -> str:
@@ -49,13 +52,14 @@ class HttpRangeWarcClient(WarcContentClient):
             if status == 200 and row.warc_offset != 0:
                 raise WaybackError(f"{url} ignored the Range request (answered 200)")
             if status not in (200, 206):
+                # a 3xx too: the records are this store's, not wherever it points
                 raise WaybackError(f"WARC read of {url} answered HTTP {status}")
             response.raw.decode_content = False  # the stored gzip members are what we parse
             yield response.raw
 
     def _get(self, url: str, byte_range: str) -> requests.Response:
         return self.retry.send(
-            lambda: requests.get(url, headers={"Range": byte_range}, stream=True,
-                                 timeout=self.timeout),
+            lambda: get_unfollowed(url, headers={"Range": byte_range}, timeout=self.timeout,
+                                   proxy=self.proxy),
             self.retry_statuses,
             lambda exc: WaybackError(f"WARC store unreachable for {url}: {exc}"))

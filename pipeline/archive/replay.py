@@ -17,6 +17,7 @@ from urllib.parse import quote
 import requests
 import urllib3
 
+from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import (
     ArchiveError,
     Capture,
@@ -48,10 +49,13 @@ class HttpReplayClient:
     retry_statuses = (429, 502, 504)
 
     def __init__(self, replay_prefix: str, cdx: CdxClient, timeout: float = 60.0,
-                 retry: Retrying | None = None, verify_digest: bool = True):
+                 retry: Retrying | None = None, verify_digest: bool = True,
+                 proxy: str | None = None):
         self.replay_prefix = replay_prefix.rstrip("/")
         self.cdx = cdx
         self.timeout = timeout
+        proxies_for(proxy)  # a bad proxy URL fails here, not on the first request
+        self.proxy = proxy or None
         self.retry = retry or Retrying()
         self.verify_digest = verify_digest
 
@@ -91,7 +95,7 @@ class HttpReplayClient:
 
     def _get(self, url: str) -> requests.Response:
         return self.retry.send(
-            lambda: _get_unfollowed(url, self.timeout), self.retry_statuses,
+            lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy), self.retry_statuses,
             lambda exc: WaybackError(f"wayback unreachable for {url}: {exc}"))
 
     def _original(self, row: CdxRow) -> CdxRow | None:
@@ -116,18 +120,6 @@ class HttpReplayClient:
             raise WaybackContentError(
                 f"replayed payload of {row.url} {row.datetime} has digest {actual}, "
                 f"the index row {expected}")
-
-
-def _get_unfollowed(url: str, timeout: float) -> requests.Response:
-    """GET without any redirect handling, body not read yet.
-
-    `requests.get(..., allow_redirects=False)` still reads a 3xx body whole
-    (to free the connection for a redirect it will not make); the adapter
-    alone leaves it to us, so a capture's body is read only up to the limit.
-    """
-    session = requests.Session()
-    prepared = session.prepare_request(requests.Request("GET", url))
-    return session.get_adapter(url).send(prepared, stream=True, timeout=timeout)
 
 
 # Keep reserved and already-escaped characters of the archived URL as they are.
