@@ -95,7 +95,7 @@ def body_of(entity: dict[str, Any]) -> dict[str, Any]:
 
 def sha1_of(body: dict[str, Any]) -> str | None:
     sha1 = body.get("sha1")
-    return sha1 if isinstance(sha1, str) and sha1 else None
+    return sha1.lower() if isinstance(sha1, str) and sha1 else None  # looked up lower-case
 
 
 class SqliteCatalog(Catalog):
@@ -147,7 +147,7 @@ class SqliteCatalog(Catalog):
         row = self.db.execute(
             "SELECT ident, state, revision, body FROM file_ident "
             "WHERE sha1 = ? AND active = 1 ORDER BY ident LIMIT 1",
-            (sha1,),
+            (sha1.lower(),),
         ).fetchone()
         return self._entity(row) if row else None
 

@@ -9,11 +9,13 @@ looks the original URL up in the archive itself.
 from __future__ import annotations
 
 import os
+import re
 
 from pipeline.jsonio import BadLine, iter_objects
 from pipeline.steps.split import SplitWriter
 
 ARCHIVE_MARKERS = ("://web.archive.org/", "://archive.org/")
+SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 
 
 class Rejected(Exception):
@@ -33,6 +35,18 @@ def first_usable_url(urls) -> str | None:
     return None
 
 
+def clean_sha1(value) -> str:
+    """The lower-case form of a 40-hex-digit SHA-1; `Rejected("bad-sha1")` for anything else.
+
+    A malformed sha1 would be fetched and then fail as `sha1-mismatch`; an
+    upper-case one would match in the merge but never find its entity
+    (`skip-no-match`): both are caught here, where the export is read.
+    """
+    if not isinstance(value, str) or not SHA1_HEX.fullmatch(value):
+        raise Rejected("bad-sha1")
+    return value.lower()
+
+
 def build_request(entity: dict) -> dict:
     """SPEC §2.2, checks in order; raises `Rejected` with the first failing reason."""
     mimetype = entity.get("mimetype")
@@ -47,6 +61,7 @@ def build_request(entity: dict) -> dict:
     sha1 = entity.get("sha1")
     if not sha1:
         raise Rejected("no-sha1")
+    sha1 = clean_sha1(sha1)
     return {
         "base_url": base_url,
         "ext_ids": {"sha1": sha1},

@@ -10,18 +10,30 @@ a rejects file with its reason instead of letting it disappear:
 - `bad-result`: no `request.ext_ids.sha1` to compare with;
 - `ingest-failed`: not a hit (any status but `success`), so no trustworthy file;
 - `no-file-meta`: a hit without file_meta (should not happen; kept visible);
+- `bad-sha1`: the request's sha1 or the file_meta's `sha1hex` is not 40 hex
+  digits (earlier result files were written by other tools);
+- `bad-file-meta`: `sha256hex` / `md5hex` present but not 64 / 32 hex digits;
 - `sha1-mismatch`: the archive served a different file than the catalog's.
+
+Hex digests are written lower-case whatever case the input used, so the
+import finds the entity by sha1.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 
 from pipeline.jsonio import BadLine, iter_lines, parse_object
 from pipeline.steps.split import SplitWriter
 
 FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
+HEX_LENGTHS = {"sha1hex": 40, "sha256hex": 64, "md5hex": 32}
+
+
+def _is_hex(value, length: int) -> bool:
+    return isinstance(value, str) and re.fullmatch(f"[0-9a-fA-F]{{{length}}}", value) is not None
 
 
 def drop_reason(result: dict) -> str | None:
@@ -37,9 +49,18 @@ def drop_reason(result: dict) -> str | None:
     fm = result.get("file_meta")
     if not isinstance(fm, dict) or not fm.get("sha1hex"):
         return "no-file-meta"
+    if not _is_hex(sha1, 40) or not _is_hex(fm["sha1hex"], 40):
+        return "bad-sha1"
+    if any(k in fm and not _is_hex(fm[k], n) for k, n in HEX_LENGTHS.items()):
+        return "bad-file-meta"
     if fm["sha1hex"].lower() != sha1.lower():
         return "sha1-mismatch"
     return None
+
+
+def file_meta_record(fm: dict) -> dict:
+    """The SPEC §2.3 fields of a good result's file_meta, hex digests lower-cased."""
+    return {k: fm[k].lower() if k in HEX_LENGTHS else fm[k] for k in FILE_META_KEYS if k in fm}
 
 
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> dict:
@@ -60,8 +81,7 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> 
                 statuses[str(obj.get("status"))] += 1
                 reason = drop_reason(obj)
                 if reason is None:
-                    fm = obj["file_meta"]
-                    split.keep({k: fm[k] for k in FILE_META_KEYS if k in fm})
+                    split.keep(file_meta_record(obj["file_meta"]))
                 else:
                     split.reject_text(reason, n, source, line)
             per_source[source] = n_source
