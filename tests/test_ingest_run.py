@@ -89,3 +89,31 @@ def test_sample_gate():
     assert "0.400 (4/10)" in msg and "sample_min_success 0.5" in msg
     assert "no-capture=5, success=4, cdx-error=1" in msg
     assert "files_missing_sha256.ingest_results.sample.json" in msg
+
+
+def test_a_request_lost_before_the_worker_fails_the_shard(tmp_path, monkeypatch):
+    """The lines-written check counts the shard's requests from the requests file, not from
+    the loop that writes results: a request lost on the way in (here the reader drops the
+    last one) leaves lines == results, and must still fail the shard."""
+    from pipeline.ingest import run
+
+    a = FakeArchive()
+    req = tmp_path / "req.json.gz"
+    write_requests(req, 7, a)
+    real = run.shard_requests
+    monkeypatch.setattr(run, "shard_requests", lambda *args: list(real(*args))[:-1])
+    out = tmp_path / "shard-001-of-002.json.gz"
+    with pytest.raises(StepFailed, match="3 lines written and 3 results counted for the 4 requests"):
+        ingest_file(str(req), str(out), IngestWorker(a, a, IngestSettings()), 2, shard=0, shards=2)
+    assert not out.exists()  # nothing published
+
+
+@pytest.mark.parametrize(("n", "shards"), [(0, 3), (1, 3), (7, 2), (10, 3), (24, 24)])
+def test_shard_request_counts_partition_the_file(tmp_path, n, shards):
+    from pipeline.ingest.run import count_shard_requests
+
+    req = tmp_path / "req.json.gz"
+    write_requests(req, n, FakeArchive())
+    got = [count_shard_requests(str(req), s, shards) for s in range(shards)]
+    assert sum(got) == n and max(got) - min(got) <= (1 if n else 0)
+    assert got == [len(range(s, n, shards)) for s in range(shards)]

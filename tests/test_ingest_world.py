@@ -76,7 +76,6 @@ def test_result_shape_per_status(local_results):
         assert r["hops"][0] == r["request"]["base_url"]
         if r["status"] in ("success", "wrong-mimetype"):
             assert set(r["file_meta"]) == {"sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype"}
-            assert r["terminal"]["terminal_sha1hex"] == r["file_meta"]["sha1hex"]
         else:
             assert "file_meta" not in r
         if r["status"] == "success":
@@ -153,13 +152,34 @@ def test_file_meta_is_exact(world, oracle, local_results):
     assert checked == oracle["counts"]["success"]
 
 
+def test_terminal_is_the_capture_holding_the_oracles_file(world, oracle, local_results):
+    """`terminal` names the capture the file came from: read independently from the WARCs
+    at (terminal_url, terminal_dt) (through the revisit's original when it was a revisit),
+    its payload hashes to the oracle's fetched sha1, and so does `terminal_sha1hex`."""
+    payloads = independent_payloads(world / "collection")
+    checked = 0
+    for exp, r in zip(oracle["requests"], local_results, strict=True):
+        if exp["status"] != "success":
+            continue
+        t = r["terminal"]
+        capture = (t["terminal_url"], t["terminal_dt"])
+        if "revisit_cdx" in r:
+            assert capture not in payloads  # a revisit record: its payload is the original's
+            capture = (r["revisit_cdx"]["url"], r["revisit_cdx"]["datetime"])
+        body = payloads[capture]
+        if body[:2] == b"\x1f\x8b":
+            body = gzip.decompress(body)
+        assert hashlib.sha1(body).hexdigest() == exp["fetched_sha1"] == t["terminal_sha1hex"], exp["why"]
+        checked += 1
+    assert checked == oracle["counts"]["success"]
+
+
 def test_landing_pages_lead_to_pdfs(local_results):
     landing = [g for g in local_results if "extract_next_hop" in g and g["status"] == "success"]
     assert len(landing) >= 10, "the world has landing pages that lead to PDFs"
     techniques = {g["extract_next_hop"]["technique"] for g in landing}
     assert "citation_pdf_url" in techniques and len(techniques) >= 3
     for g in landing:
-        assert g["terminal"]["terminal_url"] == g["cdx"]["url"]
         assert g["extract_next_hop"]["next_url"] in g["hops"]
 
 

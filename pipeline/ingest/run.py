@@ -38,18 +38,32 @@ def shard_requests(path: str, shard: int = 0, shards: int = 1) -> Iterator[dict]
         yield obj
 
 
+def count_shard_requests(path: str, shard: int = 0, shards: int = 1) -> int:
+    """How many requests of `path` belong to `shard`, counted from the file itself.
+
+    Why: the "one result line per request" check must not take both numbers
+    from the loop that writes the results (a request lost on the way in would
+    be missing from both); this is a separate pass over the requests file.
+    """
+    return sum(1 for index, _ in enumerate(iter_lines(path)) if shard_of(index, shards) == shard)
+
+
 def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
                 shard: int = 0, shards: int = 1) -> collections.Counter:
     """Ingest this shard's requests into `out_path` (JSON lines, gzip if `.gz`), atomically.
 
     Returns the status Counter (plus `total`); the file is published only
-    when every request has exactly one result line.
+    when the lines written, the results counted and the shard's requests in
+    the requests file (counted separately) are the same number.
     """
+    expected = count_shard_requests(requests_path, shard, shards)
     with AtomicWriter(out_path) as out:
         counts = run_shard(shard_requests(requests_path, shard, shards), worker, out.write_obj,
                            concurrency)
-        if out.lines != counts["total"]:
-            raise StepFailed(f"{out_path}: {out.lines} lines written for {counts['total']} requests")
+        if not out.lines == counts["total"] == expected:
+            raise StepFailed(
+                f"{out_path}: {out.lines} lines written and {counts['total']} results counted "
+                f"for the {expected} requests of shard {shard} of {shards} in {requests_path}")
         out.commit()
     counts.setdefault("total", 0)  # present even for an empty shard
     return counts
