@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 WORLD  := data/world
 LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
 
-.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test venv-bench
+.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test venv-bench luigid
 
 # The demo adds data/demo.cfg to luigi.cfg (the sample world's file_hashes dump).
 demo: export LUIGI_CONFIG_PATH = data/demo.cfg
@@ -26,6 +26,7 @@ demo: venv world
 test: venv-test world
 	$(VENV)/bin/ruff check pipeline tests bench data
 	$(PY) tests/services.py ensure-pywb
+	$(PY) tests/browser.py ensure
 	$(VENV)/bin/pytest -q
 
 lint: venv-test
@@ -35,6 +36,16 @@ world: venv $(WORLD)/summary.json
 
 $(WORLD)/summary.json: data/generate_world.py $(wildcard data/worldgen/*.py) | venv
 	$(PY) data/generate_world.py --out $(WORLD)
+
+# The central scheduler for workers on this and other hosts (foreground; Ctrl-C stops it and
+# saves its state). Visualiser: http://127.0.0.1:8082/static/visualiser/index.html
+LUIGID_PORT ?= 8082
+LUIGID_ADDRESS ?= 127.0.0.1
+LUIGID_DIR ?= data/luigid
+luigid: venv
+	mkdir -p $(LUIGID_DIR)/logs
+	$(VENV)/bin/luigid --address $(LUIGID_ADDRESS) --port $(LUIGID_PORT) \
+	  --logdir $(LUIGID_DIR)/logs --state-path $(LUIGID_DIR)/state.pickle
 
 bench: venv-bench
 	$(PY) bench/run.py

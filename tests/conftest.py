@@ -46,3 +46,27 @@ def world(tmp_path_factory, world_generator):
     out = tmp_path_factory.mktemp("sample-world") / "world"
     world_generator.generate(out, seed=0)
     return out
+
+
+# --- ops: central scheduler and headless browser -------------------------------------------
+
+
+@pytest.fixture
+def luigid(tmp_path):
+    """A fresh `luigid` on a free 127.0.0.1 port (state and logs under tmp_path/luigid)."""
+    from luigid_service import run_luigid
+
+    with run_luigid(tmp_path / "luigid") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's chromium (installed with apt-get when missing); skips with the reason when it
+    cannot be installed here."""
+    from browser import BrowserUnavailable, ensure_chromium
+
+    try:
+        return ensure_chromium()
+    except BrowserUnavailable as e:
+        pytest.skip(f"no headless chromium: {e}")

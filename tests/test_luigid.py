@@ -10,43 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
-import urllib.parse
-import urllib.request
+import time
 from pathlib import Path
 
-import pytest
-from services import free_port, stop_process, wait_for_http
+from services import free_port, wait_for_http
 
 from pipeline.jsonio import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def luigid(tmp_path):
-    port = free_port()
-    (tmp_path / "logs").mkdir()
-    luigid_bin = Path(sys.executable).with_name("luigid")
-    log = open(tmp_path / "luigid.log", "wb")
-    process = subprocess.Popen(
-        [str(luigid_bin), "--port", str(port), "--address", "127.0.0.1",
-         "--logdir", str(tmp_path / "logs"), "--state-path", str(tmp_path / "state.pickle")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/api/task_list?data=%7B%7D", process=process)
-        yield port
-    finally:
-        stop_process(process)
-        log.close()
-
-
-def task_list(port: int, status: str) -> dict:
-    query = urllib.parse.quote(json.dumps({"status": status}))
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/task_list?data={query}", timeout=10) as r:
-        return json.loads(r.read())["response"]
 
 
 def test_shards_run_on_two_workers_through_luigid(luigid, world, tmp_path):
@@ -55,22 +29,42 @@ def test_shards_run_on_two_workers_through_luigid(luigid, world, tmp_path):
     env.pop("LUIGI_CONFIG_PATH", None)
     proc = subprocess.run(
         [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "UniqFileMeta",
-         "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid), "--workers", "2",
+         "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid.port), "--workers", "2",
          "--backfill-workdir", str(work), "--backfill-export", str(world / "file_export.json.gz"),
          "--backfill-archive", str(world / "collection"), "--backfill-shards", "3",
          "--backfill-sample-size", "50"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    done = task_list(luigid, "DONE")
+    done = luigid.tasks("DONE")
     families = sorted(t["name"] for t in done.values())
     assert families.count("IngestShard") == 3
     assert {"ExportMissingSha256", "IngestRequests", "IngestSampleResults", "MergeFileMeta",
             "UniqFileMeta"} <= set(families)
-    assert task_list(luigid, "FAILED") == {}
+    assert luigid.tasks("FAILED") == {}
     # and the result is the one a local run gives (the oracle)
     expected = json.loads((world / "expected.json").read_text())
     uniq = read_json(work / "files_missing_sha256.file_meta.uniq.json.gz.meta.json")["counts"]
     assert uniq["out"] == expected["merge"]["uniq"]
     shard_totals = [read_json(p)["total"] for p in sorted((work / "ingest_results").glob("*.counts.json"))]
     assert shard_totals == [418, 418, 417] and sum(shard_totals) == len(expected["requests"])
+
+
+def test_make_luigid_keeps_state_and_logs_under_the_given_directory(tmp_path):
+    port = free_port()
+    state_dir = tmp_path / "luigid"
+    process = subprocess.Popen(
+        ["make", "-s", "luigid", f"LUIGID_PORT={port}", f"LUIGID_DIR={state_dir}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/task_list?data=%7B%7D", timeout=60,
+                      process=process)
+        assert (state_dir / "logs").is_dir()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # make and the luigid it started
+        process.wait(timeout=20)
+    deadline = time.monotonic() + 10
+    while not (state_dir / "state.pickle").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (state_dir / "state.pickle").exists()  # luigid saved its state on the way out

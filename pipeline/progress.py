@@ -1,0 +1,191 @@
+"""Progress of a long step: counts, rate, ETA and the status histogram so far.
+
+Why: a shard of 20,000 requests runs for hours; without progress it is a grey
+box in the scheduler's visualiser and a silent terminal. The runbook watched
+`pv -l` (lines, rate) and printed `Counter({...})` lines; this class gives the
+same figures to whoever listens, every few seconds: the Luigi task passes its
+`set_progress_percentage`/`set_status_message`, and `log_to(logger)` prints
+the same line on the terminal. It knows nothing about Luigi.
+
+Reports are driven by `update()` (at most one per `interval` seconds) and,
+inside `with progress:`, also by a heartbeat thread, so a step stuck on one
+slow request still says so. `finish()` sends the final counts, which stay in
+the status message.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# A listener gets the message and the percentage done (None when the total is unknown).
+Listener = Callable[[str, "float | None"], Any]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The figures of one report."""
+
+    label: str
+    done: int
+    total: int | None
+    elapsed: float
+    statuses: dict[str, int] = field(default_factory=dict)
+    final: bool = False
+    unit: str = "items"
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def percent(self) -> float | None:
+        if not self.total:
+            return 100.0 if self.final else None
+        return min(100.0, 100.0 * self.done / self.total)
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (None: unknown total or no rate yet)."""
+        if self.final:
+            return 0.0
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / self.rate)
+
+    def message(self) -> str:
+        """One line, like `pv -l` plus the runbook's Counter line."""
+        head = f"{self.label}: {self.done:,}"
+        if self.total is not None:
+            head += f"/{self.total:,}"
+        head += f" {self.unit}"
+        if self.percent is not None and self.total is not None:
+            head += f" ({self.percent:.1f}%)"
+        head += f", {self.rate:,.0f}/s, {format_duration(self.elapsed)} elapsed"
+        if self.final:
+            head = "done: " + head
+        elif self.eta is not None:
+            head += f", ETA {format_duration(self.eta)}"
+        if self.statuses:
+            ordered = sorted(self.statuses.items(), key=lambda kv: (-kv[1], kv[0]))
+            head += " | Counter({" + ", ".join(f"'{k}': {v}" for k, v in ordered) + "})"
+        return head
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}"
+
+
+class Progress:
+    """Counts processed items of one step and reports them every `interval` seconds.
+
+    Thread-safe: the ingest runs requests concurrently and any thread may call
+    `update()`. Listeners are called outside the lock, one report at a time.
+    """
+
+    def __init__(self, label: str, total: int | None = None, *, unit: str = "lines",
+                 interval: float = 5.0, listeners: list[Listener] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if interval <= 0:
+            raise ValueError(f"progress interval must be > 0 seconds, got {interval}")
+        self.label = label
+        self.total = total
+        self.unit = unit
+        self.interval = interval
+        self.listeners: list[Listener] = list(listeners or [])
+        self._clock = clock
+        self._started = clock()
+        self._last_report = self._started
+        self._done = 0
+        self._statuses: collections.Counter = collections.Counter()
+        self._lock = threading.Lock()
+        self._report_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reports = 0
+        self.last_message = ""
+
+    # -- counting ----------------------------------------------------------
+    def update(self, n: int = 1, status: str | None = None) -> None:
+        """Count `n` more items (with their status, when they have one); report when due."""
+        with self._lock:
+            self._done += n
+            if status is not None:
+                self._statuses[status] += n
+            now = self._clock()
+            due = now - self._last_report >= self.interval
+            if due:
+                self._last_report = now
+        if due:
+            self._emit(final=False)
+
+    def add_listener(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def log_to(self, logger: logging.Logger, level: int = logging.INFO) -> Progress:
+        """Also print every report on `logger` (the terminal)."""
+        self.listeners.append(lambda message, _percent: logger.log(level, "%s", message))
+        return self
+
+    def snapshot(self, final: bool = False) -> Snapshot:
+        with self._lock:
+            return Snapshot(self.label, self._done, self.total, self._clock() - self._started,
+                            dict(self._statuses), final, self.unit)
+
+    @property
+    def done(self) -> int:
+        return self._done
+
+    # -- reporting ---------------------------------------------------------
+    def _emit(self, final: bool) -> None:
+        snap = self.snapshot(final)
+        message = snap.message()
+        with self._report_lock:
+            self.reports += 1
+            self.last_message = message
+            for listener in self.listeners:
+                listener(message, snap.percent)
+
+    def finish(self) -> str:
+        """Send the final counts (100%) and stop the heartbeat; returns the final message."""
+        self._stop_heartbeat()
+        self._emit(final=True)
+        return self.last_message
+
+    # -- heartbeat ---------------------------------------------------------
+    def __enter__(self) -> Progress:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat, name=f"progress {self.label}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self._stop_heartbeat()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval / 2):
+            with self._lock:
+                now = self._clock()
+                due = now - self._last_report >= self.interval
+                if due:
+                    self._last_report = now
+            if due:
+                self._emit(final=False)
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None

@@ -1,0 +1,194 @@
+"""Collect the run report's figures from the targets' `.meta.json` sidecars.
+
+Why a separate step from rendering: `report.json` is for machines (a cron
+check, a comparison between runs) and must hold every number the page shows;
+the page is only a view of it. Nothing here recomputes a step's work: a figure
+that is not in a sidecar or a companion file the step published is absent.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline import __version__
+from pipeline.jsonio import read_json
+
+META_SUFFIX = ".meta.json"
+
+# Dependency order of the steps (the report lists them so); unknown steps follow, by name.
+STEP_ORDER = (
+    "ExportMissingSha256", "IngestRequests", "IngestRequestSample", "IngestSampleResults",
+    "IngestShard", "MergeFileMeta", "UniqFileMeta", "ImportFileMetaSample", "ImportFileMeta",
+    "CountMissingSha256", "GrobidRetry",
+)
+DUPES_NAME = "files_missing_sha256.file_meta.dupes.json"
+MOST_DUPLICATED_SHOWN = 10
+
+
+def read_sidecars(workdir: str | os.PathLike, targets: list[str] | None = None) -> list[dict]:
+    """The sidecars of `targets` (those that exist), or of every target under `workdir`.
+
+    A run's task graph knows its targets; scanning is for a work directory
+    looked at by hand, where stale targets of other settings may also lie.
+    """
+    if targets is None:
+        paths = sorted(Path(workdir).rglob(f"*{META_SUFFIX}"))
+    else:
+        paths = [Path(f"{t}{META_SUFFIX}") for t in targets]
+    sidecars = []
+    for path in paths:
+        if not path.exists():
+            continue
+        meta = read_json(path)
+        if isinstance(meta, dict) and meta.get("task"):
+            meta = dict(meta, target=str(path)[: -len(META_SUFFIX)])
+            sidecars.append(meta)
+    return sorted(sidecars, key=_step_key)
+
+
+def _step_key(meta: dict) -> tuple:
+    task = meta["task"]
+    rank = STEP_ORDER.index(task) if task in STEP_ORDER else len(STEP_ORDER)
+    params = meta.get("params") or {}
+    return rank, task, int(params.get("shard", 0) or 0), meta["target"]
+
+
+def step_row(meta: dict, workdir: str | os.PathLike) -> dict[str, Any]:
+    """One line of the steps table: in/out/rejects by reason, duration and rate."""
+    counts = meta.get("counts") or {}
+    task = meta["task"]
+    if task in ("ImportFileMeta", "ImportFileMetaSample"):
+        n_in = counts.get("total")
+        n_out = counts.get("update", 0) + counts.get("insert", 0)
+    elif task == "CountMissingSha256":
+        n_in, n_out = counts.get("rows"), counts.get("missing_sha256")
+    else:
+        n_in, n_out = counts.get("in"), counts.get("out")
+    seconds = meta.get("seconds")
+    rate = round(n_in / seconds, 1) if n_in and seconds else None
+    return {
+        "step": task,
+        "params": meta.get("params") or {},
+        "target": _relative(meta["target"], workdir),
+        "in": n_in,
+        "out": n_out,
+        "rejects": counts.get("rejects"),
+        "rejects_by_reason": counts.get("rejects_by_reason") or {},
+        "started": meta.get("started"),
+        "finished": meta.get("finished"),
+        "seconds": seconds,
+        "rate_per_s": rate,
+    }
+
+
+def ingest_section(sidecars: list[dict]) -> dict[str, Any]:
+    """Status histograms: the sample, every shard, and all shards together."""
+    shards = []
+    overall: Counter = Counter()
+    for meta in sidecars:
+        if meta["task"] != "IngestShard":
+            continue
+        counts = meta.get("counts") or {}
+        params = meta.get("params") or {}
+        status = counts.get("status") or {}
+        overall.update(status)
+        shards.append({
+            "shard": int(params.get("shard", 0)),
+            "shards": int(params.get("shards", 0)),
+            "total": counts.get("in", 0),
+            "success": counts.get("success", 0),
+            "success_rate": counts.get("success_rate"),
+            "status": status,
+        })
+    sample = next((m.get("counts") or {} for m in sidecars if m["task"] == "IngestSampleResults"),
+                  None)
+    total = sum(s["total"] for s in shards)
+    return {
+        "sample": None if sample is None else {
+            "total": sample.get("in", 0), "success_rate": sample.get("success_rate"),
+            "status": sample.get("status") or {}},
+        "shards": shards,
+        "overall": {
+            "total": total,
+            "success": overall.get("success", 0),
+            "success_rate": round(overall.get("success", 0) / total, 4) if total else None,
+            "status": dict(sorted(overall.items(), key=lambda kv: (-kv[1], kv[0]))),
+        },
+    }
+
+
+def duplicates_section(workdir: str | os.PathLike, sidecars: list[dict]) -> dict | None:
+    """UniqFileMeta's analysis: how many duplicates, and whether entities or reruns caused them."""
+    uniq = next((m for m in sidecars if m["task"] == "UniqFileMeta"), None)
+    if uniq is None:
+        return None
+    path = Path(workdir) / DUPES_NAME
+    dupes = read_json(path) if path.exists() else dict(uniq.get("counts") or {})
+    dupes = dict(dupes)
+    if isinstance(dupes.get("most_duplicated"), list):
+        dupes["most_duplicated"] = dupes["most_duplicated"][:MOST_DUPLICATED_SHOWN]
+    return dupes
+
+
+def import_section(sidecars: list[dict]) -> dict | None:
+    found = {m["task"]: m.get("counts") or {} for m in sidecars
+             if m["task"] in ("ImportFileMeta", "ImportFileMetaSample")}
+    if not found:
+        return None
+    return {"import": found.get("ImportFileMeta"), "sample_dry_run": found.get("ImportFileMetaSample")}
+
+
+def consistency(rows: list[dict], ingest: dict) -> list[dict]:
+    """Hand-offs between steps that must agree; each says expected, found and whether it holds."""
+    first = {}
+    for row in rows:
+        first.setdefault(row["step"], row)
+    checks = []
+
+    def check(name: str, expected: Any, found: Any) -> None:
+        if expected is not None and found is not None:
+            checks.append({"check": name, "expected": expected, "found": found,
+                           "ok": expected == found})
+
+    if "IngestRequests" in first and ingest["shards"]:
+        check("every request ingested in exactly one shard", first["IngestRequests"]["out"],
+              ingest["overall"]["total"])
+    if "MergeFileMeta" in first and "UniqFileMeta" in first:
+        check("uniq reads what merge kept", first["MergeFileMeta"]["out"], first["UniqFileMeta"]["in"])
+    if "UniqFileMeta" in first and "ImportFileMeta" in first:
+        check("import reads every unique record", first["UniqFileMeta"]["out"],
+              first["ImportFileMeta"]["in"])
+    return checks
+
+
+def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) -> dict[str, Any]:
+    """The whole report as a JSON-able dict (see the module docstring)."""
+    sidecars = read_sidecars(workdir, targets)
+    rows = [step_row(m, workdir) for m in sidecars]
+    ingest = ingest_section(sidecars)
+    count_check = next((m.get("counts") for m in sidecars if m["task"] == "CountMissingSha256"),
+                       None)
+    timed = [r["seconds"] for r in rows if r["seconds"] is not None]
+    return {
+        "workdir": os.fspath(workdir),
+        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "version": __version__,
+        "steps": rows,
+        "ingest": ingest,
+        "duplicates": duplicates_section(workdir, sidecars),
+        "import": import_section(sidecars),
+        "count_check": count_check,
+        "consistency": consistency(rows, ingest),
+        "total_step_seconds": round(sum(timed), 3) if timed else None,
+    }
+
+
+def _relative(path: str, workdir: str | os.PathLike) -> str:
+    try:
+        return os.path.relpath(path, workdir)
+    except ValueError:
+        return path
