@@ -70,3 +70,28 @@ def chromium():
         return ensure_chromium()
     except BrowserUnavailable as e:
         pytest.skip(f"no headless chromium: {e}")
+
+
+# --- sinks: Kafka-protocol broker (tansu) and GROBID stand-in --------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A fresh tansu broker (memory only) on a free loopback port, with sandcrawler-test.* topics;
+    `broker.hosts` for `[kafka] hosts`, `broker.consume(topic)`, `broker.stop()/start()`."""
+    from broker import run_tansu
+
+    from pipeline.sinks.message import TOPICS, topic_name
+
+    with run_tansu(tmp_path) as b:
+        b.create_topics([topic_name(kind, "test") for kind in TOPICS])
+        yield b
+
+
+@pytest.fixture
+def grobid():
+    """A GROBID stand-in on a free loopback port (`grobid.url`, `grobid.set_mode(...)`)."""
+    from grobid_standin import run_grobid_standin
+
+    with run_grobid_standin() as state:
+        yield state

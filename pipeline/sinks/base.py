@@ -1,0 +1,67 @@
+"""What every sink does: publish each (topic, sha1hex) once, count, and fail loudly.
+
+Why: a shard is complete only when every message it produced is safely
+stored (SPEC §4; the runbook lost messages on exit). A sink therefore has two
+ways to end: `close()`, which returns only when every message is stored and
+raises `SinkError` otherwise, and `abort()`, which drops what is not stored.
+Two requests of a shard can end on the same PDF; its messages are published
+once per shard (keyed by sha1hex, a later copy would say the same).
+"""
+
+from __future__ import annotations
+
+import collections
+
+from pipeline.sinks.message import TOPICS, Message, take
+
+
+class SinkError(Exception):
+    """A message could not be stored (delivery failed, not acknowledged, too large...)."""
+
+
+class Sink:
+    """Base of the sinks: dedupe by (topic, key) and per-topic counts; subclasses `_send`."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+        self.counts: collections.Counter = collections.Counter({kind: 0 for kind in TOPICS})
+
+    def publish(self, message: Message) -> None:
+        ident = (message.kind, message.key)
+        if ident in self._seen:
+            return
+        self._seen.add(ident)
+        self._send(message)
+        self.counts[message.kind] += 1
+
+    def publish_result(self, result: dict) -> None:
+        """Publish the messages post-processors queued on `result` (and remove them from it)."""
+        for message in take(result):
+            self.publish(message)
+
+    def _send(self, message: Message) -> None:
+        raise NotImplementedError
+
+    def close(self) -> dict:
+        """Store everything or raise `SinkError`; returns messages per topic name."""
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Give up: nothing more is stored (partial files removed)."""
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class CountingSink(Sink):
+    """Stores nothing: for the warm-up sample, whose PDFs the shards publish anyway."""
+
+    def _send(self, message: Message) -> None:
+        pass
+
+    def close(self) -> dict:
+        return {}
