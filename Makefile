@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 WORLD  := data/world
 LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
 
-.PHONY: demo test lint world bench clean-work clean system-deps venv venv-test venv-bench luigid
+.PHONY: demo test lint world bench bench-quick bench-tools clean-work clean system-deps venv venv-test venv-bench luigid
 
 # The demo adds data/demo.cfg to luigi.cfg (the sample world's file_hashes dump).
 demo: export LUIGI_CONFIG_PATH = data/demo.cfg
@@ -47,8 +47,26 @@ luigid: venv
 	$(VENV)/bin/luigid --address $(LUIGID_ADDRESS) --port $(LUIGID_PORT) \
 	  --logdir $(LUIGID_DIR)/logs --state-path $(LUIGID_DIR)/state.pickle
 
-bench: venv-bench
-	$(PY) bench/run.py
+# Each step against its shell one-liner on a runbook-scale world generated once under
+# data/bench/ (bench/worldgen_scale.py); table printed, JSON in bench/results/<size>.json.
+bench: venv-bench bench-tools
+	$(PY) bench/run.py --size full
+
+# Smaller world, fewer runs: under 5 minutes.
+bench-quick: venv-bench bench-tools
+	$(PY) bench/run.py --size quick
+
+# The anchors' tools (pigz, ripgrep, jq) and pywb for the ingest over HTTP.
+bench-tools:
+	@if ! command -v pigz >/dev/null || ! command -v rg >/dev/null || ! command -v jq >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing pigz ripgrep jq with apt-get ..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pigz ripgrep jq >/dev/null; \
+	  else \
+	    echo "bench: install pigz, ripgrep and jq (apt-get install pigz ripgrep jq) first"; exit 1; \
+	  fi; \
+	fi
+	$(PY) tests/services.py ensure-pywb >/dev/null
 
 # libmagic is the one system library the pipeline needs (python-magic loads it).
 system-deps:
@@ -81,8 +99,6 @@ $(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed
 venv: system-deps $(VENV)/.installed
 venv-test: system-deps $(VENV)/.installed-test
 venv-bench: system-deps $(VENV)/.installed-bench
-	@command -v pigz >/dev/null && command -v rg >/dev/null && command -v jq >/dev/null || \
-	  echo "bench: install pigz, ripgrep and jq (apt-get install pigz ripgrep jq) to time the shell one-liners too"
 
 
 clean-work:

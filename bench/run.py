@@ -1,14 +1,311 @@
-"""Run every benchmark (`make bench`); each prints its table and writes bench/results/<name>.json."""
+"""`make bench` / `make bench-quick`: every step against its shell anchor, on the scale world.
+
+    python bench/run.py [--size quick|full] [--repeat N] [--only export_filter,uniq,...]
+
+Generates (once, cached under data/bench/<size>/) the world of
+bench/worldgen_scale.py, then times each pipeline step and the one-liner or
+floor it replaces in the same run, `--repeat` times each, alternating. Every
+run is a process of its own: wall time from the parent, peak RSS from
+wait4's rusage (for a shell pipeline, the largest process in it). Prints a
+table of medians, ratios, peak RSS and the issue's goals, and writes it all
+(every run's time, RSS, counts, the load average) to bench/results/<size>.json.
+The machine is shared, so the load average before and after each step is
+recorded with its figures.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bench import worldgen_scale  # noqa: E402
+
+PY = sys.executable
+STEP = [PY, str(ROOT / "bench" / "step.py")]
+RESULTS = ROOT / "bench" / "results"
+MB = 1 << 20
+JQ = "select(.request.ext_ids.sha1 == .file_meta.sha1hex) | .file_meta"
+
+
+def run_once(cmd: list[str] | str, before=None) -> dict:
+    """Run `cmd` (a list, or a bash pipeline string); wall seconds, peak RSS (MB), stdout."""
+    if before:
+        before()
+    argv = ["bash", "-o", "pipefail", "-c", cmd] if isinstance(cmd, str) else cmd
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {cmd} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024,
+            "cpu_s": usage.ru_utime + usage.ru_stime, "stdout": stdout.strip()}
+
+
+def measure(variants: dict[str, list | str], repeat: int, before=None) -> dict[str, dict]:
+    """Run each variant `repeat` times, interleaved (so load changes hit all alike)."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    load_before = os.getloadavg()[0]
+    for _ in range(repeat):
+        for name, cmd in variants.items():
+            runs[name].append(run_once(cmd, before))
+    out = {}
+    for name, rs in runs.items():
+        outputs = {r["stdout"] for r in rs}
+        out[name] = {
+            "median_s": statistics.median(r["seconds"] for r in rs),
+            "min_s": min(r["seconds"] for r in rs),
+            "peak_rss_mb": max(r["rss_mb"] for r in rs),
+            "median_cpu_s": statistics.median(r["cpu_s"] for r in rs),
+            "runs": [{k: v for k, v in r.items() if k != "stdout"} for r in rs],
+            "counts": json.loads(rs[-1]["stdout"]) if rs[-1]["stdout"].startswith("{") else None,
+            "same_output_every_run": len(outputs) == 1,
+            "load_before": load_before, "load_after": os.getloadavg()[0],
+        }
+    return out
+
+
+def gz_lines(path: Path) -> int:
+    out = subprocess.run(f"zcat {path} | wc -l", shell=True, check=True, capture_output=True)
+    return int(out.stdout)
+
+
+class Bench:
+    def __init__(self, size: str, repeat: int, only: set[str] | None):
+        self.size = size
+        self.repeat = repeat
+        self.only = only
+        self.world = worldgen_scale.generate(size, ROOT / "data" / "bench")
+        self.dir = ROOT / "data" / "bench" / size
+        self.work = self.dir / "work"
+        self.tmp = self.dir / "tmp"
+        self.work.mkdir(exist_ok=True)
+        self.tmp.mkdir(exist_ok=True)
+        self.rows: list[dict] = []
+
+    def want(self, name: str) -> bool:
+        return self.only is None or name in self.only
+
+    def row(self, name: str, ours: dict, anchor: dict | None, anchor_name: str, *,
+            goal: str = "", met: bool | None = None, **extra) -> dict:
+        r = {"step": name, "pipeline": ours, "anchor_name": anchor_name, "anchor": anchor,
+             "ratio": ours["median_s"] / anchor["median_s"] if anchor else None,
+             "goal": goal, "met": met, **extra}
+        self.rows.append(r)
+        return r
+
+    # -- the steps -----------------------------------------------------------------------
+
+    def export_filter(self) -> None:
+        export, out, rej = self.world["export"], self.work / "filtered.json.gz", self.tmp / "rej.gz"
+        m = measure({
+            "pipeline": [*STEP, "export-filter", export, str(out), str(rej)],
+            "anchor": f"zcat {export} | rg -v '\"sha256\":' | pigz > {self.tmp}/rg.json.gz",
+        }, self.repeat)
+        ratio = m["pipeline"]["median_s"] / m["anchor"]["median_s"]
+        self.row("export filter", m["pipeline"], m["anchor"], "zcat | rg -v | pigz",
+                 goal="<= 1.0x, RSS < 256 MB",
+                 met=ratio <= 1.0 and m["pipeline"]["peak_rss_mb"] < 256,
+                 lines=self.world["export_lines"], anchor_lines=gz_lines(self.tmp / "rg.json.gz"))
+
+    def requests(self) -> None:
+        src = self.work / "filtered.json.gz"
+        out, rej = self.work / "requests.json.gz", self.tmp / "req-rej.gz"
+        m = measure({
+            "pipeline": [*STEP, "requests", str(src), str(out), str(rej)],
+            "anchor": f"zcat {src} | {PY} bench/anchor_requests.py | pigz > {self.tmp}/req.json.gz",
+        }, self.repeat)
+        self.row("ingest requests", m["pipeline"], m["anchor"], "json.loads/json.dumps per line",
+                 goal="RSS < 256 MB", met=m["pipeline"]["peak_rss_mb"] < 256)
+
+    def merge_uniq(self) -> None:
+        shards = self.world["shards"]
+        merged, rej = self.work / "merged.json.gz", self.tmp / "merge-rej.gz"
+        uniq, dupes = self.work / "uniq.json.gz", self.tmp / "dupes.json"
+        m = measure({
+            "pipeline": [*STEP, "merge", str(merged), str(rej), *shards],
+            "anchor": f"zcat {' '.join(shards)} | rg '\"sha256hex\"' | jq -c '{JQ}' "
+                      f"| pigz > {self.tmp}/jq.json.gz",
+        }, self.repeat)
+        u = measure({
+            "pipeline": [*STEP, "uniq", str(merged), str(uniq), str(dupes)],
+            "anchor": f"zcat {self.tmp}/jq.json.gz | sort -u -S 4G | pigz > {self.tmp}/sort.json.gz",
+        }, self.repeat)
+        self.row("merge + select", m["pipeline"], m["anchor"], "zcat | rg | jq select | pigz",
+                 goal="RSS < 256 MB", met=m["pipeline"]["peak_rss_mb"] < 256,
+                 results=sum(gz_lines(Path(s)) for s in shards))
+        self.row("uniq", u["pipeline"], u["anchor"], "sort -u -S 4G",
+                 goal="RSS < 256 MB", met=u["pipeline"]["peak_rss_mb"] < 256)
+        ours = m["pipeline"]["median_s"] + u["pipeline"]["median_s"]
+        theirs = m["anchor"]["median_s"] + u["anchor"]["median_s"]
+        self.rows.append({"step": "merge + uniq", "pipeline": {"median_s": ours,
+                          "peak_rss_mb": max(m["pipeline"]["peak_rss_mb"], u["pipeline"]["peak_rss_mb"])},
+                          "anchor": {"median_s": theirs, "peak_rss_mb": max(
+                              m["anchor"]["peak_rss_mb"], u["anchor"]["peak_rss_mb"])},
+                          "anchor_name": "jq | sort -u", "ratio": ours / theirs,
+                          "goal": "<= 0.5x", "met": ours / theirs <= 0.5})
+
+    def uniq_10m(self) -> None:
+        src = self.world.get("uniq_input")
+        if not src:
+            return
+        out, dupes = self.tmp / "uniq10m.json.gz", self.tmp / "uniq10m-dupes.json"
+        m = measure({
+            "pipeline": [*STEP, "uniq", src, str(out), str(dupes)],
+            "anchor": f"zcat {src} | sort -u -S 4G | pigz > {self.tmp}/sort10m.json.gz",
+        }, 1)
+        self.row("uniq 10M lines (~2 GB)", m["pipeline"], m["anchor"], "sort -u -S 4G",
+                 goal="RSS < 256 MB", met=m["pipeline"]["peak_rss_mb"] < 256)
+
+    def ingest(self) -> None:
+        coll = self.dir / "collection"
+        reqs = self.dir / "collection_requests.json.gz"
+        n = self.world["pdfs"]
+        pdf_mb = self.world["collection"]["pdf_bytes"] / MB
+        m = measure({
+            "pipeline": [*STEP, "ingest", str(reqs), str(self.tmp / "ingest.json.gz"), str(coll)],
+            "anchor": [PY, str(ROOT / "bench" / "ingest_floor.py"), str(coll)],
+        }, self.repeat)
+        ours, floor = m["pipeline"], m["anchor"]
+        share = floor["median_s"] / ours["median_s"]
+        self.row("ingest, local collection", ours, floor, "read+gunzip+hash floor",
+                 goal=">= 0.7 of the floor", met=share >= 0.7, requests=n,
+                 requests_per_s=n / ours["median_s"], mb_per_s=pdf_mb / ours["median_s"],
+                 floor_mb_per_s=pdf_mb / floor["median_s"], share_of_floor=share)
+        from services import run_pywb
+        with tempfile.TemporaryDirectory() as root, run_pywb(Path(root)) as pywb:
+            url = pywb.serve(coll, "bench")
+            h = measure({"pipeline": [*STEP, "ingest", str(reqs), str(self.tmp / "ingest-http.json.gz"),
+                                      url]}, max(1, self.repeat // 2))
+        self.row("ingest, pywb over HTTP", h["pipeline"], None, "", requests=n,
+                 requests_per_s=n / h["pipeline"]["median_s"],
+                 mb_per_s=pdf_mb / h["pipeline"]["median_s"])
+
+    def _catalog_for(self, file_meta: Path, limit: int | None) -> tuple[Path, Path]:
+        """A seeded catalog (loaded once, untimed) holding an entity lacking sha256 per record."""
+        from isal import igzip
+
+        from pipeline.catalog.export import load_export
+        tag = f"{limit or 'all'}"
+        base = self.tmp / f"catalog-{tag}.sqlite"
+        records = self.tmp / f"import-{tag}.json.gz"
+        if base.exists() and records.exists():
+            return base, records
+        export = self.tmp / f"catalog-seed-{tag}.json.gz"
+        with igzip.open(file_meta, "rb") as src, igzip.open(export, "wb") as seed, \
+                igzip.open(records, "wb") as rec:
+            for i, line in enumerate(src):
+                if limit is not None and i >= limit:
+                    break
+                fm = json.loads(line)
+                rec.write(line)
+                seed.write(json.dumps({
+                    "ident": worldgen_scale.ident_for(i), "mimetype": "application/pdf",
+                    "revision": f"{i:032x}", "sha1": fm["sha1hex"], "state": "active",
+                    "release_ids": [worldgen_scale.ident_for(i + 1 << 40)],
+                    "urls": [{"rel": "web", "url": f"https://example.org/{i}.pdf"}],
+                }).encode() + b"\n")
+        base.unlink(missing_ok=True)
+        load_export(str(base), str(export), rejects_path=str(self.tmp / "catalog-rejects.json"))
+        return base, records
+
+    def import_(self) -> None:
+        uniq = self.work / "uniq.json.gz"
+        for step, limit, label in (("import", None, "import into SQLite"),
+                                   ("import-http", 2_000 if self.size == "quick" else 10_000,
+                                    "import via HTTP stand-in")):
+            base, records = self._catalog_for(uniq, limit)
+            run_db, journal = self.tmp / "run.sqlite", self.tmp / "journal.json"
+
+            def fresh(base=base, run_db=run_db, journal=journal) -> None:
+                for p in (run_db, Path(f"{run_db}-wal"), Path(f"{run_db}-shm"), journal):
+                    p.unlink(missing_ok=True)
+                shutil.copyfile(base, run_db)
+
+            m = measure({"pipeline": [*STEP, step, str(records), str(run_db), str(journal)]},
+                        self.repeat if step == "import" else 1, before=fresh)
+            n = m["pipeline"]["counts"]["total"]
+            rate = n / m["pipeline"]["median_s"]
+            self.row(label, m["pipeline"], None, "", records=n, records_per_s=rate,
+                     goal=">= 20,000 records/s" if step == "import" else "",
+                     met=rate >= 20_000 if step == "import" else None)
+
+    # -- output ----------------------------------------------------------------------------
+
+    def table(self) -> str:
+        lines = [f"{'step':28} {'ours s':>8} {'anchor s':>9} {'ratio':>6} {'RSS MB':>7} "
+                 f"{'anchor RSS':>10}  {'rate':24} {'goal':24} met  anchor"]
+        for r in self.rows:
+            a = r.get("anchor") or {}
+            rate = ""
+            if "records_per_s" in r:
+                rate = f"{r['records_per_s']:,.0f} rec/s"
+            elif "requests_per_s" in r:
+                rate = f"{r['requests_per_s']:,.1f} req/s {r['mb_per_s']:,.0f} MB/s"
+            met = {True: "yes", False: "NO", None: ""}[r.get("met")]
+            lines.append(
+                f"{r['step']:28} {r['pipeline']['median_s']:8.2f} "
+                f"{a.get('median_s', float('nan')):9.2f} "
+                f"{(r['ratio'] if r.get('ratio') is not None else float('nan')):6.2f} "
+                f"{r['pipeline'].get('peak_rss_mb', float('nan')):7.0f} "
+                f"{a.get('peak_rss_mb', float('nan')):10.0f}  {rate:24} {r.get('goal', ''):24} "
+                f"{met:4} {r.get('anchor_name', '')}")
+        return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", choices=sorted(worldgen_scale.SIZES), default="quick")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per variant (quick 3, full 5)")
+    ap.add_argument("--only", default=None, help="comma-separated: export_filter,requests,"
+                    "merge_uniq,uniq_10m,ingest,import_,noop_rerun")
+    args = ap.parse_args(argv)
+    for tool in ("pigz", "rg", "jq"):
+        if not shutil.which(tool):
+            raise SystemExit(f"bench: {tool} is missing (make bench installs pigz ripgrep jq)")
+    t0 = time.perf_counter()
+    b = Bench(args.size, args.repeat or (3 if args.size == "quick" else 5),
+              set(args.only.split(",")) if args.only else None)
+    print(f"world ready in {time.perf_counter() - t0:.1f} s: {b.dir}", flush=True)
+    steps = ["export_filter", "requests", "merge_uniq", "uniq_10m", "ingest", "import_",
+             "noop_rerun"]
+    for name in steps:
+        if b.want(name) and hasattr(b, name):
+            s0 = time.perf_counter()
+            getattr(b, name)()
+            print(f"  {name}: {time.perf_counter() - s0:.1f} s", flush=True)
+    table = b.table()
+    print(f"\n== bench ({args.size}; {b.repeat} runs each, medians; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.2f}) ==")
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{args.size}.json"
+    out.write_text(json.dumps({
+        "size": args.size, "world": b.world, "repeat": b.repeat,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_end": os.getloadavg()},
+        "seconds_total": time.perf_counter() - t0, "rows": b.rows, "table": table,
+    }, indent=1, default=str) + "\n")
+    print(f"\nwritten {out.relative_to(ROOT)} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
 
 if __name__ == "__main__":
-    for script in sorted(HERE.glob("bench_*.py")):
-        print(f"== {script.name}", flush=True)
-        subprocess.run([sys.executable, str(script), *sys.argv[1:]], check=True)
+    sys.exit(main())

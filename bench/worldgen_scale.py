@@ -45,12 +45,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "data")]
 from isal import igzip  # noqa: E402
 from warcio.statusandheaders import StatusAndHeaders  # noqa: E402
 from warcio.warcwriter import WARCWriter  # noqa: E402
-
-from pipeline.archive.surt import surt  # noqa: E402
-from pipeline.jsonio import dumps  # noqa: E402
 from worldgen import html  # noqa: E402
 from worldgen.archive import ArchiveBuilder, http_date, warc_date  # noqa: E402
 from worldgen.pdf import make_pdf  # noqa: E402
+
+from pipeline.archive.surt import surt  # noqa: E402
+from pipeline.jsonio import dumps  # noqa: E402
 
 B32 = "abcdefghijklmnopqrstuvwxyz234567"
 SHARDS = 4
@@ -112,6 +112,12 @@ class GzipLines:
 
 def ident(rng: random.Random) -> str:
     return "".join(rng.choices(B32, k=26))
+
+
+def ident_for(n: int) -> str:
+    """A fatcat-style ident (26 base32 letters) that is a function of `n`."""
+    h = int.from_bytes(hashlib.blake2b(n.to_bytes(16, "little"), digest_size=17).digest(), "big")
+    return "".join(B32[(h >> (5 * k)) & 31] for k in range(26))
 
 
 # -- the collection ------------------------------------------------------------------
@@ -326,7 +332,7 @@ def write_shards(dest: Path, size: Size, seed: int = 5) -> list[Path]:
         for o in outs:
             o.__exit__(None, None, None)
     with GzipLines(extra) as out:  # an earlier batch merged again: repeated results
-        for j in range(size.extra_batch):
+        for _ in range(size.extra_batch):
             i = rng.randrange(size.results)
             sha1, status, mismatch = plan[i]
             out.write(result_line(random.Random(i), sha1, i, "success", mismatch))
