@@ -1,43 +1,54 @@
 """A loopback stand-in for the fatcat v0 API, for the catalog and import tests.
 
-Speaks the part of fatcat's contract the import uses, as fatcat's server
-implements it: `GET /v0/file/lookup?sha1=` (404 NotFound on a miss, 400
-MalformedChecksum on a bad hash), `GET /v0/file/{ident}`,
-`GET /v0/editgroup/{id}` (with `edits.files`, and `changelog_index` once
-accepted), `POST /v0/editgroup` (201), `PUT /v0/editgroup/{id}/file/{ident}`,
+It keeps its own minimal store (files, revisions, editgroups, edits, a
+changelog) and shares no code with `pipeline.catalog`: a wrong idea of
+fatcat's answers in the project would otherwise pass on both sides. Request
+and response shapes follow fatcat's published OpenAPI document
+(`fatcat-openapi2.yml`): `file_entity`, `editgroup` (with `edits.files` of
+`entity_edit` and `changelog_index` once accepted), `entity_edit` (`edit_id`,
+`ident`, `revision`, `prev_revision`, `editgroup_id`, `extra` from the body's
+`edit_extra`), `success` and `error_response` (`{"success": false, "error":
+NAME, "message": ...}`). tests/test_fatcat_standin.py runs the official
+generated client (`fatcat-openapi-client`) against it.
+
+Calls: `GET /v0/file/lookup?sha1=` (404 NotFound on a miss, 400
+MalformedChecksum on a bad hash; the live entity with the lowest ident when
+several share a hash), `GET /v0/file/{ident}`, `GET /v0/editgroup/{id}`,
+`POST /v0/editgroup` (201), `PUT /v0/editgroup/{id}/file/{ident}`,
 `POST /v0/editgroup/{id}/accept`. Writes need `Authorization: Bearer <token>`;
 without it fatcat answers InvalidCredentials, with HTTP 403 in the server's
 implementation (its OpenAPI document also lists 401; `auth_status` picks one).
-Errors have fatcat's body `{"success": false, "error": NAME, "message": ...}`:
-editing an accepted editgroup is 400 EditgroupAlreadyAccepted, a second edit
-of one ident in one editgroup is 400 ConstraintViolation with fatcat's
-`file_edit_editgroup_id_ident_id_key` message.
+Editing or accepting an accepted editgroup is 400 EditgroupAlreadyAccepted; a
+second edit of one ident in one editgroup is 400 ConstraintViolation (fatcat's
+unique-constraint message).
 
-State lives in an embedded `SqliteCatalog`, so the tests can inspect edits
-and editgroups directly. Faults can be queued to test the client's retries:
-`"503"` answers 503 without doing anything, `"drop"` does the work and then
-closes the connection without answering (a lost response).
+Faults can be queued to test the client's retries: `"503"` answers 503
+without doing anything, `"drop"` does the work and then closes the connection
+without answering (a lost response). Tests read the state through
+`get_file`, `iter_entities`, `get_editgroup`, `editgroups` and `edits_of`.
 """
 
 from __future__ import annotations
 
+import base64
+import copy
+import gzip
 import json
 import re
 import threading
 import time
+import uuid
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from pipeline.catalog.base import (
-    IDENT_RE,
-    CatalogError,
-    ConstraintViolation,
-    EditgroupAlreadyAccepted,
-    NotFound,
-)
-from pipeline.catalog.sqlite import SqliteCatalog
-
-SHA1_RE = re.compile(r"^[a-f0-9]{40}$")
+IDENT = re.compile(r"^[a-z2-7]{26}$")
+HEX = {"md5": re.compile(r"^[a-f0-9]{32}$"), "sha1": re.compile(r"^[a-f0-9]{40}$"),
+       "sha256": re.compile(r"^[a-f0-9]{64}$")}
+CHECKSUM_NAMES = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256"}
+STATES = ("wip", "active", "redirect", "deleted")
+# fields of a file_entity that say where it is in the catalog, not what it is
+PLACE = ("ident", "revision", "state", "redirect", "edit_extra")
 ROUTES = [
     ("GET", re.compile(r"^/v0/file/lookup$"), "lookup"),
     ("GET", re.compile(r"^/v0/file/([^/]+)$"), "get_file"),
@@ -48,6 +59,30 @@ ROUTES = [
 ]
 WRITES = {"create_editgroup", "update_file", "accept"}
 EDITOR_ID = "aaaaaaaaaaaaaeditoraaaaaai"
+EDIT_KINDS = ("containers", "creators", "files", "filesets", "webcaptures", "releases", "works")
+
+
+def _fatcat_id() -> str:
+    return base64.b32encode(uuid.uuid4().bytes).decode("ascii").rstrip("=").lower()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def read_export(path) -> list[dict]:
+    """File entities of an export (JSON lines, gzip or plain); lines that are not objects skipped."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    out = []
+    with opener(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+    return out
 
 
 class HttpError(Exception):
@@ -57,21 +92,96 @@ class HttpError(Exception):
 
 
 class FatcatStandin:
-    """Run with `with FatcatStandin(catalog, token) as api: api.url` (…/v0)."""
+    """Run with `with FatcatStandin(TOKEN, entities) as api: api.url` (…/v0)."""
 
-    def __init__(self, catalog: SqliteCatalog, token: str, *, auth_status: int = 403,
-                 delay: float = 0.0, echo_auth_in_errors: bool = False):
-        self.catalog = catalog
+    def __init__(self, token: str, entities=(), *, auth_status: int = 403, delay: float = 0.0,
+                 echo_auth_in_errors: bool = False):
         self.token = token
         self.auth_status = auth_status
         self.delay = delay
         self.echo_auth_in_errors = echo_auth_in_errors
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.faults: list[tuple[str, str, str]] = []  # (method, operation, "503"|"drop")
         self.requests: list[dict] = []
+        # the store: ident -> {"state", "revision"}; revision -> entity body; editgroups in
+        # creation order; edits in creation order; accepted editgroup ids in changelog order
+        self.idents: dict[str, dict] = {}
+        self.revisions: dict[str, dict] = {}
+        self.groups: dict[str, dict] = {}
+        self.edits: list[dict] = []
+        self.changelog: list[str] = []
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
+        self.add_entities(entities)
 
+    @classmethod
+    def from_export(cls, token: str, path, **kw) -> FatcatStandin:
+        return cls(token, read_export(path), **kw)
+
+    # -- state ----------------------------------------------------------------
+    def add_entities(self, entities) -> None:
+        """Put exported file entities into the catalog as they are (ident, revision, state kept)."""
+        with self.lock:
+            for e in entities:
+                ident = e.get("ident") or _fatcat_id()
+                revision = e.get("revision") or str(uuid.uuid4())
+                self.revisions[revision] = {k: v for k, v in e.items() if k not in PLACE}
+                self.idents[ident] = {"state": e.get("state") or "active", "revision": revision}
+
+    def get_file(self, ident: str) -> dict | None:
+        """The entity as `GET /file/{ident}` returns it (None: no such ident)."""
+        with self.lock:
+            place = self.idents.get(ident)
+            if place is None:
+                return None
+            entity = {"ident": ident, "revision": place["revision"], "state": place["state"]}
+            if place["state"] != "deleted":
+                entity.update(copy.deepcopy(self.revisions[place["revision"]]))
+            return entity
+
+    def iter_entities(self):
+        with self.lock:
+            idents = sorted(self.idents)
+        for ident in idents:
+            yield self.get_file(ident)
+
+    def get_editgroup(self, editgroup_id: str) -> dict | None:
+        """The editgroup as `GET /editgroup/{id}` returns it, with every edit list."""
+        with self.lock:
+            group = self.groups.get(editgroup_id)
+            if group is None:
+                return None
+            out = {k: copy.deepcopy(v) for k, v in group.items() if v is not None}
+            out["edits"] = {kind: [] for kind in EDIT_KINDS}
+            out["edits"]["files"] = [self._edit_view(e) for e in self.edits
+                                     if e["editgroup_id"] == editgroup_id]
+            return out
+
+    def editgroups(self) -> list[dict]:
+        """Every editgroup in creation order with its changelog index (None: open) and edit count."""
+        with self.lock:
+            return [{"editgroup_id": g, "changelog_index": group.get("changelog_index"),
+                     "edit_count": sum(e["editgroup_id"] == g for e in self.edits)}
+                    for g, group in self.groups.items()]
+
+    def edits_of(self, ident: str, accepted_only: bool = True) -> list[dict]:
+        """The edits of one entity in creation order, each with its editgroup's changelog index."""
+        with self.lock:
+            out = []
+            for e in self.edits:
+                if e["ident"] != ident:
+                    continue
+                index = self.groups[e["editgroup_id"]].get("changelog_index")
+                if accepted_only and index is None:
+                    continue
+                out.append(self._edit_view(e) | {"changelog_index": index})
+            return out
+
+    @staticmethod
+    def _edit_view(edit: dict) -> dict:
+        return {k: copy.deepcopy(v) for k, v in edit.items() if v is not None}
+
+    # -- server -----------------------------------------------------------------
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
@@ -182,63 +292,111 @@ class FatcatStandin:
         h.end_headers()
         h.wfile.write(data)
 
-    @staticmethod
-    def _catalog_call(func, *args):
-        try:
-            return func(*args)
-        except NotFound as e:
-            raise HttpError(404, "NotFound", str(e)) from None
-        except (ConstraintViolation, EditgroupAlreadyAccepted) as e:
-            raise HttpError(400, e.error, str(e)) from None
-        except CatalogError as e:
-            raise HttpError(500, "InternalError", str(e)) from None
-
+    # -- checks -----------------------------------------------------------------
     @staticmethod
     def _check_ident(ident: str) -> None:
-        if not IDENT_RE.match(ident):
+        if not IDENT.match(ident):
             raise HttpError(400, "InvalidFatcatId",
                             f"invalid fatcat identifier (expect 26-char base32 encoded): {ident}")
 
     @staticmethod
-    def _found(thing, kind: str, key: str):
-        """`thing`, or fatcat's 404 for a `kind` ("file", "editgroup") not found by `key`."""
-        if thing is None:
-            raise HttpError(404, "NotFound", f"no such {kind} found: {key}")
-        return thing
+    def _check_checksum(kind: str, value) -> None:
+        if not isinstance(value, str) or not HEX[kind].match(value):
+            raise HttpError(400, "MalformedChecksum",
+                            f"checksum doesn't match required pattern ({CHECKSUM_NAMES[kind]} in hex "
+                            f"encoding): {value}")
+
+    def _check_file_body(self, body) -> dict:
+        """A file_entity request body as fatcat validates it: types, checksums, url objects."""
+        if not isinstance(body, dict):
+            raise HttpError(400, "BadRequest", "file entity body must be a JSON object")
+        for kind in HEX:
+            if kind in body:
+                self._check_checksum(kind, body[kind])
+        if "size" in body and (not isinstance(body["size"], int) or body["size"] < 0):
+            raise HttpError(400, "BadRequest", f"size must be a non-negative integer: {body['size']!r}")
+        for u in body.get("urls") or []:
+            if not isinstance(u, dict) or not isinstance(u.get("url"), str) or not isinstance(u.get("rel"), str):
+                raise HttpError(400, "BadRequest", f"a file url needs string 'url' and 'rel': {u!r}")
+        if "state" in body and body["state"] not in STATES:
+            raise HttpError(400, "BadRequest", f"invalid entity state: {body['state']!r}")
+        if "edit_extra" in body and not isinstance(body["edit_extra"], dict):
+            raise HttpError(400, "BadRequest", "edit_extra must be an object")
+        return body
+
+    def _open_group(self, editgroup_id: str) -> dict:
+        self._check_ident(editgroup_id)
+        group = self.groups.get(editgroup_id)
+        if group is None:
+            raise HttpError(404, "NotFound", f"no such editgroup found: {editgroup_id}")
+        if group.get("changelog_index") is not None:
+            raise HttpError(400, "EditgroupAlreadyAccepted",
+                            "attempted to accept or mutate an editgroup which was already accepted: "
+                            f"{editgroup_id}")
+        return group
 
     # -- operations -----------------------------------------------------------
     def _op_lookup(self, query, body):
         sha1 = (query.get("sha1") or [""])[0]
-        if not SHA1_RE.match(sha1):
-            raise HttpError(400, "MalformedChecksum",
-                            f"checksum doesn't match required pattern (SHA-1 in hex encoding): {sha1}")
-        return 200, self._found(self.catalog.lookup_sha1(sha1), "file", f"sha1:{sha1}")
+        self._check_checksum("sha1", sha1)
+        live = sorted(i for i, place in self.idents.items()
+                      if place["state"] == "active" and self.revisions[place["revision"]].get("sha1") == sha1)
+        if not live:
+            raise HttpError(404, "NotFound", f"no such file found: sha1:{sha1}")
+        return 200, self.get_file(live[0])
 
     def _op_get_file(self, query, body, ident):
         self._check_ident(ident)
-        return 200, self._found(self.catalog.get_file(ident), "file", ident)
+        entity = self.get_file(ident)
+        if entity is None:
+            raise HttpError(404, "NotFound", f"no such file found: {ident}")
+        return 200, entity
 
     def _op_get_editgroup(self, query, body, editgroup_id):
         self._check_ident(editgroup_id)
-        eg = self._found(self.catalog.get_editgroup(editgroup_id), "editgroup", editgroup_id)
-        return 200, {**eg, "editor_id": EDITOR_ID}
+        group = self.get_editgroup(editgroup_id)
+        if group is None:
+            raise HttpError(404, "NotFound", f"no such editgroup found: {editgroup_id}")
+        return 200, group
 
     def _op_create_editgroup(self, query, body):
         if not isinstance(body, dict):
             raise HttpError(400, "BadRequest", "editgroup body must be a JSON object")
-        eg_id = self._catalog_call(self.catalog.create_editgroup, body.get("description"), body.get("extra"))
-        eg = self.catalog.get_editgroup(eg_id)
-        eg.pop("edits", None)
-        return 201, {**eg, "editor_id": EDITOR_ID}
+        if "extra" in body and body["extra"] is not None and not isinstance(body["extra"], dict):
+            raise HttpError(400, "BadRequest", "editgroup extra must be an object")
+        editgroup_id = _fatcat_id()
+        self.groups[editgroup_id] = {
+            "editgroup_id": editgroup_id, "editor_id": EDITOR_ID, "created": _now(),
+            "description": body.get("description"), "extra": copy.deepcopy(body.get("extra")),
+            "changelog_index": None,
+        }
+        created = {k: v for k, v in self.groups[editgroup_id].items() if v is not None}
+        return 201, created
 
     def _op_update_file(self, query, body, editgroup_id, ident):
-        self._check_ident(editgroup_id)
+        group = self._open_group(editgroup_id)
         self._check_ident(ident)
-        if not isinstance(body, dict):
-            raise HttpError(400, "BadRequest", "file entity body must be a JSON object")
-        return 200, self._catalog_call(self.catalog.update_file, editgroup_id, ident, body)
+        body = self._check_file_body(body)
+        place = self.idents.get(ident)
+        if place is None:
+            raise HttpError(404, "NotFound", f"no such file found: {ident}")
+        if any(e["editgroup_id"] == editgroup_id and e["ident"] == ident for e in self.edits):
+            raise HttpError(400, "ConstraintViolation",
+                            "unexpected database error: duplicate key value violates unique "
+                            'constraint "file_edit_editgroup_id_ident_id_key"')
+        revision = str(uuid.uuid4())
+        self.revisions[revision] = copy.deepcopy({k: v for k, v in body.items() if k not in PLACE})
+        edit = {"edit_id": str(uuid.uuid4()), "ident": ident, "revision": revision,
+                "prev_revision": place["revision"], "editgroup_id": group["editgroup_id"],
+                "extra": copy.deepcopy(body.get("edit_extra"))}
+        self.edits.append(edit)
+        return 200, self._edit_view(edit)
 
     def _op_accept(self, query, body, editgroup_id):
-        self._check_ident(editgroup_id)
-        self._catalog_call(self.catalog.accept_editgroup, editgroup_id)
+        self._open_group(editgroup_id)
+        for e in self.edits:
+            if e["editgroup_id"] == editgroup_id:
+                self.idents[e["ident"]] = {"state": "active", "revision": e["revision"]}
+        self.changelog.append(editgroup_id)
+        self.groups[editgroup_id]["changelog_index"] = len(self.changelog)
         return 200, {"success": True, "message": "horray!"}

@@ -14,17 +14,14 @@ from pipeline.catalog.base import (
     InvalidCredentials,
     NotFound,
 )
-from pipeline.catalog.export import load_export
 from pipeline.catalog.fatcat import TOKEN_ENV, FatcatCatalog
-from pipeline.catalog.sqlite import SqliteCatalog
 
 TOKEN = "s3cret-Tok3n-ZZZ"
 
 
 @pytest.fixture
-def standin(tmp_path):
-    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "e.json", [entity(i) for i in range(4)]))
-    with SqliteCatalog(tmp_path / "api.sqlite") as db, FatcatStandin(db, TOKEN) as api:
+def standin():
+    with FatcatStandin(TOKEN, [entity(i) for i in range(4)]) as api:
         yield api
 
 
@@ -76,16 +73,14 @@ def test_editgroup_lifecycle_over_http(standin):
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_wrong_or_missing_token_is_invalid_credentials(tmp_path, status):
-    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "e.json", [entity(0)]))
-    with SqliteCatalog(tmp_path / "api.sqlite") as db, \
-            FatcatStandin(db, TOKEN, auth_status=status, echo_auth_in_errors=True) as api:
+def test_wrong_or_missing_token_is_invalid_credentials(status):
+    with FatcatStandin(TOKEN, [entity(0)], auth_status=status, echo_auth_in_errors=True) as api:
         bad = "wrong-" + TOKEN
         with pytest.raises(InvalidCredentials) as err:
             client(api, token=bad).create_editgroup("d", {})
         assert bad not in str(err.value) and "[token]" in str(err.value)  # scrubbed echo
         assert err.value.__cause__ is None  # raised from None: no chained request to print
-        assert db.editgroups() == []
+        assert api.editgroups() == []
 
 
 def test_retries_5xx_then_succeeds(standin, caplog):
@@ -121,7 +116,7 @@ def test_lost_put_answer_is_not_a_second_edit(standin):
     eg = c.create_editgroup("d", {})
     standin.add_fault("PUT", "update_file", "drop")
     edit = c.update_file(eg, ident_of(3), {**entity(3), "size": 9})
-    files = standin.catalog.get_editgroup(eg)["edits"]["files"]
+    files = standin.get_editgroup(eg)["edits"]["files"]
     assert [f["edit_id"] for f in files] == [edit["edit_id"]]
     assert sum(r["op"] == "update_file" for r in standin.requests) == 2
 
@@ -132,7 +127,7 @@ def test_lost_accept_answer_is_still_success(standin):
     c.update_file(eg, ident_of(3), {**entity(3), "size": 9})
     standin.add_fault("POST", "accept", "drop")
     c.accept_editgroup(eg)
-    assert standin.catalog.get_editgroup(eg)["changelog_index"] == 1
+    assert standin.get_editgroup(eg)["changelog_index"] == 1
 
 
 def test_put_body_carries_no_catalog_keys(standin):

@@ -64,11 +64,11 @@ def backend(request, tmp_path):
         stack.append(db)
         if request.param == "sqlite":
             return db, db
-        api = FatcatStandin(db, TOKEN).__enter__()
+        api = FatcatStandin(TOKEN, entities).__enter__()  # its own store, not the SQLite one
         stack.append(api)
         client = FatcatCatalog(api.url, token=TOKEN, backoff=0.001)
         stack.append(client)
-        return client, db
+        return client, api
 
     yield make
     for item in reversed(stack):

@@ -179,13 +179,11 @@ def accepted_in_journal(path):
 def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp_path):
     n = 300
     ents = [entity(i) for i in range(n)] + [entity(n + i, complete=True) for i in range(20)]
-    load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "export.json", ents))
     fm = write_lines(tmp_path / "fm.json.gz", [file_meta(i) for i in range(n + 30)])
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "FATCAT_API_AUTH_TOKEN": TOKEN}
-    with SqliteCatalog(tmp_path / "api.sqlite") as db, \
-            FatcatStandin(db, TOKEN, delay=0.002, echo_auth_in_errors=True) as api:
+    with FatcatStandin(TOKEN, ents, delay=0.002, echo_auth_in_errors=True) as api:
         api.add_fault("GET", "lookup", "503", times=2)  # retries log warnings: grep them too
         outputs = []
         proc = subprocess.Popen(import_cmd(api, fm, work), cwd=REPO, env=env,
@@ -197,7 +195,7 @@ def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp
         os.kill(proc.pid, signal.SIGKILL)
         outputs.append(proc.communicate(timeout=30))
         assert proc.returncode == -signal.SIGKILL
-        accepted_before = sum(g["changelog_index"] is not None for g in db.editgroups())
+        accepted_before = sum(g["changelog_index"] is not None for g in api.editgroups())
         assert 3 <= accepted_before < n // 10
         assert not (work / "counts.json").exists()
 
@@ -212,12 +210,12 @@ def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp
         filled_first = counts["skip-existing-complete"] - 20
         assert filled_first >= 30 and counts["update"] == n - filled_first
         for i in range(n):
-            assert len(db.edits_of(ident_of(i))) == 1, i
-            assert "sha256" in db.get_file(ident_of(i))
+            assert len(api.edits_of(ident_of(i))) == 1, i
+            assert "sha256" in api.get_file(ident_of(i))
         for i in range(n, n + 20):
-            assert db.edits_of(ident_of(i), accepted_only=False) == []
+            assert api.edits_of(ident_of(i), accepted_only=False) == []
         # every editgroup with edits was accepted: none left behind
-        assert all(g["changelog_index"] is not None for g in db.editgroups() if g["edit_count"])
+        assert all(g["changelog_index"] is not None for g in api.editgroups() if g["edit_count"])
 
         # the rerun with a wrong token fails with a message that does not echo it
         bad = subprocess.run(import_cmd(api, fm, work), cwd=REPO, capture_output=True, timeout=60,
@@ -228,7 +226,7 @@ def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp
 
         # one more entity to fill: now the wrong token must be refused
         fm2 = write_lines(tmp_path / "fm2.json", [file_meta(999)])
-        load_export(tmp_path / "api.sqlite", write_lines(tmp_path / "more.json", [entity(999)]))
+        api.add_entities([entity(999)])
         denied = subprocess.run(import_cmd(api, fm2, work), cwd=REPO,
                                 capture_output=True, timeout=60,
                                 env={**env, "FATCAT_API_AUTH_TOKEN": TOKEN + "-wrong"})

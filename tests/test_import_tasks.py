@@ -12,7 +12,6 @@ from fatcat_standin import FatcatStandin
 from luigi_config import config_options
 
 from pipeline.base import meta_path
-from pipeline.catalog.export import load_export
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.tasks import Backfill, ImportFileMeta, ImportFileMetaSample, UniqFileMeta
 
@@ -89,9 +88,8 @@ def test_backfill_imports_into_the_embedded_catalog(cfg, world):
 def test_import_task_over_the_fatcat_api(cfg, world, tmp_path, monkeypatch):
     expected = json.loads((world / "expected.json").read_text())["import"]
     assert build(UniqFileMeta()).status == luigi.LuigiStatusCode.SUCCESS
-    load_export(tmp_path / "api.sqlite", world / "file_export.json.gz")
     monkeypatch.setenv("FATCAT_API_AUTH_TOKEN", TOKEN)
-    with SqliteCatalog(tmp_path / "api.sqlite") as db, FatcatStandin(db, TOKEN) as api:
+    with FatcatStandin.from_export(TOKEN, world / "file_export.json.gz") as api:
         luigi.configuration.get_config().set("backfill", "catalog", api.url)
         res = build(ImportFileMeta())
         assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
