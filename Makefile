@@ -22,6 +22,9 @@ demo: venv world
 	@$(PY) -m pipeline counter IngestSampleResults
 	@$(PY) -m pipeline counter IngestShard
 	@$(PY) -m pipeline counter ImportFileMeta
+	@echo
+	@echo "== the run report (python -m pipeline path BackfillReport) =="
+	@$(PY) -m pipeline path BackfillReport | sed 's/report\.json$$/report.html/'
 
 test: venv-test world
 	$(VENV)/bin/ruff check pipeline tests bench data

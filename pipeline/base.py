@@ -18,6 +18,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,38 @@ def unchanged(recorded: dict | None, path: str) -> bool:
     return recorded.get("size") == st.st_size and recorded.get("sha256") == current_digest(path)
 
 
-class BackfillTask(luigi.Task):
+def run_key() -> str:
+    """The run a task belongs to: the absolute path of `[backfill] workdir`.
+
+    Why: luigid tells tasks apart by family and parameters only. Without the
+    run in the parameters, `Backfill()` started in /srv/a and in /srv/b is
+    one task to a shared scheduler, and the second run is skipped as done or
+    running. The work directory is what a run is (every target lives there),
+    it is derived from the `--backfill-workdir` option every run already
+    gives, and a rerun of the same run gets the same task ids.
+    """
+    return os.path.abspath(config.backfill().workdir)
+
+
+class RunParameter(luigi.Parameter):
+    """`run_dir`: empty (the default) means the run of today's configuration (`run_key()`)."""
+
+    def normalize(self, x: Any) -> str:
+        return x or run_key()
+
+
+class InRun:
+    """Every task of the pipeline carries its run in its id (see `run_key`).
+
+    Never passed by hand: each task derives it from `[backfill] workdir` when
+    it is built, so every task of one process's graph names the same run.
+    """
+
+    run_dir = RunParameter(default="", positional=False,
+                           description="the run (absolute work directory); derived, do not set")
+
+
+class BackfillTask(InRun, luigi.Task):
     """Base of every step that publishes a file.
 
     Subclasses set `target_name` (relative to the work directory), implement
@@ -118,13 +150,16 @@ class BackfillTask(luigi.Task):
             if self.complete():
                 log.info("%s: inputs have the same content as before; target kept", self)
                 return None
+            self._started = (_dt.datetime.now(_dt.UTC), time.monotonic())
             return run(self)
 
         cls.run = run_unless_complete
 
     @property
     def workdir(self) -> Path:
-        return Path(config.backfill().workdir)
+        """The run's work directory, absolute: the same files whatever directory a worker
+        was started in (recorded inputs compare equal across workers and hosts)."""
+        return Path(self.run_dir)
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(os.fspath(self.workdir / self.target_name))
@@ -190,6 +225,10 @@ class BackfillTask(luigi.Task):
             "version": __version__,
             "finished": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
+        started = getattr(self, "_started", None)
+        if started is not None:  # the run report's duration and rate of each step
+            meta["started"] = started[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+            meta["seconds"] = round(time.monotonic() - started[1], 3)
         write_json(meta_path(target), meta)
         log.info("%s: %s", self.task_family, format_counts(counts))
 

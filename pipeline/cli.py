@@ -82,12 +82,17 @@ def find_steps(name: str) -> list[BackfillTask]:
     """Steps named by family (all shards), task id, or luigi's `Family(param=...)` form."""
     from pipeline.tasks import Backfill
 
-    return [t for t in walk_steps(Backfill()) if name in (t.task_family, t.task_id, str(t))]
+    return [t for t in walk_steps(Backfill())
+            if name in (t.task_family, t.task_id, str(t), label(t))]
 
 
 def label(task: BackfillTask) -> str:
-    """`IngestShard(shard=0, shards=4)` for a parametrised step, else just its name."""
-    return str(task) if task.param_kwargs else task.task_family
+    """`IngestShard(shard=0, shards=4)` for a parametrised step, else just its name (the run,
+    which every task carries, is the work directory the command was given)."""
+    params = {k: v for k, v in task.to_str_params(only_significant=True).items() if k != "run_dir"}
+    if not params:
+        return task.task_family
+    return f"{task.task_family}({', '.join(f'{k}={v}' for k, v in params.items())})"
 
 
 def no_such_step(name: str) -> int:

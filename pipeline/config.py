@@ -9,6 +9,8 @@ environment (`FATCAT_API_AUTH_TOKEN`).
 
 from __future__ import annotations
 
+import os
+
 import luigi
 
 # SPEC §5's editgroup description; the importer's own default (plain-API use) is this one too.
@@ -41,7 +43,10 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
     sample_seed = luigi.IntParameter(default=0)
 
     def catalog_path(self) -> str:
-        return self.catalog or f"{self.workdir}/catalog.sqlite"
+        """The catalog: an http(s) URL as given, a file path made absolute (workers started in
+        other directories, or on other hosts over shared storage, name the same file)."""
+        spec = self.catalog or os.path.join(self.workdir, "catalog.sqlite")
+        return spec if spec.startswith(("http://", "https://")) else os.path.abspath(spec)
 
     def catalog_seed_path(self) -> str:
         return self.catalog_seed or self.export

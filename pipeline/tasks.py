@@ -15,11 +15,12 @@ import os
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask, StepFailed
+from pipeline.base import BackfillTask, InRun, StepFailed
 from pipeline.catalog import is_api_url
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import read_json, write_json
+from pipeline.report import write_report
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import check_export_count
 from pipeline.steps.ingest_request import build_requests
@@ -33,7 +34,7 @@ log = logging.getLogger("luigi-interface")
 PREFIX = "files_missing_sha256"
 
 
-class InputFile(luigi.ExternalTask):
+class InputFile(InRun, luigi.ExternalTask):
     """A file the pipeline reads but does not make (the export, a dump, an earlier batch)."""
 
     path = luigi.Parameter()
@@ -187,7 +188,7 @@ class IngestShard(BackfillTask):
         self.finish(summarise(counts))
 
 
-class IngestResults(luigi.WrapperTask):
+class IngestResults(InRun, luigi.WrapperTask):
     """Every ingest shard (`[backfill] shards` of them); its output is the list of shard files."""
 
     def requires(self):
@@ -360,12 +361,59 @@ class ImportFileMeta(ImportTask):
         self.finish(result.report())
 
 
-class Backfill(luigi.WrapperTask):
-    """The whole pipeline, up to and including the catalog import."""
+def step_targets(root: luigi.Task) -> list[str]:
+    """The target of every step below `root` (each once), dependencies first."""
+    seen: set[str] = set()
+    targets: list[str] = []
+
+    def visit(task: luigi.Task) -> None:
+        if task.task_id in seen:
+            return
+        seen.add(task.task_id)
+        for dep in luigi.task.flatten(task.requires()):
+            visit(dep)
+        if isinstance(task, BackfillTask):
+            targets.append(task.output().path)
+
+    for dep in luigi.task.flatten(root.requires()):
+        visit(dep)
+    return targets
+
+
+class BackfillReport(BackfillTask):
+    """The run report: `report.html` (charts embedded) and `report.json` in the work directory.
+
+    Why: after days of running, one page must say where every entity went:
+    each step's in/out/rejects by reason, the ingest status histogram per shard
+    and overall, the duplicates analysis, the import's counters, each step's
+    duration and rate, and whether the hand-offs between steps add up. Every
+    figure is read from the steps' sidecars (see `pipeline/report/`). Seconds.
+    """
+
+    target_name = "report.json"
+    jsonl = False
 
     def requires(self):
-        cfg = config.backfill()
         steps = [IngestRequestSample(), ImportFileMeta()]
-        if cfg.file_hashes:
+        if config.backfill().file_hashes:
             steps.append(CountMissingSha256())
         return steps
+
+    def extra_outputs(self):
+        return [str(self.workdir / "report.html")]
+
+    def run(self):
+        report = write_report(self.workdir, self.output().path, self.extra_outputs()[0],
+                              targets=step_targets(self))
+        bad = [c["check"] for c in report["consistency"] if not c["ok"]]
+        if bad:
+            log.error("run report: hand-offs that do not add up: %s", "; ".join(bad))
+        log.info("run report: %s", self.extra_outputs()[0])
+        self.finish({"steps": len(report["steps"]), "hand_offs_ok": not bad})
+
+
+class Backfill(InRun, luigi.WrapperTask):
+    """The whole pipeline, up to and including the catalog import, and its run report."""
+
+    def requires(self):
+        return [BackfillReport()]

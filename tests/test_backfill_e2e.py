@@ -146,9 +146,10 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     assert proc.returncode == 0, proc.stderr[-3000:]
     # luigi schedules the shard and everything downstream of it, nothing upstream
     assert ran(proc) == {"IngestShard", "IngestResults", "MergeFileMeta", "UniqFileMeta",
-                         "ImportFileMeta", "Backfill"}
-    assert "IngestShard(shard=1, shards=4)" in proc.stderr
-    assert "IngestShard(shard=0, shards=4)" not in proc.stderr.split("ran successfully")[1]
+                         "ImportFileMeta", "BackfillReport", "Backfill"}
+    run = f"run_dir={work}"
+    assert f"IngestShard({run}, shard=1, shards=4)" in proc.stderr
+    assert f"IngestShard({run}, shard=0, shards=4)" not in proc.stderr.split("ran successfully")[1]
     # the shard is ingested again into the same bytes, so the steps after it keep their
     # targets: no second import, no file rewritten but the shard and its own sidecars
     assert shard.read_bytes() == original
@@ -157,8 +158,8 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     assert changed == {"ingest_results/shard-001-of-004.json.gz",
                        "ingest_results/shard-001-of-004.json.gz.meta.json",
                        "ingest_results/shard-001-of-004.counts.json"}
-    for step in ("MergeFileMeta", "UniqFileMeta", "ImportFileMeta"):
-        assert f"{step}(): inputs have the same content as before; target kept" in proc.stderr
+    for step in ("MergeFileMeta", "UniqFileMeta", "ImportFileMeta", "BackfillReport"):
+        assert f"{step}({run}): inputs have the same content as before; target kept" in proc.stderr
 
 
 def test_counter_cli_prints_the_runbook_lines(demo):

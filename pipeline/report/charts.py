@@ -67,7 +67,8 @@ def shards_stacked(shards: list[dict[str, Any]], overall_order: list[str]) -> st
     """One stacked bar per shard: the share of each status (success first)."""
     order = ["success"] + [s for s in overall_order if s != "success"]
     colors = status_colors(order)
-    fig = _figure(7.5, 1.2 + 0.3 * max(1, len(shards)))
+    # tall enough for every bar and for the legend (one line per status)
+    fig = _figure(7.5, max(1.2 + 0.3 * len(shards), 0.8 + 0.17 * len(order)))
     ax = fig.add_subplot()
     labels = [f"shard {s['shard']:03d}" for s in shards][::-1]
     left = [0.0] * len(shards)
