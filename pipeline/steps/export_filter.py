@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import os
 
-from pipeline.jsonio import BadLine, iter_lines, parse_object
+from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonio import BadLine, iter_raw_lines
 from pipeline.steps.split import SplitWriter
+
+_FIELDS = ("sha256",)
+_DECODER = struct_decoder("ExportSha256", _FIELDS)
 
 
 def lacks_sha256(entity: dict) -> bool:
@@ -28,13 +32,14 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str) -> dict
     n_in = has_sha256 = 0
     source = os.path.basename(export)
     with SplitWriter("export filter", out_path, rejects_path) as split:
-        for n, line in iter_lines(export):
+        for n, raw in iter_raw_lines(export):
             n_in += 1
-            obj = parse_object(n, line)
+            # every line is decoded (only its sha256 built); the kept line is the input's bytes
+            obj = decode_fields(_DECODER, _FIELDS, n, raw)
             if isinstance(obj, BadLine):
                 split.reject_bad_line(obj, source)
             elif lacks_sha256(obj):
-                split.keep_line(line)
+                split.keep_raw(raw)
             else:
                 has_sha256 += 1
         return split.publish(n_in, has_sha256=has_sha256)

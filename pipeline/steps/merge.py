@@ -24,16 +24,26 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from json.encoder import encode_basestring
 
-from pipeline.jsonio import BadLine, iter_lines, parse_object
+from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonio import BadLine, dumps, iter_raw_lines
 from pipeline.steps.split import SplitWriter
+
+# the fields drop_reason and the output read: only these are built from each result line
+# (pipeline/jsonfast.py); cdx, terminal, hops and the rest are validated but not built
+_FIELDS = ("request", "hit", "status", "file_meta")
+_DECODER = struct_decoder("ResultForMerge", _FIELDS)
 
 FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
 HEX_LENGTHS = {"sha1hex": 40, "sha256hex": 64, "md5hex": 32}
 
 
+_HEX_FULLMATCH = {n: re.compile(f"[0-9a-fA-F]{{{n}}}").fullmatch for n in (32, 40, 64)}
+
+
 def _is_hex(value, length: int) -> bool:
-    return isinstance(value, str) and re.fullmatch(f"[0-9a-fA-F]{{{length}}}", value) is not None
+    return isinstance(value, str) and _HEX_FULLMATCH[length](value) is not None
 
 
 def drop_reason(result: dict) -> str | None:
@@ -63,6 +73,17 @@ def file_meta_record(fm: dict) -> dict:
     return {k: fm[k].lower() if k in HEX_LENGTHS else fm[k] for k in FILE_META_KEYS if k in fm}
 
 
+def file_meta_line(record: dict) -> bytes:
+    """`dumps(record)` as bytes, spelled out for a record with all five fields of the usual
+    types (the common case: serialising it was a large part of the merge); else `dumps`."""
+    if tuple(record) == FILE_META_KEYS and type(record["size_bytes"]) is int \
+            and type(record["mimetype"]) is str:
+        return (f'{{"md5hex": "{record["md5hex"]}", "mimetype": {encode_basestring(record["mimetype"])}, '
+                f'"sha1hex": "{record["sha1hex"]}", "sha256hex": "{record["sha256hex"]}", '
+                f'"size_bytes": {int.__repr__(record["size_bytes"])}}}').encode()
+    return dumps(record).encode()
+
+
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> dict:
     """Write the file_meta of every good result, in input order; count the rest by reason."""
     n_in = 0
@@ -72,18 +93,18 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str) -> 
         for path in result_paths:
             source = os.path.basename(path)
             n_source = 0
-            for n, line in iter_lines(path):
+            for n, raw in iter_raw_lines(path):
                 n_source += 1
-                obj = parse_object(n, line)
+                obj = decode_fields(_DECODER, _FIELDS, n, raw)
                 if isinstance(obj, BadLine):
                     split.reject_bad_line(obj, source)
                     continue
                 statuses[str(obj.get("status"))] += 1
                 reason = drop_reason(obj)
                 if reason is None:
-                    split.keep(file_meta_record(obj["file_meta"]))
+                    split.keep_raw(file_meta_line(file_meta_record(obj["file_meta"])))
                 else:
-                    split.reject_text(reason, n, source, line)
+                    split.reject_text(reason, n, source, raw.decode("utf-8"))
             per_source[source] = n_source
             n_in += n_source
         counts = split.publish(n_in)

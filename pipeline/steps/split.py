@@ -36,6 +36,9 @@ class SplitWriter:
     def keep_line(self, text: str) -> None:
         self.out.write_line(text)
 
+    def keep_raw(self, line: bytes) -> None:
+        self.out.write_raw(line)
+
     def keep(self, obj: Any) -> None:
         self.out.write_obj(obj)
 

@@ -1,0 +1,191 @@
+"""The speed-ups give the verdicts of the plain code: byte reading, partial decoding, external sort.
+
+Each fast path is compared with a reference written the slow, obvious way
+(text lines, `json.loads` of the whole line, a dict of first records) on
+inputs chosen to hit the places where they could part: JSON that msgspec and
+the standard library treat differently, Unicode blank lines, CR LF, a last
+line without newline, bytes that are not UTF-8, and runs spilled to disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+
+import pytest
+
+from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonio import BadLine, InputError, iter_lines, iter_raw_lines, parse_object
+from pipeline.steps.export_filter import filter_missing_sha256
+from pipeline.steps.ingest_request import build_request, request_line
+from pipeline.steps.merge import file_meta_line, merge_results
+from pipeline.steps.uniq import uniq_file_meta
+
+# lines on which msgspec and json.loads may disagree, or which are easy to get wrong
+TRICKY = [
+    b'{"sha256": "a", "sha256": ""}',  # duplicate key: the last one counts
+    b'{"sha256": "", "sha256": "a"}',
+    b'{"x": NaN, "sha256": "a"}',  # json accepts NaN, msgspec does not
+    b'{"sha256": NaN}',
+    b'{"sha256": Infinity}',
+    b'{"sha256": 1e400}',  # inf: truthy
+    b'{"sha256": 1e-400}',  # 0.0: falsy
+    b'{"x": 123456789012345678901234567890123}',
+    b'{"x": "\\ud800"}',  # a lone surrogate escape
+    b'{"sha\\u0032\\u0035\\u0036": "escaped key"}',
+    b'{"x": "a\x01b"}',  # a raw control character: invalid
+    b'{"a":1} trailing',
+    b'\xef\xbb\xbf{"a": 1}',  # a BOM: invalid for json.loads
+    b'  {"sha256": 0}  ',
+    b'{"sha256": false}', b'{"sha256": []}', b'{"sha256": {}}', b'{"sha256": "0"}',
+    b'{"sha256": null}', b'{}', b'[]', b'"text"', b'42', b'null', b'{', b'{"x": .5}',
+    b'{"urls": [{"url": "http://a.example/\xc3\xa9.pdf"}], "sha1": "' + b"a" * 40 + b'"}',
+]
+
+
+def reference(raw: bytes, n: int = 1) -> dict | BadLine:
+    return parse_object(n, raw.decode("utf-8"))
+
+
+@pytest.mark.parametrize("raw", TRICKY)
+def test_decode_fields_agrees_with_json_loads(raw):
+    fields = ("sha256", "urls", "sha1", "x")
+    got = decode_fields(struct_decoder("T", fields), fields, 7, raw)
+    want = reference(raw, 7)
+    if isinstance(want, BadLine):
+        assert got == want
+    else:
+        assert got == {f: want[f] for f in fields if f in want}
+
+
+def test_iter_raw_lines_matches_iter_lines_semantics(tmp_path):
+    text = ('{"a": 1}\r\n\n   \n\x1c\u00a0\u2003\n{"b": "\u00e9"}\r\r\n\t\n'
+            + "x" * 3_000_000 + '\n{"last": true}')  # a line longer than one read block
+    path = tmp_path / "in.json.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(text.encode("utf-8"))
+    want = [(n, line) for n, line in enumerate(text.split("\n"), 1)
+            if line.rstrip("\r").strip()]
+    want = [(n, line.rstrip("\r")) for n, line in want]
+    assert list(iter_lines(path)) == want
+    assert [(n, raw.decode()) for n, raw in iter_raw_lines(path)] == want
+    assert [n for n, _ in want] == [1, 5, 7, 8]
+
+
+def test_bytes_that_are_not_utf8_fail_like_before(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_bytes(b'{"a": 1}\n{"x": "\xff"}\n')  # msgspec alone would accept this line
+    with pytest.raises(InputError, match="not UTF-8"):
+        list(iter_raw_lines(path))
+    with pytest.raises(InputError, match="not UTF-8"):
+        filter_missing_sha256(str(path), str(tmp_path / "o.gz"), str(tmp_path / "r.gz"))
+    assert not (tmp_path / "o.gz").exists()
+
+
+def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):
+    src = tmp_path / "export.json"
+    src.write_bytes(b"\n".join(TRICKY) + b"\n")
+    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
+    kept, rejected, has = [], Counter(), 0
+    for raw in TRICKY:
+        obj = reference(raw)
+        if isinstance(obj, BadLine):
+            rejected[obj.reason] += 1
+        elif not obj.get("sha256"):
+            kept.append(raw)
+        else:
+            has += 1
+    with gzip.open(tmp_path / "out.json.gz", "rb") as f:
+        assert f.read() == b"".join(raw + b"\n" for raw in kept)
+    assert counts["has_sha256"] == has and counts["rejects_by_reason"] == dict(sorted(rejected.items()))
+    assert counts["in"] == len(TRICKY) == counts["out"] + has + counts["rejects"]
+
+
+@pytest.mark.parametrize("req", [
+    {"base_url": "http://a.example/\u00e9 \"q\"\\.pdf", "sha1": "ab" * 20, "ident": "x"},
+    {"base_url": "http://a.example/\u2028\x7f.pdf", "sha1": "AB" * 20},
+    {"base_url": "http://b.example/p.pdf", "sha1": "cd" * 20, "ident": None},
+    {"base_url": "http://b.example/p.pdf", "sha1": "cd" * 20, "ident": ["a", 1]},
+])
+def test_request_line_is_dumps(req):
+    from pipeline.jsonio import dumps
+    entity = {"urls": [{"url": req["base_url"]}], "sha1": req["sha1"]}
+    if "ident" in req:
+        entity["ident"] = req["ident"]
+    request = build_request(entity)
+    assert request_line(request) == dumps(request).encode()
+
+
+@pytest.mark.parametrize("record", [
+    {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": 12,
+     "mimetype": "application/pdf"},
+    {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": 12,
+     "mimetype": "text/\u00e9\"x\""},
+    {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": True,
+     "mimetype": "application/pdf"},
+    {"sha1hex": "a" * 40, "size_bytes": 1.5, "mimetype": None},
+    {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": 10 ** 30,
+     "mimetype": "application/pdf"},
+])
+def test_file_meta_line_is_dumps(record):
+    from pipeline.jsonio import dumps
+    assert file_meta_line(record) == dumps(record).encode()
+
+
+def test_merge_of_a_nan_result_takes_json_loads_path(tmp_path):
+    sha1 = "ab" * 20
+    good = {"hit": True, "status": "success", "request": {"ext_ids": {"sha1": sha1}},
+            "file_meta": {"sha1hex": sha1, "size_bytes": 3, "mimetype": "application/pdf"}}
+    line = json.dumps(good)[:-1] + ', "score": NaN}'  # msgspec refuses; json.loads accepts
+    src = tmp_path / "shard.json"
+    src.write_text(line + "\n")
+    counts = merge_results([str(src)], str(tmp_path / "m.json.gz"), str(tmp_path / "r.json.gz"))
+    assert counts["out"] == 1 and counts["rejects"] == 0
+
+
+def _uniq_reference(lines: list[str]) -> tuple[list[str], Counter]:
+    first: dict[str, str] = {}
+    count: Counter = Counter()
+    for line in lines:
+        sha1 = json.loads(line)["sha1hex"].lower()
+        count[sha1] += 1
+        first.setdefault(sha1, line)
+    return [first[s] for s in sorted(first)], count
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 2_000, 300])  # in memory; a few runs; one line a run
+def test_uniq_spilling_to_disk_gives_the_in_memory_result(tmp_path, budget):
+    lines = []
+    for i in range(400):
+        k = (i * 7919) % 130  # repeats, in no order
+        sha1 = f"{k:040x}" if i % 3 else f"{k:040X}"  # mixed case: one sha1
+        size = k if i % 97 else k + 1  # a few conflicting records, first one kept
+        lines.append(json.dumps({"sha1hex": sha1, "size_bytes": size}, sort_keys=True))
+    src = tmp_path / "merged.json.gz"
+    with gzip.open(src, "wt") as f:
+        f.write("\n".join(lines) + "\n")
+    counts = uniq_file_meta(str(src), str(tmp_path / "u.json.gz"), str(tmp_path / "d.json"), None,
+                            memory_budget=budget)
+    want, per_sha1 = _uniq_reference(lines)
+    assert [line for _, line in iter_lines(tmp_path / "u.json.gz")] == want
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert counts["in"] == 400 and counts["out"] == len(want) == 130
+    ranked = sorted(((k, s) for s, k in per_sha1.items() if k > 1), key=lambda t: (-t[0], t[1]))[:20]
+    assert [(m["lines"], m["sha1hex"]) for m in report["most_duplicated"]] == ranked
+    assert report["duplicated_sha1"] == sum(1 for k in per_sha1.values() if k > 1)
+    assert report["conflicting_sha1"] > 0
+    assert not list(tmp_path.glob(".uniq-runs-*"))  # spilled runs are removed
+
+
+def test_uniq_keeps_memory_flat_by_spilling(tmp_path, monkeypatch):
+    import pipeline.steps.uniq as uniq
+    spilled = []
+    real = uniq._spill
+    monkeypatch.setattr(uniq, "_spill", lambda run, d, i: spilled.append(len(run)) or real(run, d, i))
+    src = tmp_path / "m.json"
+    src.write_text("".join(json.dumps({"sha1hex": f"{i:040x}"}) + "\n" for i in range(1000)))
+    uniq.uniq_file_meta(str(src), str(tmp_path / "u.json"), str(tmp_path / "d.json"), None,
+                        memory_budget=50_000)
+    assert len(spilled) > 5 and max(spilled) * (len(json.dumps({"sha1hex": "0" * 40})) + 200) < 60_000
+    assert sum(spilled) == 1000
