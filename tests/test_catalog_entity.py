@@ -1,5 +1,7 @@
 """The per-entity rules of the import: fill only what is missing, clean URLs in order."""
 
+import pytest
+
 from pipeline.catalog.entity import apply_file_meta, cleanup_urls, fill_missing, is_complete
 
 FM = {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": 42,
@@ -57,3 +59,72 @@ def test_apply_file_meta_without_urls_keeps_urls_absent():
     out = apply_file_meta({"ident": "x", "sha1": "a" * 40}, FM)
     assert "urls" not in out
     assert is_complete(out)
+
+
+# -- fatcat's generic file cleanups (docs/url_cleanups.md has the table) -----------
+# Cases written after fatcat's own importer tests (tests/import_file_generic.py in
+# fatcat's repository), with this project's own URLs: (case, urls, expected).
+
+def _u(url, rel="web"):
+    return {"url": url, "rel": rel}
+
+
+WB = "https://web.archive.org/web"
+FATCAT_CLEANUP_CASES = [
+    ("no urls", [], []),
+    ("social becomes academicsocial",
+     [_u("https://scholar-share.example.com/p/77.pdf", "social")],
+     [_u("https://scholar-share.example.com/p/77.pdf", "academicsocial")]),
+    ("archive.org download: repository becomes archive",
+     [_u("https://archive.org/download/conf-proc-1998/paper12.pdf", "repository")],
+     [_u("https://archive.org/download/conf-proc-1998/paper12.pdf", "archive")]),
+    ("archive.org download with another rel keeps it",
+     [_u("https://archive.org/download/conf-proc-1998/paper12.pdf", "web")],
+     [_u("https://archive.org/download/conf-proc-1998/paper12.pdf", "web")]),
+    ("renamed to archive, then an exact duplicate",
+     [_u("https://archive.org/download/x1/a.pdf", "repository"), _u("https://archive.org/download/x1/a.pdf", "archive")],
+     [_u("https://archive.org/download/x1/a.pdf", "archive")]),
+    (":80 twin dropped beside the URL without it",
+     [_u("http://maths.example.edu/~kim/notes/ergodic.pdf"), _u("http://maths.example.edu:80/~kim/notes/ergodic.pdf"),
+      _u("http://lab.example.org:80/tr/17.pdf"), _u("http://lab.example.org/tr/17.pdf")],
+     [_u("http://maths.example.edu/~kim/notes/ergodic.pdf"), _u("http://lab.example.org/tr/17.pdf")]),
+    (":80 alone is kept",
+     [_u("http://lab.example.org:80/tr/17.pdf")],
+     [_u("http://lab.example.org:80/tr/17.pdf")]),
+    ("http twin dropped, wayback URLs kept",
+     [_u("https://data.example.gov/reports/survey.pdf"), _u("http://data.example.gov/reports/survey.pdf"),
+      _u(f"{WB}/20150101000000/http://data.example.gov/reports/survey.pdf", "webarchive")],
+     [_u("https://data.example.gov/reports/survey.pdf"),
+      _u(f"{WB}/20150101000000/http://data.example.gov/reports/survey.pdf", "webarchive")]),
+    ("http twin dropped whatever its rel",
+     [_u("http://repo.example.ac.uk/1/a.pdf", "repository"), _u("https://repo.example.ac.uk/1/a.pdf"),
+      _u("http://repo.example.ac.uk/1/a.pdf")],
+     [_u("https://repo.example.ac.uk/1/a.pdf")]),
+    ("wayback /2017/ dropped beside the full timestamp of the same target",
+     [_u(f"{WB}/2017/http://revista.example.br/index.php/r/article/download/51/88", "webarchive"),
+      _u(f"{WB}/20170922010835/http://revista.example.br/index.php/r/article/download/51/88", "webarchive")],
+     [_u(f"{WB}/20170922010835/http://revista.example.br/index.php/r/article/download/51/88", "webarchive")]),
+    ("wayback /2017/ kept beside a capture of another target",
+     [_u(f"{WB}/2017/http://revista.example.br/a/51.pdf", "webarchive"),
+      _u(f"{WB}/20170922010835/http://revista.example.br/a/52.pdf", "webarchive")],
+     [_u(f"{WB}/2017/http://revista.example.br/a/51.pdf", "webarchive"),
+      _u(f"{WB}/20170922010835/http://revista.example.br/a/52.pdf", "webarchive")]),
+    ("wayback /2017/ kept beside a timestamp shorter than 10 digits",
+     [_u(f"{WB}/2017/http://revista.example.br/a/51.pdf", "webarchive"),
+      _u(f"{WB}/20170922/http://revista.example.br/a/51.pdf", "webarchive")],
+     [_u(f"{WB}/2017/http://revista.example.br/a/51.pdf", "webarchive"),
+      _u(f"{WB}/20170922/http://revista.example.br/a/51.pdf", "webarchive")]),
+]
+
+
+@pytest.mark.parametrize(("case", "urls", "expected"), FATCAT_CLEANUP_CASES,
+                         ids=[c[0] for c in FATCAT_CLEANUP_CASES])
+def test_fatcat_generic_file_cleanups(case, urls, expected):
+    before = [dict(u) for u in urls]
+    assert cleanup_urls(urls) == expected
+    assert urls == before  # the input is not modified
+
+
+def test_cleanups_are_idempotent():
+    for _case, _urls, expected in FATCAT_CLEANUP_CASES:
+        assert cleanup_urls(expected) == expected

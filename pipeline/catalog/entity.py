@@ -1,8 +1,9 @@
 """What the import does to one file entity: fill missing fields, clean its URLs.
 
 Why a module of its own: these rules are the part of SPEC §5 a reviewer checks
-line by line (never overwrite; an empty string is missing; three URL cleanups
-in a fixed order), and they are pure functions, tested without any catalog.
+line by line (never overwrite; an empty string is missing; fatcat's URL
+cleanups in a fixed order), and they are pure functions, tested without any
+catalog.
 """
 
 from __future__ import annotations
@@ -33,38 +34,67 @@ def fill_missing(entity: dict[str, Any], file_meta: dict[str, Any]) -> dict[str,
     return out
 
 
+ARCHIVE_DOWNLOAD = "://archive.org/download/"
+WAYBACK = "://web.archive.org/web/"
+SHORT_2017 = "://web.archive.org/web/2017/"
+
+
 def cleanup_urls(urls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The three URL cleanups of SPEC §5, in order.
+    """The URL cleanups of SPEC §5 as fatcat's file importers make them, in order.
 
-    1. `rel: social` (legacy) becomes `academicsocial`;
+    1. rels: `social` (legacy) becomes `academicsocial`; `repository` on an
+       `archive.org/download/` URL becomes `archive`;
     2. exact duplicate (url, rel) pairs are dropped, the first kept;
-    3. an `http://` URL is dropped when its `https://` twin is present,
-       whatever either one's rel.
-    """
-    renamed = []
-    for u in urls:
-        u = dict(u)
-        if u.get("rel") == "social":
-            u["rel"] = "academicsocial"
-        renamed.append(u)
+    3. near-duplicates are dropped, every entry with that URL whatever its rel:
+       an `http://` URL whose `https://` twin is present; a URL with the
+       default port (`:80/`) whose twin without it is present; a
+       `web.archive.org/web/2017/` URL (a year, not a capture time) when a
+       wayback URL of the same target with a 10+ digit timestamp is present.
 
+    Why all of fatcat's rules: an edit made here should be the edit fatcat's
+    own importers would make, not one they would redo.
+    """
+    unique: list[dict[str, Any]] = []
     seen: set[tuple[Any, Any]] = set()
-    unique = []
-    for u in renamed:
+    for u in urls:
+        u = _renamed(u)
         key = (u.get("url"), u.get("rel"))
         if key not in seen:
             seen.add(key)
             unique.append(u)
 
     all_urls = {u.get("url") for u in unique}
-    kept = []
-    for u in unique:
-        url = u.get("url")
-        if isinstance(url, str) and url.startswith("http://"):
-            if "https://" + url[len("http://") :] in all_urls:
-                continue
-        kept.append(u)
-    return kept
+    wayback = [url for url in all_urls if isinstance(url, str) and WAYBACK in url]
+    redundant = {url for url in all_urls if _redundant(url, all_urls, wayback)}
+    return [u for u in unique if u.get("url") not in redundant]
+
+
+def _renamed(u: dict[str, Any]) -> dict[str, Any]:
+    u = dict(u)
+    url = u.get("url")
+    if u.get("rel") == "repository" and isinstance(url, str) and ARCHIVE_DOWNLOAD in url:
+        u["rel"] = "archive"
+    if u.get("rel") == "social":
+        u["rel"] = "academicsocial"
+    return u
+
+
+def _redundant(url: Any, all_urls: set[Any], wayback: list[str]) -> bool:
+    """Is `url` a near-duplicate of another URL of the same entity?"""
+    if not isinstance(url, str):
+        return False
+    if url.startswith("http://") and "https://" + url[len("http://"):] in all_urls:
+        return True
+    if ":80/" in url and url.replace(":80", "", 1) in all_urls:
+        return True  # the first ":80" removed, as fatcat does
+    if SHORT_2017 in url:
+        target = "/".join(url.split("/")[5:])  # what follows /web/2017/
+        if len(target) > 5:
+            for other in wayback:
+                parts = other.split("/")
+                if len(parts) > 4 and len(parts[4]) >= 10 and target in other:
+                    return True
+    return False
 
 
 def apply_file_meta(entity: dict[str, Any], file_meta: dict[str, Any]) -> dict[str, Any]:
