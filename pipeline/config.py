@@ -80,9 +80,12 @@ class ingest(luigi.Config):  # noqa: N801
 
 
 class grobid(luigi.Config):  # noqa: N801
-    """[grobid]: GROBID base URL; empty disables GROBID (results say `disabled`)."""
+    """[grobid]: GROBID base URL (empty disables GROBID: results say `disabled`), how many PDFs
+    are at GROBID at once (size it to GROBID's own worker pool), and the request timeout."""
 
     host = luigi.Parameter(default="")
+    concurrency = luigi.IntParameter(default=4, significant=False)
+    timeout = luigi.FloatParameter(default=180.0, significant=False)
 
 
 class kafka(luigi.Config):  # noqa: N801
@@ -90,6 +93,16 @@ class kafka(luigi.Config):  # noqa: N801
 
     hosts = luigi.Parameter(default="")
     env = luigi.Parameter(default="dev")
+    message_max_bytes = luigi.IntParameter(default=30_000_000, significant=False)
+    delivery_timeout = luigi.FloatParameter(
+        default=120.0, significant=False,
+        description="seconds a message may wait for the broker's acknowledgement before the shard fails")
+
+
+class pdftext(luigi.Config):  # noqa: N801
+    """[pdftext]: text, info and page-0 thumbnail of every ingested PDF (on by default)."""
+
+    enabled = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
 
 
 class importer(luigi.Config):  # noqa: N801

@@ -20,6 +20,7 @@ from pipeline.catalog import is_api_url
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import read_json, write_json
+from pipeline.postprocess.retry import retry_grobid
 from pipeline.report import write_report
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import check_export_count
@@ -27,11 +28,23 @@ from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 from pipeline.steps.sample import draw_sample
 from pipeline.steps.uniq import uniq_file_meta
-from pipeline.wiring import import_catalog, import_settings, ingest_settings, ingest_worker
+from pipeline.wiring import (
+    archive_clients,
+    check_grobid,
+    grobid_postprocessor,
+    import_catalog,
+    import_settings,
+    ingest_settings,
+    ingest_worker,
+    open_sink,
+    sink_files,
+    sink_settings,
+)
 
 log = logging.getLogger("luigi-interface")
 
 PREFIX = "files_missing_sha256"
+GROBID_RETRY_STEM = "grobid-retry"
 
 
 class InputFile(InRun, luigi.ExternalTask):
@@ -150,6 +163,14 @@ class IngestShard(BackfillTask):
     `shard-NNN-of-MMM.counts.json` beside it (the status Counter), and logs
     the runbook's `Worker: Counter({...})` line. Refuses to start when the
     sample QA gate failed. Real run: ~21.7k requests per shard.
+
+    Every PDF also goes to GROBID (when `[grobid] host` is set; checked alive
+    before the first request) and to text extraction; their outputs go to the
+    shard's sink (Kafka topics, or `sinks/<topic>/shard-NNN-of-MMM.*` files),
+    which is closed, every message acknowledged, before the shard's target is
+    published: a failed delivery fails the shard and writes no target. The
+    sidecar's counts carry `messages` per topic. GROBID takes about a second
+    of a GROBID core per PDF; text and thumbnail about 50 ms of one core here.
     """
 
     shard = luigi.IntParameter()
@@ -167,13 +188,16 @@ class IngestShard(BackfillTask):
         return [self.input()["requests"].path]
 
     def settings(self):
-        return ingest_settings()
+        return {**ingest_settings(), **sink_settings()}
 
     def counts_path(self) -> str:
         return self.output().path[: -len(".json.gz")] + ".counts.json"
 
+    def sink_stem(self) -> str:
+        return f"shard-{self.shard:03d}-of-{self.shards:03d}"
+
     def extra_outputs(self):
-        return [self.counts_path()]
+        return [self.counts_path(), *sink_files(self.sink_stem())]
 
     def run(self):
         if not 0 <= self.shard < self.shards:
@@ -181,11 +205,15 @@ class IngestShard(BackfillTask):
         sample = self.input()["sample"].path
         check_sample_gate(read_json(sample + ".meta.json")["counts"],
                           config.backfill().sample_min_success, sample)
-        counts = ingest_file(self.input()["requests"].path, self.output().path, ingest_worker(),
-                             config.ingest().concurrency, self.shard, self.shards)
+        check_grobid()
+        with open_sink(self.sink_stem()) as sink:
+            counts = ingest_file(self.input()["requests"].path, self.output().path,
+                                 ingest_worker(postprocess=True), config.ingest().concurrency,
+                                 self.shard, self.shards, sink=sink)
         log.info("Worker: %r", counts)
+        log.info("Messages: %r", sink.published)
         write_json(self.counts_path(), dict(counts))
-        self.finish(summarise(counts))
+        self.finish(summarise(counts) | {"messages": sink.published})
 
 
 class IngestResults(InRun, luigi.WrapperTask):
@@ -361,6 +389,42 @@ class ImportFileMeta(ImportTask):
         self.finish(result.report())
 
 
+class GrobidRetry(BackfillTask):
+    """Send the PDFs whose GROBID call failed in any shard to GROBID again.
+
+    Why: GROBID fails in bursts (busy, restarted, timeouts) and a failure
+    never fails an ingest; the runbook re-ran them by hand. Collects every
+    success whose `grobid.status` is `error` or `error-timeout` (once per
+    sha1hex), fetches its bytes from the archive again by its `cdx` row,
+    checks the sha1, calls GROBID (alive-checked first) and publishes to the
+    sinks (file sink: `sinks/<topic>/grobid-retry.json.gz`). Writes one line
+    per PDF with the previous and new `grobid`; counts by new status. Runs in
+    `Backfill` only when `[grobid] host` is set. To retry again later, delete
+    its target. Real run: as many PDFs as GROBID failed, about a second each.
+    """
+
+    target_name = f"{PREFIX}.grobid_retry.json.gz"
+
+    def requires(self):
+        return IngestResults()
+
+    def settings(self):
+        return sink_settings()
+
+    def extra_outputs(self):
+        return sink_files(GROBID_RETRY_STEM)
+
+    def run(self):
+        check_grobid(required=True)
+        _, content = archive_clients()
+        with open_sink(GROBID_RETRY_STEM) as sink:
+            counts = retry_grobid(self.input_files(), self.output().path, content,
+                                  grobid_postprocessor(), sink, config.ingest().max_body_bytes,
+                                  config.grobid().concurrency)
+        log.info("GrobidRetry: %r", counts)
+        self.finish(counts)
+
+
 def step_targets(root: luigi.Task) -> list[str]:
     """The target of every step below `root` (each once), dependencies first."""
     seen: set[str] = set()
@@ -397,6 +461,8 @@ class BackfillReport(BackfillTask):
         steps = [IngestRequestSample(), ImportFileMeta()]
         if config.backfill().file_hashes:
             steps.append(CountMissingSha256())
+        if config.grobid().host:
+            steps.append(GrobidRetry())
         return steps
 
     def extra_outputs(self):

@@ -12,23 +12,99 @@ import logging
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
+from pipeline.base import StepFailed
 from pipeline.catalog import open_catalog
 from pipeline.catalog.base import Catalog
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
+from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor, GrobidUnavailable
+from pipeline.postprocess.pdftext import PdfTextPostProcessor
+from pipeline.sinks.base import Sink
+from pipeline.sinks.files import FileSink, sink_paths
+from pipeline.sinks.kafka import KafkaSink
 
 log = logging.getLogger("luigi-interface")
 
 
-def ingest_worker() -> IngestWorker:
-    """The ingest worker: archive clients from `[backfill] archive` (and `[ingest] warc_base`),
-    knobs from `[ingest]`. GROBID and text extraction are not wired yet (results say
-    `grobid: disabled`)."""
+def archive_clients():
+    """(CdxClient, ContentClient) of `[backfill] archive` (and `[ingest] warc_base`)."""
     ingest = config.ingest()
-    if config.grobid().host:
-        log.warning("[grobid] host is set, but the GROBID sink is not built yet: results say disabled")
-    cdx, content = open_archive(config.backfill().archive, ingest, warc_base=ingest.warc_base or None)
-    return IngestWorker(cdx, content, IngestSettings.from_config(ingest))
+    return open_archive(config.backfill().archive, ingest, warc_base=ingest.warc_base or None)
+
+
+def ingest_worker(postprocess: bool = False) -> IngestWorker:
+    """The ingest worker: archive clients from `[backfill] archive` (and `[ingest] warc_base`),
+    knobs from `[ingest]`; with `postprocess`, GROBID (`[grobid] host`) and text extraction
+    (`[pdftext] enabled`) run on every PDF (the shards; the warm-up sample does without)."""
+    cdx, content = archive_clients()
+    steps = postprocessors() if postprocess else []
+    return IngestWorker(cdx, content, IngestSettings.from_config(config.ingest()), postprocessors=steps)
+
+
+def grobid_postprocessor() -> GrobidPostProcessor | None:
+    """GROBID from `[grobid]`; None when no host is configured."""
+    cfg = config.grobid()
+    if not cfg.host:
+        return None
+    return GrobidPostProcessor(GrobidClient(cfg.host, timeout=cfg.timeout), cfg.concurrency)
+
+
+def postprocessors() -> list:
+    steps: list = []
+    grobid = grobid_postprocessor()
+    if grobid is not None:
+        steps.append(grobid)
+    if config.pdftext().enabled:
+        steps.append(PdfTextPostProcessor())
+    return steps
+
+
+def check_grobid(required: bool = False) -> None:
+    """Fail at once, before any request, when GROBID is configured but not alive.
+
+    `required`: fail too when no GROBID is configured (GrobidRetry has nothing to send to).
+    """
+    grobid = grobid_postprocessor()
+    if grobid is None:
+        if required:
+            raise StepFailed("no GROBID configured: set [grobid] host (--grobid-host URL)")
+        return
+    try:
+        version = grobid.client.check_alive()
+    except GrobidUnavailable as e:
+        raise StepFailed(f"{e}. Start GROBID or fix [grobid] host (--grobid-host; empty disables "
+                         "GROBID), then rerun: no request of this step was ingested.") from e
+    log.info("GROBID at %s is alive (version %s)", grobid.client.host, version or "unknown")
+
+
+def open_sink(stem: str) -> Sink:
+    """The sink of one shard (`stem`: shard-NNN-of-MMM): Kafka when `[kafka] hosts` is set,
+    else files under `<workdir>/sinks/<topic>/<stem>.*`. A Kafka broker that is down or lacks a
+    topic fails here, before any request."""
+    cfg = config.kafka()
+    if cfg.hosts:
+        return KafkaSink(cfg.hosts, cfg.env, message_max_bytes=cfg.message_max_bytes,
+                         message_timeout_ms=int(cfg.delivery_timeout * 1000))
+    return FileSink(config.backfill().workdir, cfg.env, stem)
+
+
+def sink_files(stem: str) -> list[str]:
+    """The files a shard's file sink writes (none when Kafka is configured)."""
+    cfg = config.kafka()
+    if cfg.hosts:
+        return []
+    return [str(p) for p in sink_paths(config.backfill().workdir, cfg.env, stem).values()]
+
+
+def sink_settings() -> dict:
+    """What changes a shard's post-processing and where it goes: GROBID on/off, text on/off,
+    Kafka or files, and the topics' env (not the hosts: a moved broker is the same sink)."""
+    return {
+        "grobid": bool(config.grobid().host),
+        "pdf_text": bool(config.pdftext().enabled),
+        "sink": "kafka" if config.kafka().hosts else "files",
+        "kafka_env": config.kafka().env,
+    }
 
 
 def ingest_settings() -> dict:

@@ -13,7 +13,8 @@ size. A test sets `mode` to make it misbehave:
 - `not-xml`: 200 with a body that is not XML; `no-header`: 200 TEI without teiHeader.
 
 Every request is recorded (`requests`: form fields, MD5, size, mode used), and
-`max_in_flight` is the most requests it was answering at one time.
+`max_in_flight` is the most requests it was answering at one time;
+`on_request(n)`, when set, is called on the n-th request (to time a fault).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class GrobidStandin:
         self.url = ""
         self.in_flight = 0
         self.max_in_flight = 0
+        self.on_request = None  # called with the 1-based number of each fulltext request
 
     def set_mode(self, mode: str) -> None:
         if mode not in MODES:
@@ -144,6 +146,9 @@ def _handler(state: GrobidStandin):
                 })
                 state.in_flight += 1
                 state.max_in_flight = max(state.max_in_flight, state.in_flight)
+                number = len(state.requests)
+            if state.on_request is not None:
+                state.on_request(number)
             try:
                 self._answer(pdf, mode)
             finally:

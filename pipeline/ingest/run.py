@@ -15,6 +15,8 @@ from pipeline.base import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
 from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object
+from pipeline.sinks.base import Sink
+from pipeline.sinks.message import take
 
 
 def shard_requests(path: str, shard: int = 0, shards: int = 1) -> Iterator[dict]:
@@ -49,21 +51,32 @@ def count_shard_requests(path: str, shard: int = 0, shards: int = 1) -> int:
 
 
 def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
-                shard: int = 0, shards: int = 1) -> collections.Counter:
+                shard: int = 0, shards: int = 1, sink: Sink | None = None) -> collections.Counter:
     """Ingest this shard's requests into `out_path` (JSON lines, gzip if `.gz`), atomically.
 
     Returns the status Counter (plus `total`); the file is published only
     when the lines written, the results counted and the shard's requests in
-    the requests file (counted separately) are the same number.
+    the requests file (counted separately) are the same number, and only
+    after `sink` (the messages the post-processors queued on the results,
+    published in result order) is closed: every message stored or
+    acknowledged. A sink failure raises and publishes nothing.
     """
     expected = count_shard_requests(requests_path, shard, shards)
     with AtomicWriter(out_path) as out:
-        counts = run_shard(shard_requests(requests_path, shard, shards), worker, out.write_obj,
-                           concurrency)
+        def write(result: dict) -> None:
+            if sink is not None:
+                sink.publish_result(result)
+            else:
+                take(result)  # no sink: the queued messages are dropped, never written
+            out.write_obj(result)
+
+        counts = run_shard(shard_requests(requests_path, shard, shards), worker, write, concurrency)
         if not out.lines == counts["total"] == expected:
             raise StepFailed(
                 f"{out_path}: {out.lines} lines written and {counts['total']} results counted "
                 f"for the {expected} requests of shard {shard} of {shards} in {requests_path}")
+        if sink is not None:
+            sink.close()
         out.commit()
     counts.setdefault("total", 0)  # present even for an empty shard
     return counts

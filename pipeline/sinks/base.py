@@ -25,6 +25,7 @@ class Sink:
     def __init__(self) -> None:
         self._seen: set[tuple[str, str]] = set()
         self.counts: collections.Counter = collections.Counter({kind: 0 for kind in TOPICS})
+        self.published: dict[str, int] = {}  # set by close(): messages stored per topic name
 
     def publish(self, message: Message) -> None:
         ident = (message.kind, message.key)
@@ -43,7 +44,11 @@ class Sink:
         raise NotImplementedError
 
     def close(self) -> dict:
-        """Store everything or raise `SinkError`; returns messages per topic name."""
+        """Store everything or raise `SinkError`; returns (and keeps) messages per topic name."""
+        self.published = self._close()
+        return self.published
+
+    def _close(self) -> dict:
         raise NotImplementedError
 
     def abort(self) -> None:
@@ -63,5 +68,5 @@ class CountingSink(Sink):
     def _send(self, message: Message) -> None:
         pass
 
-    def close(self) -> dict:
+    def _close(self) -> dict:
         return {}

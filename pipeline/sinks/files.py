@@ -55,7 +55,7 @@ class FileSink(Sink):
         else:
             self._json[message.kind].write_obj(message.value)
 
-    def close(self) -> dict:
+    def _close(self) -> dict:
         self._zip.close()
         self._zip = None
         with open(self._zip_tmp, "rb+") as f:

@@ -43,7 +43,6 @@ def producer_config(hosts: str, message_max_bytes: int, message_timeout_ms: int,
         "message.max.bytes": message_max_bytes,
         "message.timeout.ms": message_timeout_ms,
         "linger.ms": 20,
-        "api.version.request": True,
     }
     if compression:
         config["compression.type"] = compression
@@ -126,7 +125,7 @@ class KafkaSink(Sink):
         more = f" (and {len(self.errors) - ERRORS_SHOWN} more)" if len(self.errors) > ERRORS_SHOWN else ""
         return f"{len(self.errors)} Kafka deliveries to {self.hosts} failed: {shown}{more}"
 
-    def close(self) -> dict:
+    def _close(self) -> dict:
         """Wait until every message is acknowledged; raise `SinkError` on any failure or leftover."""
         deadline = time.monotonic() + self.message_timeout_ms / 1000 + 10
         for producer in {id(p): p for p in self._producers.values()}.values():
