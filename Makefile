@@ -25,6 +25,9 @@ demo: venv world
 	@echo
 	@echo "== the run report (python -m pipeline path BackfillReport) =="
 	@$(PY) -m pipeline path BackfillReport | sed 's/report\.json$$/report.html/'
+	@echo
+	@echo "== messages each sink stored (file sinks under data/work/sinks/ when no [kafka] hosts) =="
+	@$(PY) -m pipeline messages
 
 test: venv-test world
 	$(VENV)/bin/ruff check pipeline tests bench data

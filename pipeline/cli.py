@@ -137,6 +137,24 @@ def cmd_counter(args: argparse.Namespace) -> int:
     return rc
 
 
+def cmd_messages(args: argparse.Namespace) -> int:
+    """Print the messages each finished shard (and GrobidRetry) stored, per topic, and the totals."""
+    import collections
+
+    from pipeline.tasks import GrobidRetry
+
+    totals: collections.Counter = collections.Counter()
+    for t in [*find_steps("IngestShard"), GrobidRetry()]:
+        sidecar = meta_path(t.output().path)
+        messages = read_json(sidecar)["counts"].get("messages") if sidecar.exists() else None
+        if messages is None:
+            continue
+        totals.update(messages)
+        print(f"{label(t)}: {format_counts(messages) or 'no messages'}")
+    print(f"all sinks: {format_counts(dict(sorted(totals.items()))) or 'no messages'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backfill", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=__version__)
@@ -150,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("counter", help="print a finished step's counters as the runbook's Counter line")
     s.add_argument("step")
     s.set_defaults(func=cmd_counter)
+    s = sub.add_parser("messages", help="messages each shard's sinks stored, per topic")
+    s.set_defaults(func=cmd_messages)
     s = sub.add_parser("path", help="print the target path of a step")
     s.add_argument("step")
     s.set_defaults(func=cmd_path)

@@ -140,6 +140,9 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     work, _, _ = demo
     shard = work / "ingest_results" / "shard-001-of-004.json.gz"
     original = shard.read_bytes()
+    sink_files = sorted((work / "sinks").glob("*/shard-001-of-004.*"))
+    assert len(sink_files) == 3
+    sink_bytes = [p.read_bytes() for p in sink_files]
     before = snapshot(work)
     shard.unlink()
     proc = luigi_run(work, world)
@@ -151,13 +154,18 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     assert f"IngestShard({run}, shard=1, shards=4)" in proc.stderr
     assert f"IngestShard({run}, shard=0, shards=4)" not in proc.stderr.split("ran successfully")[1]
     # the shard is ingested again into the same bytes, so the steps after it keep their
-    # targets: no second import, no file rewritten but the shard and its own sidecars
+    # targets: no second import, no file rewritten but the shard, its own sidecars and the
+    # file sinks written with it (byte-identical again)
     assert shard.read_bytes() == original
     after = snapshot(work)
     changed = {name for name in after if after[name] != before.get(name)}
+    sinks = {f"sinks/sandcrawler-dev.{topic}/shard-001-of-004.{ext}" for topic, ext in (
+        ("grobid-output-pg", "json.gz"), ("pdf-text", "json.gz"),
+        ("pdf-thumbnail-180px-jpg", "thumbnails.zip"))}
     assert changed == {"ingest_results/shard-001-of-004.json.gz",
                        "ingest_results/shard-001-of-004.json.gz.meta.json",
-                       "ingest_results/shard-001-of-004.counts.json"}
+                       "ingest_results/shard-001-of-004.counts.json", *sinks}
+    assert [p.read_bytes() for p in sink_files] == sink_bytes
     for step in ("MergeFileMeta", "UniqFileMeta", "ImportFileMeta", "BackfillReport"):
         assert f"{step}({run}): inputs have the same content as before; target kept" in proc.stderr
 

@@ -32,7 +32,8 @@ def test_shards_run_on_two_workers_through_luigid(luigid, world, tmp_path):
          "--scheduler-host", "127.0.0.1", "--scheduler-port", str(luigid.port), "--workers", "2",
          "--backfill-workdir", str(work), "--backfill-export", str(world / "file_export.json.gz"),
          "--backfill-archive", str(world / "collection"), "--backfill-shards", "3",
-         "--backfill-sample-size", "50"],
+         "--backfill-sample-size", "50",
+         "--pdftext-enabled", "false"],  # scheduling is the subject here; PDF text costs a minute
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
