@@ -118,3 +118,12 @@ def test_tei_metadata_without_version_attribute_is_bad():
     tei = ('<TEI xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><fileDesc/></teiHeader></TEI>')
     with pytest.raises(ValueError, match="not a GROBID TEI"):
         tei_metadata(tei)
+
+
+def test_forty_megabyte_pdf_reaches_grobid_whole(grobid):
+    body = make_pdf("a large scan", padding=40_000_000)
+    sub, msg = run(GrobidClient(grobid.url), body)
+    assert sub["status"] == "success"
+    assert grobid.requests[-1]["size"] == len(body)
+    assert grobid.requests[-1]["md5"] == hashlib.md5(body).hexdigest()
+    assert len(msg["tei_xml"]) < 10_000  # the message carries the TEI, not the PDF
