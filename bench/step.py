@@ -6,12 +6,12 @@
     python bench/step.py uniq MERGED OUT DUPES
     python bench/step.py ingest REQUESTS OUT ARCHIVE [CONCURRENCY]
     python bench/step.py import FILE_META CATALOG_SQLITE JOURNAL
-    python bench/step.py import-http FILE_META CATALOG_SQLITE JOURNAL
+    python bench/step.py import-http FILE_META SEED_EXPORT JOURNAL
 
 Each calls the same plain function the Luigi task calls and prints its
 counts as one JSON line, which the bench checks against the other runs.
-`import-http` serves CATALOG_SQLITE with the fatcat stand-in (tests/) in this
-process and imports through the HTTP client.
+`import-http` serves the entities of SEED_EXPORT with the fatcat stand-in
+(tests/fatcat_standin.py) in this process and imports through the HTTP client.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def main(argv: list[str]) -> dict:
 
         from pipeline.catalog.fatcat import FatcatCatalog
         os.environ["FATCAT_API_AUTH_TOKEN"] = "bench-token"
-        with FatcatStandin(SqliteCatalog(args[1]), "bench-token") as standin:
+        with FatcatStandin.from_export("bench-token", args[1]) as standin:
             result = import_file_meta(args[0], FatcatCatalog(standin.url), journal_path=args[2])
         return dict(result.counts)
     raise SystemExit(f"unknown step {step!r}")
