@@ -13,9 +13,7 @@ else; a downstream step whose inputs come back byte-identical keeps its target.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
-import hashlib
 import logging
 import os
 import time
@@ -25,68 +23,11 @@ from typing import Any
 import luigi
 
 from pipeline import __version__, config
+from pipeline.checks import format_counts
 from pipeline.jsonio import read_json, write_json
+from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
 
 log = logging.getLogger("luigi-interface")
-
-META_SUFFIX = ".meta.json"
-
-
-class StepFailed(Exception):
-    """A step's own check failed (counts that do not add up, a QA gate): never publish."""
-
-
-def meta_path(target: str | os.PathLike) -> Path:
-    return Path(f"{os.fspath(target)}{META_SUFFIX}")
-
-
-def file_identity(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:
-    """Path, size, mtime and content digest of a file (the digest computed unless given)."""
-    st = os.stat(path)
-    return {
-        "path": os.fspath(path),
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "sha256": sha256 or content_digest(path),
-    }
-
-
-def content_digest(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def current_digest(path: str) -> str:
-    """The digest of a file now: from its producer's sidecar when that describes the file as
-    it is (same size and mtime), else computed (external inputs, or a file changed by hand)."""
-    sidecar = meta_path(path)
-    if sidecar.exists():
-        st = os.stat(path)
-        try:
-            outputs = read_json(sidecar).get("outputs", [])
-        except (OSError, ValueError):
-            outputs = []
-        for out in outputs:
-            if out.get("path") == path and (out.get("size"), out.get("mtime_ns")) == (
-                st.st_size,
-                st.st_mtime_ns,
-            ) and out.get("sha256"):
-                return out["sha256"]
-    return content_digest(path)
-
-
-def unchanged(recorded: dict | None, path: str) -> bool:
-    """Whether `path` is the file a step read: same size and mtime, or else the same bytes."""
-    if recorded is None:
-        return False
-    st = os.stat(path)
-    if (recorded.get("size"), recorded.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
-        return True
-    return recorded.get("size") == st.st_size and recorded.get("sha256") == current_digest(path)
-
 
 def run_key() -> str:
     """The run a task belongs to: the absolute path of `[backfill] workdir`.
@@ -150,7 +91,7 @@ class BackfillTask(InRun, luigi.Task):
             if self.complete():
                 log.info("%s: inputs have the same content as before; target kept", self)
                 return None
-            self._started = (_dt.datetime.now(_dt.UTC), time.monotonic())
+            self._started = (utc_now(), time.monotonic())
             return run(self)
 
         cls.run = run_unless_complete
@@ -223,26 +164,14 @@ class BackfillTask(InRun, luigi.Task):
             "outputs": [file_identity(p) for p in [target, *self.extra_outputs()]],
             "counts": counts,
             "version": __version__,
-            "finished": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "finished": utc_now(),
         }
         started = getattr(self, "_started", None)
         if started is not None:  # the run report's duration and rate of each step
-            meta["started"] = started[0].strftime("%Y-%m-%dT%H:%M:%SZ")
+            meta["started"] = started[0]
             meta["seconds"] = round(time.monotonic() - started[1], 3)
         write_json(meta_path(target), meta)
         log.info("%s: %s", self.task_family, format_counts(counts))
-
-
-def check_balance(step: str, n_in: int, parts: dict[str, int]) -> None:
-    """Fail loudly unless in = out + rejects (+ any other named part)."""
-    total = sum(parts.values())
-    if total != n_in:
-        detail = " + ".join(f"{k} {v}" for k, v in parts.items())
-        raise StepFailed(f"{step}: counts do not add up: in {n_in} != {detail} = {total}")
-
-
-def format_counts(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in counts.items() if not isinstance(v, dict | list))
 
 
 def _jsonable(value: Any) -> Any:

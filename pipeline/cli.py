@@ -16,9 +16,11 @@ from collections.abc import Iterator
 import luigi
 
 from pipeline import __version__
-from pipeline.base import BackfillTask, format_counts, meta_path
+from pipeline.base import BackfillTask
 from pipeline.catalog.cli import add_parser as add_catalog
+from pipeline.checks import format_counts
 from pipeline.jsonio import InputError, count_lines, read_json
+from pipeline.provenance import meta_path
 
 
 def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:

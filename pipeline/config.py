@@ -1,10 +1,12 @@
-"""Configuration sections of SPEC §7 as `luigi.Config` classes.
+"""Configuration sections (docs/configuration.md) as `luigi.Config` classes.
 
 Each class is a section of `luigi.cfg`, and every key can be overridden on the
 luigi command line (`--backfill-workdir DIR`, `--kafka-hosts H`). Values are
 read when a section is instantiated (inside a task or a CLI call), never at
 import time. Secrets are not here: the fatcat token comes only from the
-environment (`FATCAT_API_AUTH_TOKEN`).
+environment (`FATCAT_API_AUTH_TOKEN`). Defaults are not written here but read
+from the plain modules that use them (the worker's knobs, the editgroup
+description, the sample world's paths), so each is written once.
 """
 
 from __future__ import annotations
@@ -13,24 +15,20 @@ import os
 
 import luigi
 
-# SPEC §5's editgroup description; the importer's own default (plain-API use) is this one too.
-DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
-
-SAMPLE_WORLD = "data/world"
-SAMPLE_EXPORT = f"{SAMPLE_WORLD}/file_export.json.gz"
-SAMPLE_ARCHIVE = f"{SAMPLE_WORLD}/collection"
-
-DEFAULT_BLOCKLIST = (
-    "://localhost,://127.0.0.1,://archive.org/,://www.archive.org/,://web.archive.org/web/,"
-    "fatcat.wiki,orcid.org,doi.org/10.2307/,doi.org/10.18730/,doi.org/10.15468/"
+from pipeline.importer.importer import DEFAULT_DESCRIPTION
+from pipeline.ingest.settings import (
+    DEFAULT_BLOCKLIST,
+    DEFAULT_COOKIE_PATTERNS,
+    IngestSettings,
+    split_list,
 )
-DEFAULT_COOKIE_PATTERNS = "/cookieAbsent,cookieSet=1,error=cookies_not_supported"
+from pipeline.targets import DEFAULT_WORKDIR, SAMPLE_ARCHIVE, SAMPLE_EXPORT
 
 
 class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """[backfill]: where the work goes and what it reads."""
 
-    workdir = luigi.Parameter(default="data/work")
+    workdir = luigi.Parameter(default=DEFAULT_WORKDIR)
     export = luigi.Parameter(default=SAMPLE_EXPORT)
     archive = luigi.Parameter(default=SAMPLE_ARCHIVE)
     catalog = luigi.Parameter(default="", description="empty: <workdir>/catalog.sqlite")
@@ -56,10 +54,10 @@ class ingest(luigi.Config):  # noqa: N801
     """[ingest]: knobs of the ingest worker (URL rules are configuration, not code)."""
 
     concurrency = luigi.IntParameter(default=4, significant=False)
-    max_hops = luigi.IntParameter(default=6)
-    max_redirects = luigi.IntParameter(default=25)
-    max_body_bytes = luigi.IntParameter(default=128 * 1024 * 1024)
-    cdx_limit = luigi.IntParameter(default=25)
+    max_hops = luigi.IntParameter(default=IngestSettings.max_hops)
+    max_redirects = luigi.IntParameter(default=IngestSettings.max_redirects)
+    max_body_bytes = luigi.IntParameter(default=IngestSettings.max_body_bytes)
+    cdx_limit = luigi.IntParameter(default=IngestSettings.cdx_limit)
     cdx_dialect = luigi.Parameter(default="auto", description="auto | ia | pywb")
     warc_base = luigi.Parameter(
         default="", description="HTTP archive only: read WARC records by Range from this base URL"
@@ -111,7 +109,3 @@ class importer(luigi.Config):  # noqa: N801
     batch_size = luigi.IntParameter(default=100, significant=False)
     description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 
-
-def split_list(value: str) -> list[str]:
-    """Comma- or newline-separated cfg value -> list of non-empty, stripped items."""
-    return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]

@@ -15,8 +15,9 @@ import os
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask, InRun, StepFailed
+from pipeline.base import BackfillTask, InRun
 from pipeline.catalog import is_api_url
+from pipeline.checks import StepFailed
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import read_json, write_json
@@ -28,6 +29,7 @@ from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 from pipeline.steps.sample import draw_sample
 from pipeline.steps.uniq import uniq_file_meta
+from pipeline.targets import IMPORT_JOURNAL, PREFIX
 from pipeline.wiring import (
     archive_clients,
     check_grobid,
@@ -43,7 +45,6 @@ from pipeline.wiring import (
 
 log = logging.getLogger("luigi-interface")
 
-PREFIX = "files_missing_sha256"
 GROBID_RETRY_STEM = "grobid-retry"
 
 
@@ -313,9 +314,6 @@ class CountMissingSha256(BackfillTask):
 
 # -- catalog import (SPEC §5) ---------------------------------------------------
 
-IMPORT_JOURNAL = f"{PREFIX}.import.journal.json"
-
-
 class ImportTask(BackfillTask):
     """Base of the two import steps: an embedded catalog that was removed makes them stale."""
 
@@ -361,7 +359,7 @@ class ImportFileMeta(ImportTask):
     Why: the goal of the whole pipeline (SPEC §5). Only missing fields are
     filled; editgroups are accepted as they fill up; a killed run is resumed
     from `files_missing_sha256.import.journal.json` with no entity edited
-    twice (see `pipeline/importer.py`). The counts target is written only
+    twice (see `pipeline/importer/`). The counts target is written only
     after the last editgroup is accepted, so its presence means the catalog
     holds every edit. Needs `FATCAT_API_AUTH_TOKEN` when `[backfill] catalog`
     is a fatcat URL. Real run: ~300k updates of ~386k records (runbook:

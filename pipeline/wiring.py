@@ -12,9 +12,9 @@ import logging
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
-from pipeline.base import StepFailed
 from pipeline.catalog import open_catalog
 from pipeline.catalog.base import Catalog
+from pipeline.checks import StepFailed
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
 from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor, GrobidUnavailable

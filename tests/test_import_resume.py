@@ -14,9 +14,9 @@ from catalog_world import entity, file_meta, ident_of, write_lines
 from fatcat_standin import FatcatStandin
 
 from pipeline.catalog.export import load_export
-from pipeline.catalog.journal import ACCEPTED, ImportJournal, JournalError
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.importer import import_file_meta
+from pipeline.importer.journal import ACCEPTED, ImportJournal, JournalError
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "resume-test-token-7f3a9c0e"

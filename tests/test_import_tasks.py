@@ -11,8 +11,8 @@ import pytest
 from fatcat_standin import FatcatStandin
 from luigi_config import config_options
 
-from pipeline.base import meta_path
 from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.provenance import meta_path
 from pipeline.tasks import Backfill, ImportFileMeta, ImportFileMetaSample, UniqFileMeta
 
 TOKEN = "task-test-token-5d1e"

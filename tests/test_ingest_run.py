@@ -8,7 +8,7 @@ import json
 import pytest
 from fakes import FakeArchive, make_pdf
 
-from pipeline.base import StepFailed
+from pipeline.checks import StepFailed
 from pipeline.ingest.run import check_sample_gate, ingest_file, shard_requests, summarise
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker

@@ -13,7 +13,8 @@ import pytest
 from fakes import make_pdf, write_collection
 from luigi_config import config_options
 
-from pipeline.base import StepFailed, meta_path
+from pipeline.checks import StepFailed
+from pipeline.provenance import meta_path
 from pipeline.tasks import IngestResults, IngestSampleResults, IngestShard, MergeFileMeta
 
 N = 30

@@ -24,7 +24,7 @@ from pdfs import make_pdf
 from PIL import Image
 from services import free_port
 
-from pipeline.base import meta_path
+from pipeline.provenance import meta_path
 from pipeline.sinks.files import sink_paths
 from pipeline.sinks.message import GROBID, PDF_TEXT, THUMBNAIL, topic_name
 from pipeline.tasks import GrobidRetry, IngestResults, IngestSampleResults, IngestShard

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.base import StepFailed
+from pipeline.checks import StepFailed
 from pipeline.jsonio import InputError, iter_lines
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import compare, count_missing_sha256

@@ -13,7 +13,7 @@ import luigi
 import pytest
 from luigi_config import config_options
 
-from pipeline.base import meta_path
+from pipeline.provenance import meta_path
 from pipeline.tasks import (
     CountMissingSha256,
     ExportMissingSha256,

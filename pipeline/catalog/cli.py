@@ -19,6 +19,7 @@ from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.jsonio import InputError, dumps
+from pipeline.targets import IMPORT_JOURNAL
 
 
 def _default_catalog() -> str:
@@ -78,8 +79,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     settings = config.importer()
     spec = args.catalog or _default_catalog()
-    journal = args.journal or os.path.join(config.backfill().workdir,
-                                           "files_missing_sha256.import.journal.json")
+    journal = args.journal or os.path.join(config.backfill().workdir, IMPORT_JOURNAL)
     cat, _ = open_catalog(spec, seed=args.seed)
     with cat:
         result = import_file_meta(

@@ -20,7 +20,6 @@ the catalog as it was after the last completed call.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import sqlite3
@@ -39,6 +38,7 @@ from pipeline.catalog.base import (
     new_fatcat_id,
     new_uuid,
 )
+from pipeline.provenance import utc_now
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS file_ident (
@@ -81,7 +81,7 @@ CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc_now(micro=True)
 
 
 # How entities are stored, shared with the export loader.

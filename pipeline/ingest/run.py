@@ -11,7 +11,7 @@ import collections
 import os
 from collections.abc import Iterator
 
-from pipeline.base import StepFailed
+from pipeline.checks import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
 from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object

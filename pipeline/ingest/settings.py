@@ -1,15 +1,27 @@
 """The ingest worker's knobs as one frozen value, built from `[ingest]` by the caller.
 
 Why: the worker must be testable without Luigi and must never read
-configuration behind the caller's back; tasks build this once from
-`pipeline.config.ingest` and pass it in.
+configuration behind the caller's back; `pipeline.wiring` builds this once
+from the `[ingest]` section and passes it in. The defaults are written here
+once; `pipeline.config` reads them from this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.config import DEFAULT_BLOCKLIST, DEFAULT_COOKIE_PATTERNS, split_list
+# URLs never fetched (matched as substrings), and landing-page URLs that mean
+# "this site wants a cookie" (the result is `blocked-cookie`). Cfg text: comma-separated.
+DEFAULT_BLOCKLIST = (
+    "://localhost,://127.0.0.1,://archive.org/,://www.archive.org/,://web.archive.org/web/,"
+    "fatcat.wiki,orcid.org,doi.org/10.2307/,doi.org/10.18730/,doi.org/10.15468/"
+)
+DEFAULT_COOKIE_PATTERNS = "/cookieAbsent,cookieSet=1,error=cookies_not_supported"
+
+
+def split_list(value: str) -> list[str]:
+    """Comma- or newline-separated cfg value -> list of non-empty, stripped items."""
+    return [item.strip() for item in value.replace("\n", ",").split(",") if item.strip()]
 
 
 @dataclass(frozen=True)

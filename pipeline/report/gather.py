@@ -8,7 +8,6 @@ that is not in a sidecar or a companion file the step published is absent.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from collections import Counter
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.jsonio import read_json
-
-META_SUFFIX = ".meta.json"
+from pipeline.provenance import META_SUFFIX, utc_now
+from pipeline.targets import PREFIX
 
 # Dependency order of the steps (the report lists them so); unknown steps follow, by name.
 STEP_ORDER = (
@@ -25,7 +24,7 @@ STEP_ORDER = (
     "IngestShard", "MergeFileMeta", "UniqFileMeta", "ImportFileMetaSample", "ImportFileMeta",
     "CountMissingSha256", "GrobidRetry",
 )
-DUPES_NAME = "files_missing_sha256.file_meta.dupes.json"
+DUPES_NAME = f"{PREFIX}.file_meta.dupes.json"
 MOST_DUPLICATED_SHOWN = 10
 
 
@@ -175,7 +174,7 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
     timed = [r["seconds"] for r in rows if r["seconds"] is not None]
     return {
         "workdir": os.fspath(workdir),
-        "generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": utc_now(),
         "version": __version__,
         "steps": rows,
         "ingest": ingest,

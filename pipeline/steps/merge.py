@@ -4,7 +4,8 @@ The runbook merged shard outputs and an earlier batch by hand with `jq`, and
 kept a record only when the file fetched was the file the catalog meant
 (`file_meta.sha1hex == request.ext_ids.sha1`). This step does the same over
 every shard plus any `extra_results` files, and writes each dropped result to
-a rejects file with its reason instead of letting it disappear:
+a rejects file with its reason instead of letting it disappear (the rule,
+`drop_reason`, is `pipeline.records`, shared with the import's sample dry run):
 
 - `invalid-json` / `not-an-object`: the line is not a JSON object;
 - `bad-result`: no `request.ext_ids.sha1` to compare with;
@@ -23,16 +24,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import re
 import shutil
 import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from json.encoder import encode_basestring
 
-from pipeline.base import check_balance
+from pipeline.checks import check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, dumps, iter_raw_lines
+from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
 from pipeline.steps.split import SplitWriter
 
 # the fields drop_reason and the output read: only these are built from each result line
@@ -40,48 +41,10 @@ from pipeline.steps.split import SplitWriter
 _FIELDS = ("request", "hit", "status", "file_meta")
 _DECODER = struct_decoder("ResultForMerge", _FIELDS)
 
-FILE_META_KEYS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
-HEX_LENGTHS = {"sha1hex": 40, "sha256hex": 64, "md5hex": 32}
-
-
-_HEX_FULLMATCH = {n: re.compile(f"[0-9a-fA-F]{{{n}}}").fullmatch for n in (32, 40, 64)}
-
-
-def _is_hex(value, length: int) -> bool:
-    return isinstance(value, str) and _HEX_FULLMATCH[length](value) is not None
-
-
-def drop_reason(result: dict) -> str | None:
-    """Why a result yields no file_meta record, or None when it does."""
-    request = result.get("request")
-    sha1 = None
-    if isinstance(request, dict) and isinstance(request.get("ext_ids"), dict):
-        sha1 = request["ext_ids"].get("sha1")
-    if not sha1:
-        return "bad-result"
-    if not result.get("hit") or result.get("status") != "success":
-        return "ingest-failed"
-    fm = result.get("file_meta")
-    if not isinstance(fm, dict) or not fm.get("sha1hex"):
-        return "no-file-meta"
-    if not _is_hex(sha1, 40) or not _is_hex(fm["sha1hex"], 40):
-        return "bad-sha1"
-    if any(k in fm and not _is_hex(fm[k], n) for k, n in HEX_LENGTHS.items()):
-        return "bad-file-meta"
-    if fm["sha1hex"].lower() != sha1.lower():
-        return "sha1-mismatch"
-    return None
-
-
-def file_meta_record(fm: dict) -> dict:
-    """The SPEC §2.3 fields of a good result's file_meta, hex digests lower-cased."""
-    return {k: fm[k].lower() if k in HEX_LENGTHS else fm[k] for k in FILE_META_KEYS if k in fm}
-
-
 def file_meta_line(record: dict) -> bytes:
     """`dumps(record)` as bytes, spelled out for a record with all five fields of the usual
     types (the common case: serialising it was a large part of the merge); else `dumps`."""
-    if tuple(record) == FILE_META_KEYS and type(record["size_bytes"]) is int \
+    if tuple(record) == FILE_META_FIELDS and type(record["size_bytes"]) is int \
             and type(record["mimetype"]) is str:
         return (f'{{"md5hex": "{record["md5hex"]}", "mimetype": {encode_basestring(record["mimetype"])}, '
                 f'"sha1hex": "{record["sha1hex"]}", "sha256hex": "{record["sha256hex"]}", '

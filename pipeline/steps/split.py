@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from pipeline.base import check_balance
+from pipeline.checks import check_balance
 from pipeline.jsonio import AtomicWriter, BadLine, dumps, reject_bad_line, reject_record
 
 

@@ -24,7 +24,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterator
 
-from pipeline.base import StepFailed, check_balance
+from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import AtomicWriter, BadLine, iter_raw_lines, write_json
 

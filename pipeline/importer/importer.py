@@ -8,7 +8,7 @@ What one record goes through (a file_meta line):
 2. lookup by sha1: none -> `skip-no-match`;
 3. the entity already has md5, sha256, size and mimetype -> `skip-existing-complete`;
 4. otherwise only its missing fields are filled (never overwritten), its URLs
-   cleaned (`pipeline.catalog.entity`), and the edit put in the open
+   cleaned (`pipeline.importer.entity`), and the edit put in the open
    editgroup -> `update`.
 Counters always hold total, skip, insert, update, exists; they add up:
 total = skip + update + insert + exists + skip-no-match + skip-existing-complete.
@@ -29,7 +29,7 @@ later run. What needs care is an editgroup that was created and given edits
 but not accepted when the process died. fatcat has no call to delete an
 editgroup, and accepting it later is allowed (its edits stay valid as long as
 their entities did not change). So the import keeps a journal
-(`pipeline.catalog.journal`) of the editgroups it creates and accepts, and a
+(`pipeline.importer.journal`) of the editgroups it creates and accepts, and a
 run first settles every editgroup the journal left open:
 - already accepted (killed after the accept, before the journal line): noted;
 - holds edits whose entities are still at the edit's `prev_revision`: accepted
@@ -50,43 +50,24 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import __version__
-from pipeline.base import StepFailed
 from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
-from pipeline.catalog.entity import apply_file_meta, is_complete
-from pipeline.catalog.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
-from pipeline.config import DEFAULT_DESCRIPTION
-from pipeline.jsonio import BadLine, InputError, iter_objects
+from pipeline.checks import StepFailed
+from pipeline.importer.entity import apply_file_meta, is_complete
+from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
+from pipeline.importer.records import check_file_meta, iter_file_meta, want_reason
 
 log = logging.getLogger(__name__)
 
 AGENT = "filemeta-backfill.FileMetaImporter"
-FILE_META_FIELDS = ("sha1hex", "sha256hex", "md5hex", "size_bytes", "mimetype")
 BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
-HEX_LENGTHS = {"sha1hex": 40, "sha256hex": 64, "md5hex": 32}
-MIMETYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
-
-
-def want_reason(row: dict[str, Any]) -> str | None:
-    """Why a file_meta record is not imported (`skip-...`), or None when it is wanted."""
-    if any(not row.get(k) for k in FILE_META_FIELDS):  # absent, null, "" or 0 (as fatcat's want)
-        return "skip-missing-field"
-    for key, length in HEX_LENGTHS.items():
-        value = row[key]
-        if not isinstance(value, str) or len(value) != length or value.strip("0123456789abcdef"):
-            return "skip-malformed-field"
-    size = row["size_bytes"]
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        return "skip-malformed-field"
-    if not isinstance(row["mimetype"], str) or not MIMETYPE_RE.match(row["mimetype"]):
-        return "skip-malformed-field"
-    return None
+# The editgroup description of docs/delivery.md; `[importer] description` defaults to it.
+DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
 
 
 def new_counter() -> Counter:
@@ -265,28 +246,6 @@ class ImportResult:
                 "recovery": self.recovery.as_dict(), "dry_run": self.dry_run}
 
 
-def check_file_meta(path: str | os.PathLike) -> int:
-    """Count the records of a file_meta JSON-lines file, checking every line first.
-
-    A line that is not a JSON object stops the import before any write, with
-    its line number: the file is produced by our own checked steps, so such a
-    line means a damaged file, not a record to skip.
-    """
-    n_records = 0
-    for n, obj in iter_objects(path):
-        if isinstance(obj, BadLine):
-            raise InputError(f"{os.fspath(path)}: line {n}: {obj.reason} ({obj.detail})")
-        n_records += 1
-    return n_records
-
-
-def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    for _, obj in iter_objects(path):
-        if isinstance(obj, BadLine):  # the file changed since check_file_meta
-            raise InputError(f"{os.fspath(path)}: line {obj.line}: {obj.reason}")
-        yield obj
-
-
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
                      batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
                      dry_run: bool = False) -> ImportResult:
@@ -313,20 +272,3 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
     counts = importer.run(records)
     return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
                         dry_run=dry_run)
-
-
-def sample_file_meta(results_path: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """The file_meta of the sample's ingest results that the merge step would keep.
-
-    Why: the QA dry run must count what the real import will see, so it
-    applies the merge step's own rule (a successful hit whose fetched sha1 is
-    the requested one). Lines that are not JSON objects are an error here:
-    the sample results file is our own output.
-    """
-    from pipeline.steps.merge import drop_reason
-
-    for n, obj in iter_objects(results_path):
-        if isinstance(obj, BadLine):
-            raise InputError(f"{os.fspath(results_path)}: line {n}: {obj.reason}")
-        if drop_reason(obj) is None:
-            yield obj["file_meta"]

@@ -17,13 +17,13 @@ error (the journal was damaged and recovery must not guess).
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from pipeline.catalog.base import CatalogError
+from pipeline.provenance import utc_now
 
 OPEN, ACCEPTED, ABANDONED = "created", "accepted", "abandoned"
 
@@ -69,7 +69,7 @@ class ImportJournal:
 
     def record(self, event: str, editgroup_id: str, catalog: str, **fields: Any) -> None:
         entry = {"event": event, "editgroup_id": editgroup_id, "catalog": catalog,
-                 "time": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), **fields}
+                 "time": utc_now(micro=True), **fields}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
         with open(self.path, "a", encoding="utf-8") as f:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.catalog.entity import apply_file_meta, cleanup_urls, fill_missing, is_complete
+from pipeline.importer.entity import apply_file_meta, cleanup_urls, fill_missing, is_complete
 
 FM = {"sha1hex": "a" * 40, "sha256hex": "b" * 64, "md5hex": "c" * 32, "size_bytes": 42,
       "mimetype": "application/pdf"}

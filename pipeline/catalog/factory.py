@@ -1,0 +1,47 @@
+"""One place that turns the `[backfill] catalog` setting into a catalog backend.
+
+An http(s) URL is a fatcat API; anything else is the path of an embedded
+(SQLite) catalog, loaded from a seed export when it does not exist yet. The
+import receives a `Catalog` and never branches on where the catalog lives
+(the same shape as `pipeline.archive.factory`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pipeline.catalog.base import Catalog, CatalogError
+from pipeline.catalog.export import LoadReport, load_export
+from pipeline.catalog.fatcat import FatcatCatalog
+from pipeline.catalog.sqlite import SqliteCatalog
+
+log = logging.getLogger(__name__)
+
+
+def is_api_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+def rejects_path_for(catalog_path: str | os.PathLike) -> str:
+    """Where the lines an export load refused are written, beside the catalog."""
+    return f"{os.fspath(catalog_path)}.rejects.json"
+
+
+def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Catalog, LoadReport | None]:
+    """The catalog named by `spec`, and the load report if it had to be seeded first.
+
+    An embedded catalog that does not exist is loaded from `seed` (the
+    `[backfill] catalog_seed` export); with no seed that is an error rather
+    than an empty catalog that would silently match nothing.
+    """
+    if is_api_url(spec):
+        return FatcatCatalog(spec), None
+    report = None
+    if not os.path.exists(spec):
+        if not seed:
+            raise CatalogError(f"embedded catalog {spec} does not exist and no seed export was given")
+        report = load_export(spec, seed, rejects_path=rejects_path_for(spec))
+        log.info("catalog %s loaded from %s: %d entities, %d lines rejected (%s)", spec, seed,
+                 report.loaded, report.rejected, dict(report.reasons))
+    return SqliteCatalog(spec), report

@@ -1,0 +1,23 @@
+"""The catalog import: fill the missing file fields of matching entities, exactly once.
+
+- `importer`: the editgroup loop, its counters and the recovery of a killed run;
+- `records`: which file_meta records are wanted, and the checks of the input file;
+- `entity`: what the import does to one entity (fill missing fields, clean URLs);
+- `journal`: the append-only record of the editgroups an import opened and accepted.
+
+The backends it writes to are `pipeline.catalog`; the rules are docs/delivery.md.
+"""
+
+from pipeline.importer.importer import (
+    AGENT,
+    DEFAULT_DESCRIPTION,
+    FileMetaImporter,
+    ImportResult,
+    import_file_meta,
+    import_records,
+    new_counter,
+)
+from pipeline.importer.records import sample_file_meta, want_reason
+
+__all__ = ["AGENT", "DEFAULT_DESCRIPTION", "FileMetaImporter", "ImportResult", "import_file_meta",
+           "import_records", "new_counter", "sample_file_meta", "want_reason"]

@@ -1,0 +1,73 @@
+"""The import's checks of its input: which file_meta records are wanted, and a sound file.
+
+Why apart from the importer: these rules (five fields present, well-formed
+hashes, a positive size, a text mimetype; a damaged file stops the import
+before any write) are what a reviewer compares with docs/delivery.md, and
+they need no catalog. `sample_file_meta` gives the QA dry run exactly what
+the merge step would keep (`pipeline.records`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.jsonio import BadLine, InputError, iter_objects
+from pipeline.records import FILE_META_FIELDS, HEX_LENGTHS, drop_reason
+
+MIMETYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+def want_reason(row: dict[str, Any]) -> str | None:
+    """Why a file_meta record is not imported (`skip-...`), or None when it is wanted."""
+    if any(not row.get(k) for k in FILE_META_FIELDS):  # absent, null, "" or 0 (as fatcat's want)
+        return "skip-missing-field"
+    for key, length in HEX_LENGTHS.items():
+        value = row[key]
+        if not isinstance(value, str) or len(value) != length or value.strip("0123456789abcdef"):
+            return "skip-malformed-field"
+    size = row["size_bytes"]
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        return "skip-malformed-field"
+    if not isinstance(row["mimetype"], str) or not MIMETYPE_RE.match(row["mimetype"]):
+        return "skip-malformed-field"
+    return None
+
+
+def check_file_meta(path: str | os.PathLike) -> int:
+    """Count the records of a file_meta JSON-lines file, checking every line first.
+
+    A line that is not a JSON object stops the import before any write, with
+    its line number: the file is produced by our own checked steps, so such a
+    line means a damaged file, not a record to skip.
+    """
+    n_records = 0
+    for n, obj in iter_objects(path):
+        if isinstance(obj, BadLine):
+            raise InputError(f"{os.fspath(path)}: line {n}: {obj.reason} ({obj.detail})")
+        n_records += 1
+    return n_records
+
+
+def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    for _, obj in iter_objects(path):
+        if isinstance(obj, BadLine):  # the file changed since check_file_meta
+            raise InputError(f"{os.fspath(path)}: line {obj.line}: {obj.reason}")
+        yield obj
+
+
+def sample_file_meta(results_path: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """The file_meta of the sample's ingest results that the merge step would keep.
+
+    Why: the QA dry run must count what the real import will see, so it
+    applies the merge step's own rule (a successful hit whose fetched sha1 is
+    the requested one). Lines that are not JSON objects are an error here:
+    the sample results file is our own output.
+    """
+    for n, obj in iter_objects(results_path):
+        if isinstance(obj, BadLine):
+            raise InputError(f"{os.fspath(results_path)}: line {n}: {obj.reason}")
+        if drop_reason(obj) is None:
+            yield obj["file_meta"]

@@ -1,0 +1,90 @@
+"""Provenance sidecars: which files a step read and wrote, and whether they are still those files.
+
+Why a plain module: the sidecar (`<target>.meta.json`) is the pipeline's
+record of what made a target (see docs/targets.md). Deciding whether a file
+is the one a step read (same size and mtime, or failing that the same
+sha256) and reading a finished step's counts are plain file operations; the
+Luigi base task, the CLI and tests all use them without Luigi.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from pipeline.jsonio import read_json
+
+META_SUFFIX = ".meta.json"
+
+
+def utc_now(*, micro: bool = False) -> str:
+    """The current UTC time as text: `2026-01-31T12:00:00Z` (sidecars), or with
+    microseconds, `2026-01-31T12:00:00.123456Z` (catalog records, journal events)."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ" if micro else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def meta_path(target: str | os.PathLike) -> Path:
+    """The sidecar of a target: `<target>.meta.json`."""
+    return Path(f"{os.fspath(target)}{META_SUFFIX}")
+
+
+def read_meta(target: str | os.PathLike) -> dict[str, Any] | None:
+    """A target's sidecar as a dict, or None when the step has not finished."""
+    sidecar = meta_path(target)
+    return read_json(sidecar) if sidecar.exists() else None
+
+
+def read_counts(target: str | os.PathLike) -> dict[str, Any]:
+    """The counts a finished step recorded for `target` (its sidecar must exist)."""
+    return read_json(meta_path(target))["counts"]
+
+
+def file_identity(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:
+    """Path, size, mtime and content digest of a file (the digest computed unless given)."""
+    st = os.stat(path)
+    return {
+        "path": os.fspath(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": sha256 or content_digest(path),
+    }
+
+
+def content_digest(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def current_digest(path: str) -> str:
+    """The digest of a file now: from its producer's sidecar when that describes the file as
+    it is (same size and mtime), else computed (external inputs, or a file changed by hand)."""
+    sidecar = meta_path(path)
+    if sidecar.exists():
+        st = os.stat(path)
+        try:
+            outputs = read_json(sidecar).get("outputs", [])
+        except (OSError, ValueError):
+            outputs = []
+        for out in outputs:
+            if out.get("path") == path and (out.get("size"), out.get("mtime_ns")) == (
+                st.st_size,
+                st.st_mtime_ns,
+            ) and out.get("sha256"):
+                return out["sha256"]
+    return content_digest(path)
+
+
+def unchanged(recorded: dict | None, path: str) -> bool:
+    """Whether `path` is the file a step read: same size and mtime, or else the same bytes."""
+    if recorded is None:
+        return False
+    st = os.stat(path)
+    if (recorded.get("size"), recorded.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
+        return True
+    return recorded.get("size") == st.st_size and recorded.get("sha256") == current_digest(path)

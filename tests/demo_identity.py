@@ -1,0 +1,230 @@
+"""Compare `make demo` of two commits: same output, same targets (a script, not a test module).
+
+Why: a refactoring that moves code must not change a result. This clones the
+repository twice into a temporary directory (BEFORE and AFTER commits), gives
+each clone its own virtualenv and a copy of the sample world, runs
+`make -s demo` in both, then compares:
+
+- the demo's standard output, byte for byte (Luigi's summary, `status`, the
+  counters);
+- the pipeline's own log lines (`INFO:` lines of the steps and the worker),
+  with Luigi's worker identity, pids and task-id hashes masked;
+- every file under the work directory: byte for byte, except
+  * `*.meta.json` sidecars: compared as JSON without `finished` and without
+    the `mtime_ns` of inputs and outputs (times of this run);
+  * the import journal: compared without each event's `time`;
+  * `catalog.sqlite`: every table dumped in key order, with the timestamps
+    dropped and the random editgroup, revision and edit ids renamed in order
+    of first use (so two runs that made the same edits compare equal);
+- then runs `make -s demo` again in the AFTER clone and checks it prints
+  "Did not run any tasks" and rewrites no file (same bytes and mtimes).
+
+Usage: `python tests/demo_identity.py [--before REV] [--after REV] [--keep]`.
+Prints one line per compared item and exits 1 on any difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORKDIR = "data/work"
+
+_MASKS = [
+    (re.compile(r"Worker\(salt=[^)]*\)"), "Worker(...)"),
+    (re.compile(r"\[pid \d+\]"), "[pid N]"),
+    (re.compile(r"__[0-9a-f]{10}\b"), "__HASH"),
+    (re.compile(r"_[0-9a-f]{10}\b"), "_HASH"),
+]
+
+
+def sh(cmd: list[str], cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, check=True, text=True, **kw)
+
+
+def prepare(rev: str, dest: Path) -> Path:
+    """A clone of `rev` with the sample world copied in and its own virtualenv."""
+    sh(["git", "clone", "-q", "--no-checkout", str(REPO), str(dest)], cwd=REPO)
+    sh(["git", "checkout", "-q", rev], cwd=dest)
+    world = REPO / "data" / "world"
+    if (world / "summary.json").exists():
+        shutil.copytree(world, dest / "data" / "world", symlinks=True)
+        (dest / "data" / "world" / "summary.json").touch()  # newer than the clone's generator
+    pywb = REPO / ".venv-pywb"
+    if pywb.exists():
+        os.symlink(os.path.realpath(pywb), dest / ".venv-pywb")
+    sh(["make", "-s", "venv", "world"], cwd=dest, capture_output=True)
+    return dest
+
+
+def run_demo(tree: Path) -> tuple[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "LUIGI_CONFIG_PATH"}
+    p = subprocess.run(["make", "-s", "demo"], cwd=tree, env=env, text=True,
+                       capture_output=True)
+    if p.returncode != 0:
+        raise SystemExit(f"make demo failed in {tree}:\n{p.stdout}\n{p.stderr}")
+    return p.stdout, p.stderr
+
+
+def log_lines(stderr: str) -> list[str]:
+    """The step and worker log lines (Luigi's scheduler chatter dropped), identities masked."""
+    out = []
+    for line in stderr.splitlines():
+        if not line.startswith("INFO: ") or "Informed scheduler" in line:
+            continue
+        for pattern, repl in _MASKS:
+            line = pattern.sub(repl, line)
+        out.append(line)
+    return out
+
+
+def normal_meta(path: Path) -> dict:
+    meta = json.loads(path.read_text())
+    meta.pop("finished", None)
+    for key in ("inputs", "outputs"):
+        for item in meta.get(key, []):
+            item.pop("mtime_ns", None)
+    return meta
+
+
+def normal_journal(path: Path) -> list[dict]:
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    ids: dict[str, str] = {}
+    for e in events:
+        e.pop("time", None)
+        e["editgroup_id"] = ids.setdefault(e["editgroup_id"], f"eg{len(ids)}")
+    return events
+
+
+def normal_catalog(path: Path) -> dict[str, list]:
+    """Every table in key order, timestamps dropped, random ids renamed in order of use."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    names: dict[str, str] = {}
+
+    def name(value: str | None, kind: str) -> str | None:
+        if value is None:
+            return None
+        return names.setdefault(value, f"{kind}{sum(v.startswith(kind) for v in names.values())}")
+
+    groups = [r[0] for r in db.execute("SELECT editgroup_id FROM changelog ORDER BY idx")]
+    groups += [r[0] for r in db.execute("SELECT editgroup_id FROM editgroup ORDER BY created, "
+                                        "editgroup_id") if r[0] not in groups]
+    for g in groups:
+        name(g, "eg")
+    edits = sorted(db.execute("SELECT editgroup_id, ident, rev_id, edit_id, prev_rev FROM file_edit"),
+                   key=lambda r: (names[r[0]], r[1]))
+    for _, _, rev, edit, _ in edits:
+        name(rev, "rev")
+        name(edit, "edit")
+
+    def rename(text):
+        if not isinstance(text, str):
+            return text
+        for old, new in names.items():
+            text = text.replace(old, new)
+        return text
+
+    out = {
+        "changelog": [names[g] for g in groups if g in
+                      {r[0] for r in db.execute("SELECT editgroup_id FROM changelog")}],
+        "editgroup": sorted((names[g], d, e) for g, d, e in
+                            db.execute("SELECT editgroup_id, description, extra FROM editgroup")),
+        "file_edit": [(names[g], i, names[r], names[e], rename(p)) for g, i, r, e, p in edits],
+        "file_ident": [tuple(rename(v) for v in row) for row in db.execute(
+            "SELECT ident, state, active, revision, sha1, body FROM file_ident ORDER BY ident")],
+        "file_rev": sorted(tuple(rename(v) for v in row) for row in db.execute(
+            "SELECT rev_id, ident, body FROM file_rev")),
+    }
+    db.close()
+    return out
+
+
+def compare_file(rel: str, a: Path, b: Path) -> tuple[bool, str]:
+    if rel.endswith(".meta.json"):
+        return normal_meta(a) == normal_meta(b), "sidecar without finished/mtime_ns"
+    if rel.endswith(".journal.json"):
+        return normal_journal(a) == normal_journal(b), "journal without times, ids renamed"
+    if rel.endswith(".sqlite"):
+        return normal_catalog(a) == normal_catalog(b), "catalog tables, ids renamed, no times"
+    return a.read_bytes() == b.read_bytes(), "bytes"
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in root.rglob("*") if p.is_file()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--before", default="22a3706")
+    ap.add_argument("--after", default="HEAD")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary clones")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="demo-identity-"))
+    ok = True
+    try:
+        before = prepare(args.before, tmp / "before")
+        after = prepare(args.after, tmp / "after")
+        out_a, err_a = run_demo(before)
+        out_b, err_b = run_demo(after)
+
+        same = out_a == out_b
+        ok &= same
+        print(f"{'same' if same else 'DIFF'}  demo stdout ({len(out_a.splitlines())} lines)")
+        if not same:
+            sys.stdout.writelines(line + "\n" for line in _diff(out_a, out_b))
+        la, lb = log_lines(err_a), log_lines(err_b)
+        same = la == lb
+        ok &= same
+        print(f"{'same' if same else 'DIFF'}  step log lines ({len(la)} lines, identities masked)")
+        if not same:
+            sys.stdout.writelines(line + "\n" for line in _diff("\n".join(la), "\n".join(lb)))
+
+        wa, wb = before / WORKDIR, after / WORKDIR
+        fa, fb = files_under(wa), files_under(wb)
+        if fa != fb:
+            ok = False
+            print(f"DIFF  file sets: only before {sorted(fa - fb)}, only after {sorted(fb - fa)}")
+        for rel in sorted(fa & fb):
+            same, how = compare_file(rel, wa / rel, wb / rel)
+            ok &= same
+            print(f"{'same' if same else 'DIFF'}  {rel} ({how})")
+
+        snap = snapshot(wb)
+        out_c, _ = run_demo(after)
+        quiet = "Did not run any tasks" in out_c
+        untouched = snapshot(wb) == snap
+        ok &= quiet and untouched
+        print(f"{'same' if quiet else 'DIFF'}  second demo says 'Did not run any tasks'")
+        print(f"{'same' if untouched else 'DIFF'}  second demo rewrote no file ({len(snap)} files)")
+    finally:
+        if args.keep:
+            print(f"clones kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("IDENTICAL" if ok else "DIFFERENT")
+    return 0 if ok else 1
+
+
+def _diff(a: str, b: str) -> list[str]:
+    import difflib
+
+    return list(difflib.unified_diff(a.splitlines(), b.splitlines(), "before", "after",
+                                     lineterm="", n=1))[:60]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
