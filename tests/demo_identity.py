@@ -7,12 +7,15 @@ each clone its own virtualenv and a copy of the sample world, runs
 
 - the demo's standard output, byte for byte (Luigi's summary, `status`, the
   counters);
+- Luigi's execution summary, byte for byte;
 - the pipeline's own log lines (`INFO:` lines of the steps and the worker),
-  with Luigi's worker identity, pids and task-id hashes masked;
+  with Luigi's worker identity, pids and task-id hashes masked, grouped per
+  task run (independent shards run in an order that varies run to run);
 - every file under the work directory: byte for byte, except
   * `*.meta.json` sidecars: compared as JSON without `finished` and without
     the `mtime_ns` of inputs and outputs (times of this run);
-  * the import journal: compared without each event's `time`;
+  * the import journal: compared without each event's `time`, editgroup ids
+    renamed in order, the clone's directory masked in the catalog path;
   * `catalog.sqlite`: every table dumped in key order, with the timestamps
     dropped and the random editgroup, revision and edit ids renamed in order
     of first use (so two runs that made the same edits compare equal);
@@ -75,16 +78,31 @@ def run_demo(tree: Path) -> tuple[str, str]:
     return p.stdout, p.stderr
 
 
-def log_lines(stderr: str) -> list[str]:
-    """The step and worker log lines (Luigi's scheduler chatter dropped), identities masked."""
-    out = []
+def log_blocks(stderr: str) -> list[tuple[str, ...]]:
+    """The step and worker log lines, identities masked, as one block per task run
+    (`running X` ... `done X`), sorted: independent shards run in the scheduler's order,
+    which changes from run to run."""
+    blocks: list[tuple[str, ...]] = []
+    current: list[str] = []
     for line in stderr.splitlines():
         if not line.startswith("INFO: ") or "Informed scheduler" in line:
             continue
         for pattern, repl in _MASKS:
             line = pattern.sub(repl, line)
-        out.append(line)
-    return out
+        current.append(line)
+        if ") done " in line:
+            blocks.append(tuple(current))
+            current = []
+    if current:
+        blocks.append(tuple(current))
+    return sorted(blocks)
+
+
+def summary(text: str) -> str:
+    """Luigi's execution summary (between its two banner lines)."""
+    banner = "===== Luigi Execution Summary ====="
+    parts = text.split(banner)
+    return parts[1] if len(parts) >= 3 else ""
 
 
 def normal_meta(path: Path) -> dict:
@@ -96,11 +114,12 @@ def normal_meta(path: Path) -> dict:
     return meta
 
 
-def normal_journal(path: Path) -> list[dict]:
+def normal_journal(path: Path, tree: Path) -> list[dict]:
     events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     ids: dict[str, str] = {}
     for e in events:
         e.pop("time", None)
+        e["catalog"] = e["catalog"].replace(str(tree), "<clone>")
         e["editgroup_id"] = ids.setdefault(e["editgroup_id"], f"eg{len(ids)}")
     return events
 
@@ -148,11 +167,12 @@ def normal_catalog(path: Path) -> dict[str, list]:
     return out
 
 
-def compare_file(rel: str, a: Path, b: Path) -> tuple[bool, str]:
+def compare_file(rel: str, a: Path, b: Path, trees: tuple[Path, Path]) -> tuple[bool, str]:
     if rel.endswith(".meta.json"):
         return normal_meta(a) == normal_meta(b), "sidecar without finished/mtime_ns"
     if rel.endswith(".journal.json"):
-        return normal_journal(a) == normal_journal(b), "journal without times, ids renamed"
+        return (normal_journal(a, trees[0]) == normal_journal(b, trees[1]),
+                "journal without times, ids renamed, clone path masked")
     if rel.endswith(".sqlite"):
         return normal_catalog(a) == normal_catalog(b), "catalog tables, ids renamed, no times"
     return a.read_bytes() == b.read_bytes(), "bytes"
@@ -186,12 +206,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'same' if same else 'DIFF'}  demo stdout ({len(out_a.splitlines())} lines)")
         if not same:
             sys.stdout.writelines(line + "\n" for line in _diff(out_a, out_b))
-        la, lb = log_lines(err_a), log_lines(err_b)
+        sa, sb = summary(out_a + err_a), summary(out_b + err_b)
+        same = sa == sb and bool(sa)
+        ok &= same
+        print(f"{'same' if same else 'DIFF'}  Luigi execution summary ({len(sa.splitlines())} lines)")
+        if not same:
+            sys.stdout.writelines(line + "\n" for line in _diff(sa, sb))
+        la, lb = log_blocks(err_a), log_blocks(err_b)
         same = la == lb
         ok &= same
-        print(f"{'same' if same else 'DIFF'}  step log lines ({len(la)} lines, identities masked)")
+        print(f"{'same' if same else 'DIFF'}  step log lines ({sum(map(len, la))} lines in "
+              f"{len(la)} task blocks, identities masked)")
         if not same:
-            sys.stdout.writelines(line + "\n" for line in _diff("\n".join(la), "\n".join(lb)))
+            flat_a, flat_b = ("\n".join(x for b in blocks for x in b) for blocks in (la, lb))
+            sys.stdout.writelines(line + "\n" for line in _diff(flat_a, flat_b))
 
         wa, wb = before / WORKDIR, after / WORKDIR
         fa, fb = files_under(wa), files_under(wb)
@@ -199,13 +227,13 @@ def main(argv: list[str] | None = None) -> int:
             ok = False
             print(f"DIFF  file sets: only before {sorted(fa - fb)}, only after {sorted(fb - fa)}")
         for rel in sorted(fa & fb):
-            same, how = compare_file(rel, wa / rel, wb / rel)
+            same, how = compare_file(rel, wa / rel, wb / rel, (before, after))
             ok &= same
             print(f"{'same' if same else 'DIFF'}  {rel} ({how})")
 
         snap = snapshot(wb)
-        out_c, _ = run_demo(after)
-        quiet = "Did not run any tasks" in out_c
+        out_c, err_c = run_demo(after)
+        quiet = "Did not run any tasks" in out_c + err_c
         untouched = snapshot(wb) == snap
         ok &= quiet and untouched
         print(f"{'same' if quiet else 'DIFF'}  second demo says 'Did not run any tasks'")
