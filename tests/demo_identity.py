@@ -22,7 +22,8 @@ each clone its own virtualenv and a copy of the sample world, runs
 - then runs `make -s demo` again in the AFTER clone and checks it prints
   "Did not run any tasks" and rewrites no file (same bytes and mtimes).
 
-Usage: `python tests/demo_identity.py [--before REV] [--after REV] [--keep]`.
+Usage: `python tests/demo_identity.py [--before REV] [--after REV] [--keep]` (defaults:
+main and HEAD, so run it on your branch before landing).
 Prints one line per compared item and exits 1 on any difference.
 """
 
@@ -189,7 +190,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--before", default="22a3706")
+    ap.add_argument("--before", default="main", help="the commit before the change (default: main)")
     ap.add_argument("--after", default="HEAD")
     ap.add_argument("--keep", action="store_true", help="keep the temporary clones")
     args = ap.parse_args(argv)
