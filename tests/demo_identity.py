@@ -109,7 +109,8 @@ def summary(text: str) -> str:
 
 def normal_meta(path: Path) -> dict:
     meta = json.loads(path.read_text())
-    meta.pop("finished", None)
+    for key in ("started", "finished", "seconds"):
+        meta.pop(key, None)
     for key in ("inputs", "outputs"):
         for item in meta.get(key, []):
             item.pop("mtime_ns", None)
