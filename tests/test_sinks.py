@@ -116,7 +116,9 @@ def test_kafka_sink_close_raises_when_the_broker_is_gone(broker):
     broker.stop()
     for m in messages(3):
         sink.publish(m)
-    with pytest.raises(SinkError, match="Kafka deliveries to .* failed"):
+    # a delivery report with an error, or (a request still in flight when the broker died)
+    # no report before the deadline: either way close() raises
+    with pytest.raises(SinkError, match="Kafka deliveries to .* failed|messages still in queue"):
         sink.close()
     with pytest.raises(SinkError):
         sink.publish(Message(GROBID, "f" * 40, {"key": "f" * 40}))

@@ -19,6 +19,7 @@ compression is a producer setting), `sandcrawler-{env}.pdf-thumbnail-180px-jpg`
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 
@@ -32,6 +33,8 @@ MESSAGE_TIMEOUT_MS = 120_000
 METADATA_TIMEOUT_S = 10.0
 ERRORS_SHOWN = 5
 
+log = logging.getLogger(__name__)
+
 
 def producer_config(hosts: str, message_max_bytes: int, message_timeout_ms: int,
                     compression: str | None = None) -> dict:
@@ -43,6 +46,7 @@ def producer_config(hosts: str, message_max_bytes: int, message_timeout_ms: int,
         "message.max.bytes": message_max_bytes,
         "message.timeout.ms": message_timeout_ms,
         "linger.ms": 20,
+        "logger": log,  # librdkafka's own log lines (disconnects, retries) through Python logging
     }
     if compression:
         config["compression.type"] = compression
@@ -136,8 +140,11 @@ class KafkaSink(Sink):
         unacked = {self.topics[k]: self.counts[k] - self.acked[k] for k in TOPICS
                    if self.counts[k] != self.acked[k]}
         if left or unacked:
-            raise SinkError(f"Kafka broker {self.hosts}: {left} messages still in queue, "
-                            f"unacknowledged per topic: {unacked}")
+            problem = (f"Kafka broker {self.hosts}: {left} messages still in queue after "
+                       f"{self.message_timeout_ms / 1000:g} s, unacknowledged per topic: {unacked}")
+            with self._lock:
+                self.errors.append(problem)  # the sink stays failed: a later publish raises too
+            raise SinkError(problem)
         return {self.topics[k]: self.acked[k] for k in TOPICS}
 
     def abort(self) -> None:
