@@ -24,10 +24,19 @@ from pdfs import make_pdf
 from PIL import Image
 from services import free_port
 
+from pipeline.checks import StepFailed
+from pipeline.postprocess.retry import retry_grobid
 from pipeline.provenance import meta_path
-from pipeline.sinks.files import sink_paths
+from pipeline.sinks.files import FileSink, sink_paths
 from pipeline.sinks.message import GROBID, PDF_TEXT, THUMBNAIL, topic_name
-from pipeline.tasks import GrobidRetry, IngestResults, IngestSampleResults, IngestShard
+from pipeline.tasks import (
+    BackfillReport,
+    GrobidRetry,
+    IngestResults,
+    IngestSampleResults,
+    IngestShard,
+)
+from pipeline.wiring import archive_clients, grobid_postprocessor
 
 BROKEN_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer garbage\n%%EOF\n"
 
@@ -217,11 +226,48 @@ def test_grobid_failures_are_recorded_and_grobid_retry_fixes_them(world_cfg, gro
 def test_grobid_down_fails_the_shard_before_any_request(world_cfg):
     work, _ = world_cfg
     host = f"http://127.0.0.1:{free_port()}"
+    assert build(IngestSampleResults()).status.name == "SUCCESS"
     with config_options("grobid", {"host": host}):
-        result = build(IngestShard(shard=0, shards=2))
-    assert result.status.name == "FAILED"
+        assert build(IngestShard(shard=0, shards=2)).status.name == "FAILED"
+        with pytest.raises(StepFailed, match=f"GROBID at {host} is not reachable.*Start GROBID or "
+                                             r"fix \[grobid\] host"):
+            IngestShard(shard=0, shards=2).run()
     assert not (work / "ingest_results/shard-000-of-002.json.gz").exists()
     assert not (work / "sinks").exists()
+
+
+def test_backfill_runs_grobid_retry_only_with_grobid(world_cfg):
+    assert not any(isinstance(t, GrobidRetry) for t in BackfillReport().requires())
+    with config_options("grobid", {"host": "http://grobid.invalid:8070"}):
+        assert any(isinstance(t, GrobidRetry) for t in BackfillReport().requires())
+
+
+def test_grobid_retry_reports_captures_that_changed_or_broke(world_cfg, grobid_cfg, tmp_path):
+    work, pdfs = world_cfg
+    grobid = grobid_cfg
+    grobid.set_mode("busy")
+    assert build(IngestResults()).status.name == "SUCCESS"
+    results = [r for r in shard_results(work) if r["status"] == "success"]
+    changed, broken = results[0], results[1]
+    changed["file_meta"] = dict(changed["file_meta"], sha1hex="0" * 40)
+    broken["cdx"] = dict(broken["cdx"], warc_offset=broken["cdx"]["warc_offset"] + 7)
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(changed) + "\n" + json.dumps(broken) + "\n")
+    grobid.set_mode("ok")
+    _, content = archive_clients()
+    sink = FileSink(tmp_path / "retry", "dev", "grobid-retry")
+    counts = retry_grobid([str(damaged)], str(tmp_path / "out.json.gz"), content,
+                          grobid_postprocessor(), sink, 1 << 20)
+    assert counts["total"] == 2
+    assert counts["status"] == {"fetch-error": 1, "sha1-mismatch": 1}
+    assert counts["messages"][topic_name(GROBID, "dev")] == 0  # nothing sent to GROBID
+    with gzip.open(tmp_path / "out.json.gz", "rt") as f:
+        lines = [json.loads(line) for line in f]
+    assert lines[0]["status"] == "sha1-mismatch" and "0" * 40 in lines[0]["error_msg"]
+    assert lines[1]["status"] == "fetch-error" and lines[1]["error_msg"]
+    # GROBID saw only the shards' requests (one per successful ingest, the twin too), all busy
+    assert len(grobid.requests) == len(results) == len(pdfs) + 1
+    assert {r["mode"] for r in grobid.requests} == {"busy"}
 
 
 def test_file_sinks_by_default_written_with_the_shard(world_cfg):
