@@ -13,8 +13,11 @@ task ids hold absolute paths), and compares:
   with Luigi's worker identity, pids and task-id hashes masked, grouped per
   task run (independent shards run in an order that varies run to run);
 - every file under the work directory: byte for byte, except
-  * `*.meta.json` sidecars: compared as JSON without `finished` and without
-    the `mtime_ns` of inputs and outputs (times of this run);
+  * `*.meta.json` sidecars: compared as JSON without timings (`started`,
+    `finished`, `seconds`, the `mtime_ns` of inputs and outputs; an input that
+    is itself a sidecar or the report is compared by path);
+  * `report.json` without timings; `report.html` only present (its charts
+    draw the timings);
   * the import journal: compared without each event's `time`, editgroup ids
     renamed in order, the clone's directory masked in the catalog path;
   * `catalog.sqlite`: every table dumped in key order, with the timestamps
@@ -107,13 +110,27 @@ def summary(text: str) -> str:
     return parts[1] if len(parts) >= 3 else ""
 
 
+TIMING_KEYS = ("generated", "started", "finished", "seconds", "rate_per_s", "mtime_ns",
+               "total_step_seconds")
+
+
+def without_timings(value):
+    """`value` with every timing key dropped, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
 def normal_meta(path: Path) -> dict:
-    meta = json.loads(path.read_text())
-    for key in ("started", "finished", "seconds"):
-        meta.pop(key, None)
-    for key in ("inputs", "outputs"):
-        for item in meta.get(key, []):
-            item.pop("mtime_ns", None)
+    """A sidecar without timings; an input that holds timings itself (another sidecar, the
+    run report) is compared by path only."""
+    meta = without_timings(json.loads(path.read_text()))
+    for item in meta.get("inputs", []) + meta.get("outputs", []):
+        if item["path"].endswith((".meta.json", "report.json", "report.html")):
+            item.pop("sha256", None)
+            item.pop("size", None)
     return meta
 
 
@@ -174,6 +191,11 @@ def compare_file(rel: str, a: Path, b: Path) -> tuple[bool, str]:
         return normal_meta(a) == normal_meta(b), "sidecar without finished/mtime_ns"
     if rel.endswith(".journal.json"):
         return normal_journal(a) == normal_journal(b), "journal without times, ids renamed"
+    if rel == "report.json":
+        return (without_timings(json.loads(a.read_text())) == without_timings(json.loads(b.read_text())),
+                "report without timings")
+    if rel == "report.html":  # a view of report.json whose charts draw the timings
+        return a.stat().st_size > 0 and b.stat().st_size > 0, "present (charts show timings)"
     if rel.endswith(".sqlite"):
         return normal_catalog(a) == normal_catalog(b), "catalog tables, ids renamed, no times"
     return a.read_bytes() == b.read_bytes(), "bytes"
