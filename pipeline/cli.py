@@ -17,8 +17,9 @@ import luigi
 
 from pipeline import __version__
 from pipeline.base import BackfillTask
-from pipeline.catalog.cli import add_parser as add_catalog
 from pipeline.checks import format_counts
+from pipeline.cli_archive import add_parser as add_archive
+from pipeline.cli_catalog import add_parser as add_catalog
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path
 
@@ -74,7 +75,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_steps(args: argparse.Namespace) -> int:
     from pipeline.tasks import Backfill
 
+    seen: set[str] = set()
     for t in walk_steps(Backfill()):
+        if t.task_family in seen:  # one line per step, not per shard
+            continue
+        seen.add(t.task_family)
         doc = (type(t).__doc__ or "").strip().splitlines()[0]
         print(f"{t.task_family:24} {doc}")
     return 0
@@ -176,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("step")
     s.set_defaults(func=cmd_path)
     add_catalog(sub)
+    add_archive(sub)
     return p
 
 

@@ -9,6 +9,7 @@ values without Luigi.
 from __future__ import annotations
 
 import logging
+import os
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
@@ -22,6 +23,7 @@ from pipeline.postprocess.pdftext import PdfTextPostProcessor
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import FileSink, sink_paths
 from pipeline.sinks.kafka import KafkaSink
+from pipeline.targets import IMPORT_JOURNAL
 
 log = logging.getLogger("luigi-interface")
 
@@ -125,6 +127,23 @@ def import_catalog() -> Catalog:
     if report is not None:
         log.info("catalog %s loaded from %s: %s", report.catalog, report.export, report.as_dict())
     return catalog
+
+
+def catalog_spec() -> str:
+    """`[backfill] catalog`: the embedded catalog's path (default <workdir>/catalog.sqlite)
+    or a fatcat API URL."""
+    return config.backfill().catalog_path()
+
+
+def import_journal_path() -> str:
+    """The import journal of this work directory (the import task and `catalog import`)."""
+    return os.path.join(os.path.abspath(config.backfill().workdir), IMPORT_JOURNAL)
+
+
+def import_options() -> dict:
+    """The editgroup shape of the import: `[importer] batch_size` and `description`."""
+    cfg = config.importer()
+    return {"batch_size": cfg.batch_size, "description": cfg.description}
 
 
 def import_settings() -> dict:

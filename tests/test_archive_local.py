@@ -403,7 +403,7 @@ def test_uncompressed_warc_and_classic_cdx_index(tmp_path):
     assert content.fetch(rows[0], 10**6).body == PDF[:100]
 
 
-def test_indexer_cli_indexes_a_collection(tmp_path):
+def test_indexer_indexes_a_collection(tmp_path):
     b = CollectionBuilder(tmp_path / "c")
     b.response("http://example.org/a.pdf", "20190101000000", PDF)
     b.close_files()

@@ -4,16 +4,14 @@ A collection directory is only usable once `indexes/` holds sorted index
 files naming every capture of `archive/`. This writes them the way pywb's
 `cdx-indexer` does (same keys, fields and sort order; checked in tests), so
 operators need no pywb installation to turn a directory of WARCs into the
-pipeline's archive: `python -m pipeline.archive.indexer COLLECTION`.
+pipeline's archive: `python -m pipeline archive index COLLECTION`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -143,16 +141,3 @@ def index_collection(collection: str, index_name: str = "index.cdxj") -> int:
     os.makedirs(os.path.join(collection, "indexes"), exist_ok=True)
     return write_index(entries, os.path.join(collection, "indexes", index_name))
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("collection", help="a directory with archive/*.warc.gz")
-    parser.add_argument("--name", default="index.cdxj", help="index file name (.cdxj or .cdx)")
-    args = parser.parse_args(argv)
-    count = index_collection(args.collection, args.name)
-    print(f"{count} rows -> {os.path.join(args.collection, 'indexes', args.name)}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

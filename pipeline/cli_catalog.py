@@ -1,5 +1,8 @@
 """`python -m pipeline catalog ...`: load, dump, inspect and import into a catalog.
 
+Part of the one operator CLI (`pipeline.cli` registers it); the catalog and
+the import journal are built by `pipeline.wiring`, as for the import task.
+
 Why: operators check the embedded catalog the way they would check fatcat
 (`get IDENT`, a full `dump` to diff against an export), load it from an
 export, and can run the import by hand exactly as the `ImportFileMeta` task
@@ -14,18 +17,18 @@ import json
 import os
 import sys
 
+from pipeline import wiring
 from pipeline.catalog import is_api_url, open_catalog, rejects_path_for
 from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
 from pipeline.catalog.sqlite import SqliteCatalog
-from pipeline.jsonio import InputError, dumps
+from pipeline.importer import import_file_meta
+from pipeline.jsonio import InputError, dumps, write_json
 from pipeline.targets import IMPORT_JOURNAL
 
 
 def _default_catalog() -> str:
-    from pipeline import config
-
-    return config.backfill().catalog_path()
+    return wiring.catalog_spec()
 
 
 def _sqlite_only(spec: str, command: str) -> None:
@@ -74,22 +77,17 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from pipeline import config
-    from pipeline.importer import import_file_meta
-
-    settings = config.importer()
+    settings = wiring.import_options()
     spec = args.catalog or _default_catalog()
-    journal = args.journal or os.path.join(config.backfill().workdir, IMPORT_JOURNAL)
+    journal = args.journal or wiring.import_journal_path()
     cat, _ = open_catalog(spec, seed=args.seed)
     with cat:
         result = import_file_meta(
             args.file_meta, cat, journal_path=journal,
-            batch_size=args.batch_size or settings.batch_size,
-            description=args.description or settings.description, dry_run=args.dry_run)
+            batch_size=args.batch_size or settings["batch_size"],
+            description=args.description or settings["description"], dry_run=args.dry_run)
     print(repr(result.counts))
     if args.counts:
-        from pipeline.jsonio import write_json
-
         write_json(args.counts, result.counters())
     return 0
 
@@ -119,7 +117,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("file_meta")
     s.add_argument("--catalog", help=catalog_help + "; or a fatcat API URL")
     s.add_argument("--seed", help="export to load an embedded catalog from when it does not exist")
-    s.add_argument("--journal", help="import journal (default: <workdir>/files_missing_sha256.import.journal.json)")
+    s.add_argument("--journal", help=f"import journal (default: <workdir>/{IMPORT_JOURNAL})")
     s.add_argument("--batch-size", type=int, help="edits per editgroup (default: [importer] batch_size)")
     s.add_argument("--description", help="editgroup description (default: [importer] description)")
     s.add_argument("--dry-run", action="store_true", help="count only; write nothing")
@@ -140,13 +138,3 @@ def _guard(func):
 
     return run
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="catalog")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The one operator CLI: `python -m pipeline` (the `backfill` script) and its subcommands."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from archive_collections import CollectionBuilder
+
+ROOT = Path(__file__).resolve().parent.parent
+PDF = b"%PDF-1.4\n" + b"x" * 300 + b"\n%%EOF\n"
+
+
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
+                          capture_output=True, text=True)
+
+
+def test_archive_index_subcommand_indexes_a_collection(tmp_path):
+    b = CollectionBuilder(tmp_path / "c")
+    b.response("http://example.org/a.pdf", "20190101000000", PDF)
+    b.response("http://example.org/b.pdf", "20190102000000", PDF)
+    b.close_files()
+    p = run_cli("archive", "index", str(b.root), "--name", "index.cdxj")
+    assert p.returncode == 0, p.stderr
+    assert "2 rows ->" in p.stderr
+    lines = (b.root / "indexes" / "index.cdxj").read_text().splitlines()
+    assert [line.split(" ")[0] for line in lines] == ["org,example)/a.pdf", "org,example)/b.pdf"]
+
+
+def test_archive_index_of_a_missing_directory_fails(tmp_path):
+    p = run_cli("archive", "index", str(tmp_path / "nothing-here"))
+    assert p.returncode == 2
+    assert "is not a directory" in p.stderr
+    assert not (tmp_path / "nothing-here").exists()  # no empty index made up
+
+
+def test_steps_lists_each_step_once(tmp_path):
+    p = run_cli("--workdir", str(tmp_path / "work"), "steps")
+    assert p.returncode == 0, p.stderr
+    families = [line.split()[0] for line in p.stdout.splitlines()]
+    assert families.count("IngestShard") == 1
+    assert len(families) == len(set(families))
+    assert {"ExportMissingSha256", "MergeFileMeta", "ImportFileMeta"} <= set(families)
+
+
+def test_the_cli_is_the_only_entry_point():
+    """No module of the package but `pipeline.cli` defines `main` or runs as a script."""
+    offenders = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == "main" and rel != "pipeline/cli.py":
+                offenders.append(f"{rel}: def main")
+            if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+                offenders.append(f"{rel}: if __name__ == '__main__'")
+    assert offenders == []
