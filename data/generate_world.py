@@ -4,8 +4,8 @@
 
 Why it exists: the pipeline's steps and its tests need a small, complete,
 realistic world to run on without the internet: a fatcat-style file export
-(SPEC §2.1) with every kind of untidy entity, a pywb collection whose
-captures drive every ingest status of SPEC §2.5, and `expected.json` saying
+(docs/data.md) with every kind of untidy entity, a pywb collection whose
+captures drive every ingest status of docs/statuses.md, and `expected.json` saying
 which status each request must end with. The same seed gives byte-identical
 files. The world is built in a temporary directory beside the output and
 renamed into place last, so an interrupted run never leaves something that
@@ -85,7 +85,7 @@ def build(seed: int, surt: Callable[[str], str]) -> World:
 
 
 def request_or_reason(e: dict) -> tuple[dict | None, str | None]:
-    """SPEC §2.2, checks in order: (request, None) or (None, reject reason)."""
+    """docs/data.md, checks in order: (request, None) or (None, reject reason)."""
     mimetype = e.get("mimetype")
     if mimetype is not None and mimetype != "application/pdf":
         return None, "not-pdf-mimetype"
@@ -144,7 +144,7 @@ def oracle(w: World, lines: list[tuple[str, dict | None]]) -> dict:
         "requests": requests,
         "counts": dict(sorted(counts.items())),
         "statuses": sorted(counts),
-        # through pywb (SPEC §3) the captures pywb cannot replay give wayback-error instead
+        # through pywb (docs/archive.md) the captures pywb cannot replay give wayback-error instead
         "counts_over_http": dict(sorted(Counter(
             r.get("status_over_http", r["status"]) for r in requests).items())),
         "export": {
@@ -164,7 +164,7 @@ def oracle(w: World, lines: list[tuple[str, dict | None]]) -> dict:
 
 
 def import_counts(w: World, uniq_sha1s: list[str]) -> dict:
-    """What the embedded catalog import of the unique file_meta must count (SPEC §5)."""
+    """What the embedded catalog import of the unique file_meta must count (docs/delivery.md)."""
     active: dict[str, dict] = {}
     for e in w.entities:
         if e.get("sha1") and e.get("state", "active") == "active":

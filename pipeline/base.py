@@ -1,6 +1,6 @@
 """The one base task: output paths from the work directory, provenance sidecars, staleness.
 
-Why: every step publishes a file named by SPEC §6 under the work directory and
+Why: every step publishes a file named by docs/targets.md under the work directory and
 a `<target>.meta.json` sidecar saying what made it (task, settings, inputs with
 sizes, counts, version). The sidecar is written last, so a target without one
 was never finished. A task is complete only when its target and sidecar exist,

@@ -141,7 +141,7 @@ def dumps(obj: Any) -> str:
 
 
 def reject_record(reason: str, line: int, source: str, record: Any = None, raw: str | None = None) -> dict:
-    """A rejects line as SPEC §6 shapes it: the parsed record, or the raw text."""
+    """A rejects line as docs/data.md shapes it: the parsed record, or the raw text."""
     out: dict[str, Any] = {"reason": reason, "line": line, "source": source}
     if raw is not None:
         out["raw"] = raw

@@ -3,7 +3,7 @@
 Run everything with `luigi --module pipeline.tasks Backfill --local-scheduler`,
 or any single step by its task name. Each task's docstring says what it does,
 why it exists, what it reads, and its size on the real run (521,553 entities
-lacking sha256). Targets and their names are SPEC §6; every target gets a
+lacking sha256). Targets and their names are docs/targets.md; every target gets a
 `.meta.json` provenance sidecar (see `pipeline/base.py`).
 """
 
@@ -84,7 +84,7 @@ class ExportMissingSha256(BackfillTask):
 
 
 class IngestRequests(BackfillTask):
-    """Turn each entity lacking sha256 into an ingest request (SPEC §2.2).
+    """Turn each entity lacking sha256 into an ingest request (docs/data.md).
 
     Why: the ingest worker speaks requests, not entities; the first usable
     (non-wayback) URL becomes `base_url`. Entities that cannot be ingested
@@ -128,7 +128,7 @@ class IngestRequestSample(BackfillTask):
         self.finish(counts)
 
 
-# -- ingest (SPEC §2.4-§2.5, §6) ------------------------------------------------
+# -- ingest (docs/data.md and docs/statuses.md and docs/targets.md) ------------------------------------------------
 
 class IngestSampleResults(BackfillTask):
     """Ingest the warm-up sample first: the QA gate in front of the full run.
@@ -136,7 +136,7 @@ class IngestSampleResults(BackfillTask):
     Why: a wrong archive setting or a regression shows here within minutes,
     not after hours of shards; `IngestShard` refuses to start when the
     sample's success rate is below `[backfill] sample_min_success`. Writes
-    plain JSON lines (one SPEC §2.4 result per request, in sample order); the
+    plain JSON lines (one docs/data.md result per request, in sample order); the
     sidecar counts carry the status histogram. No GROBID, text extraction
     or sinks here (results say `grobid: disabled`): the sample's PDFs are in
     the shards, which do all of that. Real run: 1,000 requests.
@@ -314,7 +314,7 @@ class CountMissingSha256(BackfillTask):
         self.finish(result)
 
 
-# -- catalog import (SPEC §5) ---------------------------------------------------
+# -- catalog import (docs/delivery.md) ---------------------------------------------------
 
 class ImportTask(BackfillTask):
     """Base of the two import steps: an embedded catalog that was removed makes them stale."""
@@ -358,7 +358,7 @@ class ImportFileMetaSample(ImportTask):
 class ImportFileMeta(ImportTask):
     """Fill the missing file fields of matching catalog entities, in editgroups of 100.
 
-    Why: the goal of the whole pipeline (SPEC §5). Only missing fields are
+    Why: the goal of the whole pipeline (docs/delivery.md). Only missing fields are
     filled; editgroups are accepted as they fill up; a killed run is resumed
     from `files_missing_sha256.import.journal.json` with no entity edited
     twice (see `pipeline/importer/`). The counts target is written only

@@ -1,4 +1,4 @@
-"""The file_meta import (SPEC §5) on both catalog backends: counters, fills, editgroups."""
+"""The file_meta import (docs/delivery.md) on both catalog backends: counters, fills, editgroups."""
 
 import json
 

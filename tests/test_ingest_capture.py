@@ -1,4 +1,4 @@
-"""Best-capture order (SPEC §2.5) and the URL rules."""
+"""Best-capture order (docs/statuses.md) and the URL rules."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""file_meta (SPEC §2.3) and the gzip transfer-encoding rule."""
+"""file_meta (docs/data.md) and the gzip transfer-encoding rule."""
 
 from __future__ import annotations
 

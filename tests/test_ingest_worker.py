@@ -1,4 +1,4 @@
-"""The ingest worker over an in-memory archive: every SPEC §2.5 status and the result shape."""
+"""The ingest worker over an in-memory archive: every docs/statuses.md status and the result shape."""
 
 from __future__ import annotations
 

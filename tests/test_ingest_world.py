@@ -1,6 +1,6 @@
 """Every request of the sample world through the ingest worker, against the oracle.
 
-The world (data/generate_world.py) plants captures for every SPEC §2.5 status;
+The world (data/generate_world.py) plants captures for every docs/statuses.md status;
 `expected.json` says what each request must end with and which file a success
 must fetch. File metadata is checked against the WARC records read
 independently here (warcio + hashlib), not against the worker's own code.
@@ -23,7 +23,7 @@ from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.shard import run_shard
 from pipeline.ingest.worker import IngestWorker
 
-SPEC_STATUSES = {
+STATUSES = {
     "success", "no-capture", "link-loop", "wrong-mimetype", "redirect-loop", "wayback-error",
     "null-body", "no-pdf-link", "skip-url-blocklist", "terminal-bad-status", "cdx-error",
     "wayback-content-error", "blocked-cookie", "bad-redirect", "redirects-exceeded",
@@ -68,7 +68,7 @@ def test_every_request_matches_the_oracle(oracle, local_results):
 
 
 def test_the_world_exercises_every_spec_status(oracle, local_results):
-    assert {r["status"] for r in local_results} == SPEC_STATUSES
+    assert {r["status"] for r in local_results} == STATUSES
 
 
 def test_result_shape_per_status(local_results):
@@ -186,7 +186,7 @@ def test_landing_pages_lead_to_pdfs(local_results):
 
 @pytest.mark.services
 def test_every_request_over_pywb_matches_the_oracle(wayback, oracle, local_results):
-    """SPEC §3: through a pywb `wayback` server every request ends with the oracle's
+    """docs/archive.md: through a pywb `wayback` server every request ends with the oracle's
     `status_over_http` (its local status, except where pywb cannot replay the capture
     itself), the counts are `counts_over_http`, and a request with the same status both
     ways gives the same result both ways."""

@@ -5,7 +5,7 @@ these tests check the world itself: byte-identical regeneration, sorted
 indexes, every index row pointing at a real record with the right digest
 (and the deliberately damaged ones really damaged), valid PDFs, the export's
 mix of entities, and the oracle's request list derived from the export by
-SPEC §2.2's rules.
+docs/data.md's rules.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 from pipeline.archive.surt import surt as project_surt
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_STATUSES = {
+STATUSES = {
     "success", "no-capture", "link-loop", "wrong-mimetype", "redirect-loop", "wayback-error",
     "null-body", "no-pdf-link", "skip-url-blocklist", "terminal-bad-status", "cdx-error",
     "wayback-content-error", "blocked-cookie", "bad-redirect", "redirects-exceeded",
@@ -59,7 +59,7 @@ def export_objects(world: Path) -> list[tuple[int, dict | None, str]]:
 
 
 def spec_request(e: dict) -> tuple[str | None, str | None]:
-    """SPEC §2.2 written out again, independently of the generator: (base_url, reject reason)."""
+    """docs/data.md written out again, independently of the generator: (base_url, reject reason)."""
     if "mimetype" in e and e["mimetype"] != "application/pdf":
         return None, "not-pdf-mimetype"
     if "state" in e and e["state"] != "active":
@@ -256,12 +256,12 @@ def test_oracle_lists_exactly_the_requests_the_export_yields(world, expected):
         assert set(r) <= {"line", "ident", "base_url", "sha1", "status", "why", "fetched_sha1",
                           "status_over_http"}
         assert r.get("status_over_http", "wayback-error") == "wayback-error"
-        assert r["status"] in SPEC_STATUSES and r["why"]
+        assert r["status"] in STATUSES and r["why"]
 
 
 def test_every_status_present_and_rare_ones_rare(expected):
     counts = expected["counts"]
-    assert set(counts) == SPEC_STATUSES
+    assert set(counts) == STATUSES
     assert counts == dict(Counter(r["status"] for r in expected["requests"]))
     for status, n in counts.items():
         if status not in ("success", "no-capture"):
@@ -271,7 +271,7 @@ def test_every_status_present_and_rare_ones_rare(expected):
 
 def test_http_differences_are_the_unreplayable_captures(expected):
     """Requests whose status differs through pywb are exactly those of damaged captures that
-    pywb cannot replay (SPEC §3), and the HTTP counts add up."""
+    pywb cannot replay (docs/archive.md), and the HTTP counts add up."""
     differ = {r["base_url"] for r in expected["requests"] if "status_over_http" in r}
     unreplayable = {d["url"] for d in expected["damaged_captures"]
                     if d["status_over_http"] != d["status"]}

@@ -1,6 +1,6 @@
 """Catalog-side building blocks: idents, revisions, hashes and URL lists of file entities.
 
-Why it exists: the export must look like a real fatcat file export (SPEC §2.1)
+Why it exists: the export must look like a real fatcat file export (docs/data.md)
 with the untidiness the importer and the request builder must cope with:
 wayback URLs in front of the usable one, legacy `social` rels, duplicate
 url/rel pairs, http/https twins, and fields that are missing or empty.

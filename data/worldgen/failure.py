@@ -1,4 +1,4 @@
-"""Scenarios whose requests must end in each failure status of SPEC §2.5.
+"""Scenarios whose requests must end in each failure status of docs/statuses.md.
 
 Why it exists: every failure an archive can produce needs a request that
 really produces it (and the oracle needs to know which). The rare statuses
@@ -307,7 +307,7 @@ def content_errors(w: World) -> None:
     t0 = w.ts(2013, 2016)
     t1 = w.later(t0, 86400 * r.randint(30, 300))
     rec = w.archive.revisit(url, t1, (url, t0), sha1_b32(body), PDF, index="cdxj")
-    # the archive lost the original: sandcrawler's "revisit resolution failed" (SPEC §3)
+    # the archive lost the original: sandcrawler's "revisit resolution failed" (docs/archive.md)
     w.request(url, "wayback-error", "only capture is a revisit whose original is not archived", pdf=body)
     w.mark_damaged(url, t1, "cdxj", "unresolvable-revisit", "refers to a capture not in the index",
                    "wayback-error", rec.warc)

@@ -3,7 +3,7 @@
 Why it exists: the request builder, the uniq step and the importer each have
 cases that no single request shows: entities sharing a sha1 (duplicate
 requests, and the catalog lookup picking the active entity with the lowest
-ident), entities the request builder must reject (each SPEC §2.2 reason),
+ident), entities the request builder must reject (each docs/data.md reason),
 the bulk of entities that already have sha256 (filtered out up front), and
 export lines that are not JSON objects.
 """
@@ -68,7 +68,7 @@ def _beside_entity(w: World, n: int, why: str, *, entity_ident: str, complete: b
 
 
 def rejected(w: World) -> None:
-    """Entities lacking sha256 that must not become requests, one group per SPEC §2.2 reason."""
+    """Entities lacking sha256 that must not become requests, one group per docs/data.md reason."""
     r = w.rng
     for mt in ["text/html", "application/postscript", "application/x-gzip", "application/msword",
                "application/xml", "image/png", "application/octet-stream", "text/plain",

@@ -1,4 +1,4 @@
-"""Scenarios whose requests must end in `success` (SPEC §2.5), one function per kind.
+"""Scenarios whose requests must end in `success` (docs/statuses.md), one function per kind.
 
 Why it exists: most real requests succeed, but along many roads: a direct PDF,
 redirect chains with every Location style, landing pages of each platform,

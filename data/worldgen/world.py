@@ -6,7 +6,7 @@ and, for each entity that becomes an ingest request, the status that request
 must end with. `World` holds that shared state and the small generators the
 scenarios use: unique URLs (unique by SURT key, so no two scenarios ever
 share a capture by accident), timestamps, PDFs, landing pages, redirects.
-The statuses are decided by construction, following SPEC §2.5: hop limit 6
+The statuses are decided by construction, following docs/statuses.md: hop limit 6
 (redirects inside a hop are not hops), at most 25 redirects, best-capture
 ordering, blocklist and cookie checks on every hop and terminal URL.
 """
@@ -287,7 +287,7 @@ class World:
     def mark_damaged(self, url: str, ts: str, index: str, kind: str, why: str, status: str,
                      warc: str, over_http: str | None = None) -> None:
         """Name a deliberately inconsistent capture; `over_http` is the status a request for it
-        gets through pywb when that differs (pywb cannot replay it: SPEC §3)."""
+        gets through pywb when that differs (pywb cannot replay it: docs/archive.md)."""
         self.damaged.append({"url": url, "timestamp": ts, "index": index, "kind": kind,
                              "why": why, "status": status, "filename": warc,
                              "status_over_http": over_http or status})

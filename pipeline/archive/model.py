@@ -2,7 +2,7 @@
 
 The worker never knows whether a capture came from a local pywb-layout
 collection or a wayback service over HTTP; both clients speak these types.
-Failures are exceptions that carry the SPEC §2.5 status they map to, so the
+Failures are exceptions that carry the docs/statuses.md status they map to, so the
 worker turns them into a result without guessing.
 """
 
@@ -39,7 +39,7 @@ class WaybackContentError(ArchiveError):
 
 @dataclass(frozen=True)
 class CdxRow:
-    """One index row, in the field names of the ingest result's `cdx` object (SPEC §2.4)."""
+    """One index row, in the field names of the ingest result's `cdx` object (docs/data.md)."""
 
     surt: str
     datetime: str  # 14 digits, YYYYMMDDhhmmss

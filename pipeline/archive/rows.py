@@ -4,7 +4,7 @@ The same capture reaches us as a pywb CDXJ line, a classic 11-field CDX line,
 a pywb CDX-API JSON object or an Internet Archive CDX-API array row. All of
 them become the same `CdxRow`, so the ingest result does not depend on the
 path the row came by. A row we cannot read is a `CdxError`: a damaged index
-must fail loudly (SPEC §2.5 `cdx-error`), never look like "no capture".
+must fail loudly (docs/statuses.md `cdx-error`), never look like "no capture".
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Shared by the local collection and the HTTP range reader: both hand us a
 byte stream that starts at `warc_offset` and is limited to `warc_csize`
 bytes. Everything that can be wrong with a stored capture (not a record at
 that offset, truncated gzip, another URL, a payload whose SHA-1 differs from
-the index) becomes `WaybackContentError` (SPEC §2.5), so a damaged archive
+the index) becomes `WaybackContentError` (docs/statuses.md), so a damaged archive
 is reported, never ingested. The body is streamed: at most `max_bytes + 1`
 decoded bytes are held, while the digest is computed over every stored
 payload byte.

@@ -9,7 +9,7 @@ mapped onto fatcat's own error names (`NotFound`, `ConstraintViolation`,
 `EditgroupAlreadyAccepted`, `InvalidCredentials`) so the importer handles one
 set of exceptions whatever the backend.
 
-Entities cross this interface in export shape (SPEC §2.1): a dict whose absent
+Entities cross this interface in export shape (docs/data.md): a dict whose absent
 fields are absent keys, with `ident`, `state` and (when there is one)
 `revision`.
 """

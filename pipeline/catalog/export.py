@@ -1,7 +1,7 @@
 """Loading an export into the embedded catalog, and dumping the catalog as one.
 
 Why apart from `pipeline.catalog.sqlite`: the catalog's editing model is one
-responsibility, turning an export (SPEC §2.1, plain or gzip JSON lines) into a
+responsibility, turning an export (docs/data.md, plain or gzip JSON lines) into a
 fresh catalog file, with its rejects and counts, is another.
 """
 
@@ -66,7 +66,7 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
     later run would take for a finished one. Loading into an existing catalog
     happens in one transaction. Lines that are not JSON objects or not valid
     entities (bad ident or state, an ident already loaded) are counted, written
-    to `rejects_path` (SPEC §6 rejects shape) and never stop the load.
+    to `rejects_path` (the rejects shape of docs/data.md) and never stop the load.
     """
     catalog_path = Path(catalog_path)
     report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))

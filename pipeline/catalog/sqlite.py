@@ -143,7 +143,7 @@ class SqliteCatalog(Catalog):
         return entity
 
     def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
-        """The active entity with this sha1 and the lowest ident (SPEC §5)."""
+        """The active entity with this sha1 and the lowest ident (docs/delivery.md)."""
         row = self.db.execute(
             "SELECT ident, state, revision, body FROM file_ident "
             "WHERE sha1 = ? AND active = 1 ORDER BY ident LIMIT 1",

@@ -1,6 +1,6 @@
 """What the import does to one file entity: fill missing fields, clean its URLs.
 
-Why a module of its own: these rules are the part of SPEC §5 a reviewer checks
+Why a module of its own: these rules are the part of docs/delivery.md a reviewer checks
 line by line (never overwrite; an empty string is missing; fatcat's URL
 cleanups in a fixed order), and they are pure functions, tested without any
 catalog.
@@ -16,7 +16,7 @@ FILL_FIELDS = {"md5": "md5hex", "sha256": "sha256hex", "size": "size_bytes", "mi
 
 
 def is_missing(value: Any) -> bool:
-    """Absent, null or empty string: all count as missing (SPEC §2.1, §5)."""
+    """Absent, null or empty string: all count as missing (docs/data.md and docs/delivery.md)."""
     return value is None or value == ""
 
 
@@ -40,7 +40,7 @@ SHORT_2017 = "://web.archive.org/web/2017/"
 
 
 def cleanup_urls(urls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The URL cleanups of SPEC §5 as fatcat's file importers make them, in order.
+    """The URL cleanups of docs/delivery.md as fatcat's file importers make them, in order.
 
     1. rels: `social` (legacy) becomes `academicsocial`; `repository` on an
        `archive.org/download/` URL becomes `archive`;

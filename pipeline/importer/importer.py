@@ -1,4 +1,4 @@
-"""The catalog import of SPEC §5: fill the missing file-level fields of matching entities.
+"""The catalog import of docs/delivery.md: fill the missing file-level fields of matching entities.
 
 What one record goes through (a file_meta line):
 1. `want`: the five fields present and non-empty, a size of 0 counting as
@@ -237,7 +237,7 @@ class ImportResult:
     dry_run: bool
 
     def counters(self) -> dict[str, int]:
-        """The counts target of SPEC §6: a JSON object of the counters, nothing else."""
+        """The counts target of docs/targets.md: a JSON object of the counters, nothing else."""
         return dict(self.counts)
 
     def report(self) -> dict[str, Any]:

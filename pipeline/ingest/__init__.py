@@ -1,1 +1,1 @@
-"""Ingest: fetch each request's file from the web archive and describe it (SPEC §2.3-§2.5)."""
+"""Ingest: fetch each request's file from the web archive and describe it (docs/data.md and docs/statuses.md)."""

@@ -1,4 +1,4 @@
-"""Choosing the best capture among a URL's index rows (SPEC §2.5).
+"""Choosing the best capture among a URL's index rows (docs/statuses.md).
 
 Why: a URL usually has several captures (errors, redirects, revisits, the
 same file again); the ingest fetches only one, the best by a fixed order, so
@@ -15,7 +15,7 @@ GOOD_STATUS = frozenset({200, 226})
 
 
 def capture_rank(row: CdxRow, wanted_mimetype: str) -> tuple:
-    """Sort key, larger is better, in SPEC order: good status, lower status code, wanted
+    """Sort key, larger is better, in the order of docs/statuses.md: good status, lower status code, wanted
     mimetype, not a revisit, newest year-month, a real WARC path, full timestamp.
 
     A row without a status (revisit rows may have none) ranks below every

@@ -1,4 +1,4 @@
-"""Full file metadata of a fetched body (SPEC §2.3), and undoing a gzip transfer encoding.
+"""Full file metadata of a fetched body (docs/data.md), and undoing a gzip transfer encoding.
 
 Why: the catalog entities lack sha256/md5/size/mimetype; this is where those
 values are computed, so the hashing contract lives in exactly one place.
@@ -57,7 +57,7 @@ def _magic() -> magic.Magic:
 
 
 def sniff_mimetype(body: bytes) -> str:
-    """libmagic's mimetype of the body's head, with the XHTML/JATS refinement of SPEC §2.3."""
+    """libmagic's mimetype of the body's head, with the XHTML/JATS refinement of docs/data.md."""
     mimetype = _magic().from_buffer(body[:MAGIC_HEAD_BYTES])
     if mimetype in XML_MIMETYPES:
         head = body[:XML_SNIFF_BYTES]
@@ -69,7 +69,7 @@ def sniff_mimetype(body: bytes) -> str:
 
 
 def file_meta(body: bytes) -> dict:
-    """sha1hex, sha256hex, md5hex, size_bytes and mimetype of `body` (SPEC §2.3 field names)."""
+    """sha1hex, sha256hex, md5hex, size_bytes and mimetype of `body` (docs/data.md field names)."""
     return {
         "sha1hex": hashlib.sha1(body).hexdigest(),
         "sha256hex": hashlib.sha256(body).hexdigest(),

@@ -1,4 +1,4 @@
-"""Find the PDF link on a landing page: the next hop of an ingest (SPEC §2.5).
+"""Find the PDF link on a landing page: the next hop of an ingest (docs/statuses.md).
 
 Why: many catalog URLs point at an article's landing page, not at the PDF.
 Publishers say where the PDF is in a few well-known ways, tried in order of

@@ -1,7 +1,7 @@
 """URL rules of an ingest: blocklist and cookie-wall checks, and joining a redirect's Location.
 
 Why: these rules are applied at every hop and on every terminal URL, and the
-lists are configuration (SPEC §2.5), so they are plain functions over the lists
+lists are configuration (docs/statuses.md), so they are plain functions over the lists
 they are given.
 """
 

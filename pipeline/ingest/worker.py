@@ -1,13 +1,13 @@
-"""The ingest worker: one request in, one SPEC §2.4 result out, never an exception.
+"""The ingest worker: one request in, one docs/data.md result out, never an exception.
 
 Why: this is the heart of the backfill. For a request's `base_url` it looks
 the URL up in the archive index, fetches the best capture, follows archived
 redirects, follows landing pages to their PDF link (hop by hop), and computes
 the full file metadata of what it ends on. Every way this can fail has a
-status of SPEC §2.5, so a shard of hundreds of thousands of requests runs to
+status of docs/statuses.md, so a shard of hundreds of thousands of requests runs to
 its end and its histogram tells operators what happened.
 
-The one status outside SPEC §2.5 is `error`: a bug (an exception no rule
+The one status outside docs/statuses.md is `error`: a bug (an exception no rule
 expected). It carries the exception's type and message in `error_message` so
 it can be found and fixed; the shard goes on with the next request.
 
@@ -49,7 +49,7 @@ class PostProcessor(Protocol):
 
 
 class IngestFailure(Exception):
-    """Ends one request's ingest with a SPEC §2.5 status."""
+    """Ends one request's ingest with a docs/statuses.md status."""
 
     def __init__(self, status: str, message: str):
         super().__init__(message)
@@ -92,7 +92,7 @@ class IngestWorker:
         return request_problem(request) is None
 
     def process(self, request: dict) -> dict:
-        """The ingest result of one request (SPEC §2.4); `hit` is true only for success."""
+        """The ingest result of one request (docs/data.md); `hit` is true only for success."""
         result: dict = {"request": request, "hit": False}
         try:
             self._ingest(request, result)

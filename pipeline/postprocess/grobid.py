@@ -4,11 +4,11 @@ Why: the runbook's ingest sent every PDF to GROBID and published the TEI to
 `grobid-output-pg`, which fills sandcrawler's grobid table and the search
 index. GROBID is a remote Java service that is slow (about a second of a core
 per PDF), sometimes busy (503) and sometimes down; none of that may fail an
-ingest (SPEC §2.5): each outcome becomes the result's `grobid` sub-result with
+ingest (docs/statuses.md): each outcome becomes the result's `grobid` sub-result with
 sandcrawler's field names (status, status_code, error_msg, grobid_version,
 metadata), and every error can be retried later (`GrobidRetry`).
 
-The request is SPEC §4's: `POST {host}/api/processFulltextDocument`, the PDF
+The request is docs/sinks.md's: `POST {host}/api/processFulltextDocument`, the PDF
 in multipart field `input`, consolidateHeader=0, consolidateCitations=0,
 includeRawCitations=1, includeRawAffiliations=1, 180 s timeout. The header
 metadata is parsed from the TEI with `grobid_tei_xml` (by sandcrawler's

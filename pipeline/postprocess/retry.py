@@ -2,7 +2,7 @@
 
 Why: GROBID fails in bursts (busy, restarted, timeouts under load) and the
 runbook re-ran those PDFs by hand. A failed GROBID call never fails an ingest
-(SPEC §2.5), so the failures sit in the shard results with a `grobid.status`
+(docs/statuses.md), so the failures sit in the shard results with a `grobid.status`
 of `error` or `error-timeout`; this collects them from every shard (once per
 sha1hex), fetches each PDF's bytes from the archive again by the result's
 `cdx` row, checks they are the same file, sends them to GROBID and publishes

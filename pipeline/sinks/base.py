@@ -1,7 +1,7 @@
 """What every sink does: publish each (topic, sha1hex) once, count, and fail loudly.
 
 Why: a shard is complete only when every message it produced is safely
-stored (SPEC §4; the runbook lost messages on exit). A sink therefore has two
+stored (docs/sinks.md; the runbook lost messages on exit). A sink therefore has two
 ways to end: `close()`, which returns only when every message is stored and
 raises `SinkError` otherwise, and `abort()`, which drops what is not stored.
 Two requests of a shard can end on the same PDF; its messages are published

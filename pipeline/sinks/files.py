@@ -2,7 +2,7 @@
 
 Why: a run without a broker (the demo, a laptop, an air-gapped rerun) must
 still keep GROBID's TEI, the text and the thumbnails, in a form that can be
-replayed into Kafka later. Layout (SPEC §4/§6), `<topic>` the full Kafka name:
+replayed into Kafka later. Layout (docs/sinks.md and docs/targets.md), `<topic>` the full Kafka name:
 `sinks/<topic>/<stem>.json.gz` (one message value per line, its `key` inside)
 for the JSON topics, and `sinks/<topic>/<stem>.thumbnails.zip` of
 `<sha1hex>.jpg` for thumbnails, `<stem>` being the shard's name

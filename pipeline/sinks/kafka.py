@@ -10,7 +10,7 @@ and writes no target. A rerun publishes the shard again: delivery is
 at-least-once, and because keys are sha1hex, compacted topics keep one
 message per file (docs/sinks.md).
 
-Topics (SPEC §4): `sandcrawler-{env}.grobid-output-pg` (JSON),
+Topics (docs/sinks.md): `sandcrawler-{env}.grobid-output-pg` (JSON),
 `sandcrawler-{env}.pdf-text` (JSON, gzip-compressed by its own producer, as
 compression is a producer setting), `sandcrawler-{env}.pdf-thumbnail-180px-jpg`
 (raw JPEG). Messages up to 30 MB (`message.max.bytes`).

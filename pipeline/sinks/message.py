@@ -29,7 +29,7 @@ _SUFFIXES = {
 
 
 def topic_name(kind: str, env: str) -> str:
-    """The Kafka topic of a logical topic: `sandcrawler-{env}.<suffix>` (SPEC §4)."""
+    """The Kafka topic of a logical topic: `sandcrawler-{env}.<suffix>` (docs/sinks.md)."""
     return f"sandcrawler-{env}.{_SUFFIXES[kind]}"
 
 

@@ -20,7 +20,7 @@ _DECODER = struct_decoder("ExportSha256", _FIELDS)
 
 
 def lacks_sha256(entity: dict) -> bool:
-    """SPEC §2.1: an absent key or an empty string both mean "no sha256"."""
+    """docs/data.md: an absent key or an empty string both mean "no sha256"."""
     return not entity.get("sha256")
 
 

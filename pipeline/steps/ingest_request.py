@@ -1,4 +1,4 @@
-"""Turn each file entity lacking sha256 into an ingest request (SPEC §2.2).
+"""Turn each file entity lacking sha256 into an ingest request (docs/data.md).
 
 The checks run in a fixed order and the first failing one is the reject
 reason, so the rejects file explains every entity that does not become a
@@ -25,7 +25,7 @@ SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 
 
 class Rejected(Exception):
-    """An entity that cannot become a request; `reason` is the SPEC reject reason."""
+    """An entity that cannot become a request; `reason` is the reject reason of docs/data.md."""
 
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -54,7 +54,7 @@ def clean_sha1(value) -> str:
 
 
 def build_request(entity: dict) -> dict:
-    """SPEC §2.2, checks in order; raises `Rejected` with the first failing reason."""
+    """docs/data.md, checks in order; raises `Rejected` with the first failing reason."""
     mimetype = entity.get("mimetype")
     if mimetype and mimetype != "application/pdf":
         raise Rejected("not-pdf-mimetype")

@@ -1,6 +1,6 @@
 """Draw the reproducible warm-up sample of ingest requests.
 
-The sample runs before the full ingest as a QA gate (SPEC §1 step 3). Same
+The sample runs before the full ingest as a QA gate (docs/architecture.md step 3). Same
 input, size and seed give the same bytes: the chosen line numbers come from a
 seeded `random.Random` and the lines are written in input order, so the
 sample can be diffed between runs and its results compared.
