@@ -13,7 +13,6 @@ else; a downstream step whose inputs come back byte-identical keeps its target.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -65,15 +64,16 @@ class BackfillTask(InRun, luigi.Task):
 
     Subclasses set `target_name` (relative to the work directory), implement
     `requires()`, `settings()` (the configuration values that change the
-    result) and `run()`, which calls plain functions and ends with
-    `self.finish(counts)`.
+    result) and `work()`, which calls plain functions and ends with
+    `self.finish(counts)`. `run()` is the base's: it re-checks completeness
+    first, so a step whose inputs came back byte-identical does no work.
     """
 
     target_name: str = ""
     jsonl: bool = True  # the target is JSON lines (False: one JSON document)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Give every step's `run()` the same first act: nothing to do when already complete.
+    def run(self) -> None:
+        """The template every step follows: nothing to do when already complete, else `work()`.
 
         Luigi decides what to run before anything runs. When an upstream step is
         remade and its output has the same bytes as before (a deleted shard
@@ -81,20 +81,15 @@ class BackfillTask(InRun, luigi.Task):
         not change: they keep their published targets instead of redoing the
         work (the import would otherwise query the catalog again for nothing).
         """
-        super().__init_subclass__(**kwargs)
-        run = cls.__dict__.get("run")
-        if run is None:
+        if self.complete():
+            log.info("%s: inputs have the same content as before; target kept", self)
             return
+        self._started = (utc_now(), time.monotonic())
+        self.work()
 
-        @functools.wraps(run)
-        def run_unless_complete(self: BackfillTask) -> Any:
-            if self.complete():
-                log.info("%s: inputs have the same content as before; target kept", self)
-                return None
-            self._started = (utc_now(), time.monotonic())
-            return run(self)
-
-        cls.run = run_unless_complete
+    def work(self) -> None:
+        """The step itself: call plain functions, then `self.finish(counts)`."""
+        raise NotImplementedError(f"{self.task_family} does not say what it does (work())")
 
     @property
     def workdir(self) -> Path:

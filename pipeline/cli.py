@@ -21,7 +21,7 @@ from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
 from pipeline.jsonio import InputError, count_lines, read_json
-from pipeline.provenance import meta_path
+from pipeline.provenance import meta_path, read_counts, read_meta
 
 
 def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
@@ -49,8 +49,8 @@ def step_status(task: BackfillTask) -> dict:
             row["lines"] = count_lines(path)
         except InputError as e:
             row["lines"] = f"unreadable: {e}"
-    sidecar = meta_path(path)
-    row["counts"] = read_json(sidecar).get("counts", {}) if sidecar.exists() else {}
+    meta = read_meta(path)
+    row["counts"] = meta.get("counts", {}) if meta is not None else {}
     row["complete"] = task.complete()
     return row
 
@@ -121,7 +121,7 @@ def step_counter(task: BackfillTask) -> dict[str, int] | None:
         return None
     if not task.jsonl:  # a counters document (the import): exactly that
         return read_json(task.output().path)
-    counts = read_json(sidecar)["counts"]
+    counts = read_counts(task.output().path)
     if isinstance(counts.get("status"), dict) and "rejects" not in counts:
         return {"total": counts["in"], **counts["status"]}
     return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
@@ -152,8 +152,8 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
     totals: collections.Counter = collections.Counter()
     for t in [*find_steps("IngestShard"), GrobidRetry()]:
-        sidecar = meta_path(t.output().path)
-        messages = read_json(sidecar)["counts"].get("messages") if sidecar.exists() else None
+        meta = read_meta(t.output().path)
+        messages = meta["counts"].get("messages") if meta is not None else None
         if messages is None:
             continue
         totals.update(messages)

@@ -20,8 +20,9 @@ from pipeline.catalog import is_api_url
 from pipeline.checks import StepFailed
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
-from pipeline.jsonio import read_json, write_json
+from pipeline.jsonio import write_json
 from pipeline.postprocess.retry import retry_grobid
+from pipeline.provenance import read_counts
 from pipeline.report import write_report
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import check_export_count
@@ -78,7 +79,7 @@ class ExportMissingSha256(BackfillTask):
     def extra_outputs(self):
         return [str(self.workdir / f"{PREFIX}.rejects.json.gz")]
 
-    def run(self):
+    def work(self):
         counts = filter_missing_sha256(self.input().path, self.output().path, self.extra_outputs()[0])
         self.finish(counts)
 
@@ -100,7 +101,7 @@ class IngestRequests(BackfillTask):
     def extra_outputs(self):
         return [str(self.workdir / f"{PREFIX}.ingest_request.rejects.json.gz")]
 
-    def run(self):
+    def work(self):
         counts = build_requests(self.input().path, self.output().path, self.extra_outputs()[0])
         self.finish(counts)
 
@@ -122,7 +123,7 @@ class IngestRequestSample(BackfillTask):
         cfg = config.backfill()
         return {"sample_size": cfg.sample_size, "sample_seed": cfg.sample_seed}
 
-    def run(self):
+    def work(self):
         s = self.settings()
         counts = draw_sample(self.input().path, self.output().path, s["sample_size"], s["sample_seed"])
         self.finish(counts)
@@ -150,7 +151,7 @@ class IngestSampleResults(BackfillTask):
     def settings(self):
         return ingest_settings()
 
-    def run(self):
+    def work(self):
         counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
                              config.ingest().concurrency)
         log.info("Worker: %r", counts)
@@ -202,11 +203,11 @@ class IngestShard(BackfillTask):
     def extra_outputs(self):
         return [self.counts_path(), *sink_files(self.sink_stem())]
 
-    def run(self):
+    def work(self):
         if not 0 <= self.shard < self.shards:
             raise StepFailed(f"shard {self.shard} is not in 0..{self.shards - 1}")
         sample = self.input()["sample"].path
-        check_sample_gate(read_json(sample + ".meta.json")["counts"],
+        check_sample_gate(read_counts(sample),
                           config.backfill().sample_min_success, sample)
         check_grobid()
         with open_sink(self.sink_stem()) as sink:
@@ -253,7 +254,7 @@ class MergeFileMeta(BackfillTask):
     def extra_outputs(self):
         return [str(self.workdir / f"{PREFIX}.file_meta.rejects.json.gz")]
 
-    def run(self):
+    def work(self):
         paths = self.input_files()
         counts = merge_results(paths, self.output().path, self.extra_outputs()[0])
         self.finish(counts)
@@ -275,7 +276,7 @@ class UniqFileMeta(BackfillTask):
     def extra_outputs(self):
         return [str(self.workdir / f"{PREFIX}.file_meta.dupes.json")]
 
-    def run(self):
+    def work(self):
         counts = uniq_file_meta(
             self.input()["merged"].path,
             self.output().path,
@@ -307,9 +308,9 @@ class CountMissingSha256(BackfillTask):
     def settings(self):
         return {"file_hashes": config.backfill().file_hashes}
 
-    def run(self):
-        export_meta = read_json(self.input()["export"].path + ".meta.json")
-        result = check_export_count(self.input()["file_hashes"].path, export_meta["counts"]["out"])
+    def work(self):
+        export_counts = read_counts(self.input()["export"].path)
+        result = check_export_count(self.input()["file_hashes"].path, export_counts["out"])
         write_json(self.output().path, result)
         self.finish(result)
 
@@ -345,7 +346,7 @@ class ImportFileMetaSample(ImportTask):
     def requires(self):
         return IngestSampleResults()
 
-    def run(self):
+    def work(self):
         with import_catalog() as catalog:
             result = import_records(sample_file_meta(self.input().path), catalog, journal_path=None,
                                     batch_size=config.importer().batch_size, dry_run=True,
@@ -378,7 +379,7 @@ class ImportFileMeta(ImportTask):
         # the sample dry run is a QA step, not data: remaking it must not redo the import
         return [self.input()["file_meta"].path]
 
-    def run(self):
+    def work(self):
         with import_catalog() as catalog:
             result = import_file_meta(self.input()["file_meta"].path, catalog,
                                       journal_path=self.workdir / IMPORT_JOURNAL,
@@ -414,7 +415,7 @@ class GrobidRetry(BackfillTask):
     def extra_outputs(self):
         return sink_files(GROBID_RETRY_STEM)
 
-    def run(self):
+    def work(self):
         check_grobid(required=True)
         _, content = archive_clients()
         with open_sink(GROBID_RETRY_STEM) as sink:
@@ -468,7 +469,7 @@ class BackfillReport(BackfillTask):
     def extra_outputs(self):
         return [str(self.workdir / "report.html")]
 
-    def run(self):
+    def work(self):
         report = write_report(self.workdir, self.output().path, self.extra_outputs()[0],
                               targets=step_targets(self))
         bad = [c["check"] for c in report["consistency"] if not c["ok"]]

@@ -19,8 +19,8 @@ from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxError, WaybackContentError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
 from pipeline.archive.replay import HttpReplayClient, archived_headers, restore_content_type
-from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import sha1_hex_to_b32
+from pipeline.httpretry import Retrying
 
 FAST = Retrying(retries=2, backoff=0.01)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"

@@ -19,7 +19,7 @@ from pipeline.archive.local import open_local
 from pipeline.archive.model import ArchiveError, CdxError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
 from pipeline.archive.replay import HttpReplayClient
-from pipeline.archive.retry import Retrying
+from pipeline.httpretry import Retrying
 
 FAST = Retrying(retries=1, backoff=0.01)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"

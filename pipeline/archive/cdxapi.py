@@ -20,8 +20,8 @@ import threading
 
 from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import CdxError, CdxRow
-from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import lookup_key, matches_url, newest_first, row_from_api_fields
+from pipeline.httpretry import Retrying
 
 DIALECTS = ("auto", "ia", "pywb")
 # Answers worth asking again (5xx and above): the service failing, not refusing.

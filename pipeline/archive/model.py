@@ -8,7 +8,7 @@ worker turns them into a result without guessing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Protocol
 
 
@@ -71,7 +71,6 @@ class Capture:
     location: str | None = None  # raw Location header of a 3xx, unjoined
     revisit_of: CdxRow | None = None  # the original row when `row` was a revisit
     body_truncated: bool = False  # body stopped at the size limit
-    extra: dict = field(default_factory=dict)
 
     @property
     def mimetype(self) -> str:

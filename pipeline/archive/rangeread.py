@@ -16,8 +16,8 @@ import requests
 
 from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import CdxClient, CdxRow, WaybackContentError, WaybackError
-from pipeline.archive.retry import Retrying
 from pipeline.archive.warcclient import WarcContentClient
+from pipeline.httpretry import Retrying
 
 
 class HttpRangeWarcClient(WarcContentClient):

@@ -26,8 +26,9 @@ from pipeline.archive.model import (
     WaybackContentError,
     WaybackError,
 )
-from pipeline.archive.retry import Retrying
 from pipeline.archive.rows import sha1_hex_to_b32
+from pipeline.archive.warcread import read_capped
+from pipeline.httpretry import Retrying
 
 _CHUNK = 256 * 1024
 # Headers a replay server adds after the archived ones (one value each).
@@ -77,7 +78,7 @@ class HttpReplayClient:
                 raise WaybackError(f"replay of {row.url} {row.datetime} failed: HTTP "
                                    f"{response.status_code} from the service, not a capture")
             headers = archived_headers(response.raw.headers.items())
-            body, truncated = _read_capped(response, max_bytes)
+            body, truncated = _read_body(response, max_bytes)
         revisit_of = self._original(row) if row.is_revisit else None
         restore_content_type(headers, (revisit_of or row).mimetype)
         if self.verify_digest and not truncated:
@@ -168,21 +169,11 @@ def restore_content_type(headers: dict[str, str], archived_mime: str) -> None:
         headers["content-type"] = content_type.replace(mime, archived_mime, 1)
 
 
-def _read_capped(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
+def _read_body(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
     """At most max_bytes + 1 bytes of the (transfer-decoded) body; (first max_bytes, more?)."""
-    parts: list[bytes] = []
-    held = 0
     try:
         # raw.stream, not raw.read(n): read(n) ends early on pywb's chunked answers.
-        for chunk in response.raw.stream(min(_CHUNK, max_bytes + 1), decode_content=True):
-            chunk = chunk[: max_bytes + 1 - held]
-            parts.append(chunk)
-            held += len(chunk)
-            if held > max_bytes:
-                break
+        return read_capped(response.raw.stream(min(_CHUNK, max_bytes + 1), decode_content=True),
+                           max_bytes)
     except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise WaybackError(f"replay body of {response.url} broke off: {exc}") from exc
-    body = b"".join(parts)
-    if held > max_bytes:
-        return body[:max_bytes], True
-    return body, False

@@ -13,6 +13,7 @@ payload byte.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from warcio.archiveiterator import ArchiveIterator
@@ -67,7 +68,7 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
     raw = record.raw_stream
     hashing = _HashingReader(raw)
     record.raw_stream = hashing  # content_stream() decodes what we hash
-    body, truncated = _read_capped(record.content_stream(), max_bytes)
+    body, truncated = read_capped(_bounded_chunks(record.content_stream(), max_bytes), max_bytes)
     hashing.drain()
     remaining = raw.limit if isinstance(raw, LimitReader) else 0
     if remaining:
@@ -120,16 +121,29 @@ def warc_date_to_14(value: str | None) -> str | None:
     return digits if len(digits) == 14 else None
 
 
-def _read_capped(stream, max_bytes: int) -> tuple[bytes, bool]:
-    """At most max_bytes + 1 bytes; returns (first max_bytes bytes, whether there were more)."""
-    parts: list[bytes] = []
+def _bounded_chunks(stream, max_bytes: int) -> Iterator[bytes]:
+    """The stream's chunks, never reading past max_bytes + 1 bytes of it."""
     held = 0
     while held <= max_bytes:
         chunk = stream.read(min(_CHUNK, max_bytes + 1 - held))
         if not chunk:
-            break
+            return
+        held += len(chunk)
+        yield chunk
+
+
+def read_capped(chunks: Iterable[bytes], max_bytes: int) -> tuple[bytes, bool]:
+    """At most max_bytes + 1 bytes of `chunks`; returns (the first max_bytes, whether there
+    were more). Shared by the WARC reader and the replay client: a body above the limit is
+    `body-too-large`, and more than max_bytes + 1 is never held."""
+    parts: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        chunk = chunk[: max_bytes + 1 - held]
         parts.append(chunk)
         held += len(chunk)
+        if held > max_bytes:
+            break
     body = b"".join(parts)
     if held > max_bytes:
         return body[:max_bytes], True

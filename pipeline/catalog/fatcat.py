@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -49,6 +48,7 @@ from pipeline.catalog.base import (
     NotFound,
     editgroup_file_edits,
 )
+from pipeline.httpretry import Retrying
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,7 @@ class FatcatCatalog(Catalog):
         self.base_url = base_url.rstrip("/")
         self.name = self.base_url
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-        self.retries = retries
-        self.backoff = backoff
+        self.retry = Retrying(retries, backoff)
         self.timeout = timeout
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
@@ -105,25 +104,26 @@ class FatcatCatalog(Catalog):
             self.check_writable()
             headers["Authorization"] = f"Bearer {self._token}"
         url = self.base_url + path
-        last = ""
-        for attempt in range(1, self.retries + 2):
-            try:
-                resp = self.session.request(method, url, params=params, json=body,
-                                            headers=headers, timeout=self.timeout,
-                                            allow_redirects=False)
-            except requests.RequestException as e:
-                last = f"{type(e).__name__}: {e}"
-            else:
-                if resp.status_code < 500:
-                    return resp, attempt
-                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-            if attempt <= self.retries:
-                delay = self.backoff * (2 ** (attempt - 1))
-                log.warning("fatcat %s %s failed (%s); retry %d/%d in %.1fs", method, path,
-                            self._scrub(last), attempt, self.retries, delay)
-                time.sleep(delay)
-        raise self._error(CatalogUnavailable,
-                          f"fatcat {method} {path}: gave up after {self.retries + 1} attempts: {last}") from None
+
+        def retrying(attempt: int, why: str) -> None:
+            log.warning("fatcat %s %s failed (%s); retry %d/%d in %.1fs", method, path,
+                        self._scrub(why), attempt, self.retry.retries, self.retry.delay(attempt - 1))
+
+        def unreachable(exc: requests.RequestException) -> CatalogError:
+            return self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after "
+                               f"{self.retry.retries + 1} attempts: {type(exc).__name__}: {exc}")
+
+        try:
+            resp, attempts = self.retry.send_counted(
+                lambda: self.session.request(method, url, params=params, json=body, headers=headers,
+                                             timeout=self.timeout, allow_redirects=False),
+                range(500, 600), unreachable, retrying)
+        except CatalogUnavailable as e:
+            raise e from None  # the connection error's own text is in the message, scrubbed
+        if resp.status_code >= 500:
+            raise self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after {attempts} "
+                              f"attempts: HTTP {resp.status_code}: {resp.text[:300]}")
+        return resp, attempts
 
     def _raise_for(self, method: str, path: str, resp: requests.Response) -> None:
         """Map a 4xx answer onto the catalog exceptions by fatcat's error name."""

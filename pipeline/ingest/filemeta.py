@@ -17,6 +17,8 @@ import zlib
 
 import magic
 
+from pipeline.jsonio import GZIP_MAGIC
+
 MAGIC_HEAD_BYTES = 1024 * 1024  # libmagic sees at most the first 1 MiB
 XML_SNIFF_BYTES = 1024  # the XHTML/JATS refinement looks at the first 1 KB
 XML_MIMETYPES = frozenset({"application/xml", "text/xml"})
@@ -31,7 +33,6 @@ GZIP_MIMETYPES = frozenset(
         "multipart/x-gzip",
     }
 )
-GZIP_MAGIC = b"\x1f\x8b"
 
 _local = threading.local()
 
