@@ -27,6 +27,7 @@ from services import free_port
 from pipeline.checks import StepFailed
 from pipeline.postprocess.retry import retry_grobid
 from pipeline.provenance import meta_path
+from pipeline.sinks.base import SinkError
 from pipeline.sinks.files import FileSink, sink_paths
 from pipeline.sinks.message import GROBID, PDF_TEXT, THUMBNAIL, topic_name
 from pipeline.tasks import (
@@ -299,7 +300,10 @@ def test_file_sinks_by_default_written_with_the_shard(world_cfg):
 @pytest.mark.services
 def test_message_refused_as_too_large_fails_the_shard_naming_it(world_cfg, kafka_cfg):
     work, pdfs = world_cfg
+    assert build(IngestSampleResults()).status.name == "SUCCESS"
     with config_options("kafka", {"message_max_bytes": "1500"}):
-        result = build(IngestShard(shard=0, shards=2))
-    assert result.status.name == "FAILED"
+        assert build(IngestShard(shard=0, shards=2)).status.name == "FAILED"
+        with pytest.raises(SinkError, match=r"sandcrawler-test\.pdf-(text|thumbnail-180px-jpg) "
+                                            r"key ([0-9a-f]{40}) \(\d+ bytes\) refused: .*(large|size)"):
+            IngestShard(shard=0, shards=2).run()
     assert not (work / "ingest_results/shard-000-of-002.json.gz").exists()
