@@ -22,7 +22,7 @@ from typing import Any
 import luigi
 
 from pipeline import __version__, config
-from pipeline.checks import format_counts
+from pipeline.checks import StepFailed, format_counts
 from pipeline.jsonio import read_json, write_json
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
 
@@ -59,7 +59,81 @@ class InRun:
                            description="the run (absolute work directory); derived, do not set")
 
 
-class BackfillTask(InRun, luigi.Task):
+def operator_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that describe bad data, settings or services, never a bug: the operator
+    gets their message, not a traceback."""
+    from pipeline.archive.model import ArchiveError
+    from pipeline.catalog.base import CatalogError
+    from pipeline.jsonio import InputError
+    from pipeline.preflight import SettingsError
+
+    return (StepFailed, InputError, SettingsError, CatalogError, ArchiveError)
+
+
+class OperatorErrorFilter(logging.Filter):
+    """Turn luigi's traceback of an operator error into one line naming the error.
+
+    Luigi logs every failed task with `logger.exception` (and a failed
+    `requires()` with the formatted traceback in the message). For the
+    errors of `operator_errors()` the message already says what is wrong
+    with which file, line or setting; the traceback only hides it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and isinstance(exc, operator_errors()):
+            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+        elif isinstance(record.msg, str) and "Traceback (most recent call last)" in record.msg:
+            text = record.getMessage()
+            last = text.rstrip().splitlines()[-1]
+            names = {cls.__name__ for cls in operator_errors()}
+            if last.split(":", 1)[0].rsplit(".", 1)[-1] in names:
+                record.msg = text.split("\n", 1)[0] + " " + last
+                record.args = ()
+        return True
+
+
+_FILTER = OperatorErrorFilter()
+
+
+def install_error_filter() -> None:
+    """Attach the filter to luigi's logger once (called when a step is instantiated)."""
+    logger = logging.getLogger("luigi-interface")
+    if _FILTER not in logger.filters:
+        logger.addFilter(_FILTER)
+
+
+_checked_settings: set[str] = set()
+
+
+def preflight() -> None:
+    """Check every setting once per process and configuration (see `pipeline.preflight`)."""
+    from pipeline.preflight import check_settings
+
+    sections = (config.backfill(), config.ingest(), config.importer())
+    key = repr([s.to_str_params() for s in sections])
+    if key not in _checked_settings:
+        check_settings(*sections)
+        _checked_settings.add(key)
+
+
+class PreflightMixin:
+    """Steps (and wrappers) check the settings when the scheduler asks for their dependencies:
+    before anything runs, whichever step the run was started with."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        install_error_filter()
+
+    def deps(self):
+        preflight()
+        return super().deps()
+
+
+class BackfillTask(PreflightMixin, InRun, luigi.Task):
     """Base of every step that publishes a file.
 
     Subclasses set `target_name` (relative to the work directory), implement

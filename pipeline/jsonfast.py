@@ -35,9 +35,12 @@ def struct_decoder(name: str, fields: tuple[str, ...]) -> msgspec.json.Decoder:
 
 
 def decode_fields(decoder: msgspec.json.Decoder, fields: tuple[str, ...], n: int,
-                  raw: bytes) -> dict | BadLine:
+                  raw: bytes | BadLine) -> dict | BadLine:
     """The line's `fields` present (a dict, like `json.loads(line)` restricted to them),
-    or a `BadLine` exactly as `parse_object` would give it."""
+    or a `BadLine` exactly as `parse_object` would give it (a line `iter_raw_lines` already
+    found bad, not UTF-8 or too long, is passed on)."""
+    if isinstance(raw, BadLine):
+        return raw
     try:
         obj = decoder.decode(raw)
     except msgspec.MsgspecError:

@@ -23,6 +23,9 @@ from typing import IO, Any
 from isal import igzip, igzip_threaded
 
 GZIP_MAGIC = b"\x1f\x8b"
+# A catalog entity or ingest result is a few KB; a longer line is damage (a missing newline,
+# a binary file, a gzip bomb), and is rejected without ever being held whole in memory.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
 class InputError(Exception):
@@ -35,7 +38,7 @@ class BadLine:
 
     line: int
     raw: str
-    reason: str  # short and countable: invalid-json | not-an-object
+    reason: str  # short and countable: invalid-json | not-an-object | invalid-utf8 | line-too-long
     detail: str = ""
 
 
@@ -63,67 +66,112 @@ def _nonblank(raw: bytes) -> bool:
     return raw[:1] == b"{" or raw.decode("utf-8").strip() != ""
 
 
-def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
+def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLine]]:
     """Yield (1-based line number, line as UTF-8 bytes without its newline); blank lines skipped.
 
     Why bytes: a step that can decide on a line's bytes (a byte pre-check, a
-    decoder of bytes) skips decoding it to text. The lines, their numbers and
-    the blank lines skipped are exactly those of `iter_lines`: lines end at
-    `\n`, trailing `\r`s are dropped, and every block is checked to be UTF-8.
-    A truncated or corrupt gzip, a missing file or non-UTF-8 bytes raise
-    `InputError` naming the file.
+    decoder of bytes) skips decoding it to text. Lines end at `\n`, trailing
+    `\r`s are dropped, and every block is checked to be UTF-8. A line that is
+    not UTF-8, or longer than `MAX_LINE_BYTES`, comes back as a `BadLine`
+    (`invalid-utf8`, `line-too-long`) for the step to reject by itself
+    (`parse_object` and `decode_fields` pass it on): one damaged line must not
+    fail a million good ones, and an endless line (a gzip bomb) is never held
+    whole. A truncated or corrupt gzip or a missing file raise `InputError`
+    naming the file and the last line read.
     """
     path = os.fspath(path)
+    n = 0
     try:
         with _open_binary(path) as f:
-            n = 0
             carry = b""
+            skipped = 0  # bytes of an over-long line seen so far (0: not in one)
             while True:
                 block = f.read(1 << 20)
                 if not block:
                     break
                 cut = block.rfind(b"\n")
+                if skipped:
+                    first = block.find(b"\n")
+                    if first < 0:
+                        skipped += len(block)
+                        continue
+                    n += 1
+                    yield n, _too_long(n, carry, skipped + first)
+                    carry, skipped = b"", 0
+                    block = block[first + 1:]
+                    cut = block.rfind(b"\n")
                 if cut < 0:
                     carry += block
+                    if len(carry) > MAX_LINE_BYTES:
+                        carry, skipped = carry[:200], len(carry)
                     continue
                 chunk = carry + block[:cut]
                 carry = block[cut + 1:]
-                chunk.decode("utf-8")  # raises on bytes that are not UTF-8, like iter_lines
-                for raw in chunk.split(b"\n"):
-                    n += 1
-                    if raw[-1:] == b"\r":
-                        raw = raw.rstrip(b"\r")
-                    if raw and _nonblank(raw):
-                        yield n, raw
-            if carry:
-                carry.decode("utf-8")
-                raw = carry.rstrip(b"\r")
-                if raw and _nonblank(raw):
-                    yield n + 1, raw
+                yield from _lines(chunk, n)
+                n += chunk.count(b"\n") + 1
+            if skipped:
+                yield n + 1, _too_long(n + 1, carry, skipped)
+            elif carry:
+                yield from _lines(carry, n)
     except FileNotFoundError as e:
         raise InputError(f"{path}: file not found") from e
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as e:
-        raise InputError(f"{path}: unreadable or truncated input ({type(e).__name__}: {e})") from e
-    except UnicodeDecodeError as e:
-        raise InputError(f"{path}: not UTF-8 text ({e})") from e
+        raise InputError(f"{path}: unreadable or truncated input after line {n} "
+                         f"({type(e).__name__}: {e})") from e
 
 
-def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+def _lines(chunk: bytes, n: int) -> Iterator[tuple[int, bytes | BadLine]]:
+    """The non-blank lines of a block of whole lines, numbered after line `n`."""
+    try:
+        chunk.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False  # some line of the block is not UTF-8: check them one by one
+    for raw in chunk.split(b"\n"):
+        n += 1
+        if len(raw) > MAX_LINE_BYTES:
+            yield n, _too_long(n, raw[:200], len(raw))
+            continue
+        if raw[-1:] == b"\r":
+            raw = raw.rstrip(b"\r")
+        if not valid:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, BadLine(n, raw.decode("utf-8", "backslashreplace"), "invalid-utf8",
+                                 f"byte 0x{raw[e.start]:02x} at byte {e.start + 1} of the line "
+                                 "is not UTF-8")
+                continue
+        if raw and _nonblank(raw):
+            yield n, raw
+
+
+def _too_long(n: int, head: bytes, size: int) -> BadLine:
+    return BadLine(n, head[:200].decode("utf-8", "backslashreplace") + "...", "line-too-long",
+                   f"{size} bytes; a line may hold at most {MAX_LINE_BYTES}")
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, str | BadLine]]:
     """Yield (1-based line number, line without its newline); blank lines are skipped.
 
-    A truncated or corrupt gzip raises `InputError` naming the file, so a
-    step fails loudly instead of publishing a silently short output.
+    Lines that are not UTF-8 or too long come back as `BadLine`s (see
+    `iter_raw_lines`). A truncated or corrupt gzip raises `InputError` naming
+    the file, so a step fails loudly instead of publishing a silently short output.
     """
     for n, raw in iter_raw_lines(path):
-        yield n, raw.decode("utf-8")
+        yield n, raw if isinstance(raw, BadLine) else raw.decode("utf-8")
 
 
-def parse_object(n: int, line: str) -> dict | BadLine:
-    """Parse one line; anything but a JSON object comes back as a `BadLine`."""
+def parse_object(n: int, line: str | BadLine) -> dict | BadLine:
+    """Parse one line; anything but a JSON object comes back as a `BadLine` (passed on as is)."""
+    if isinstance(line, BadLine):
+        return line
     try:
         obj = json.loads(line)
     except ValueError as e:
         return BadLine(n, line, "invalid-json", str(e))
+    except RecursionError:
+        return BadLine(n, line[:200] + "...", "invalid-json", "nested too deeply")
     if not isinstance(obj, dict):
         return BadLine(n, line, "not-an-object", f"a JSON {type(obj).__name__}")
     return obj

@@ -15,7 +15,7 @@ import os
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask, InRun
+from pipeline.base import BackfillTask, InRun, PreflightMixin
 from pipeline.catalog import is_api_url
 from pipeline.checks import StepFailed
 from pipeline.importer import import_file_meta, import_records, sample_file_meta
@@ -220,7 +220,7 @@ class IngestShard(BackfillTask):
         self.finish(summarise(counts) | {"messages": sink.published})
 
 
-class IngestResults(InRun, luigi.WrapperTask):
+class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
     """Every ingest shard (`[backfill] shards` of them); its output is the list of shard files."""
 
     def requires(self):
@@ -479,7 +479,7 @@ class BackfillReport(BackfillTask):
         self.finish({"steps": len(report["steps"]), "hand_offs_ok": not bad})
 
 
-class Backfill(InRun, luigi.WrapperTask):
+class Backfill(PreflightMixin, InRun, luigi.WrapperTask):
     """The whole pipeline, up to and including the catalog import, and its run report."""
 
     def requires(self):

@@ -27,11 +27,16 @@ from pipeline.targets import IMPORT_JOURNAL
 
 log = logging.getLogger("luigi-interface")
 
+# which local index files were verified sorted (by path, size, mtime), kept in the work directory
+INDEX_CHECK_CACHE = "archive_index_order.json"
+
 
 def archive_clients():
     """(CdxClient, ContentClient) of `[backfill] archive` (and `[ingest] warc_base`)."""
     ingest = config.ingest()
-    return open_archive(config.backfill().archive, ingest, warc_base=ingest.warc_base or None)
+    cfg = config.backfill()
+    return open_archive(cfg.archive, ingest, warc_base=ingest.warc_base or None,
+                        index_check_cache=f"{cfg.workdir}/{INDEX_CHECK_CACHE}")
 
 
 def ingest_worker(postprocess: bool = False) -> IngestWorker:

@@ -35,14 +35,16 @@ def wayback_endpoints(base_url: str) -> tuple[str, str]:
     return f"{base}/cdx", base
 
 
-def open_archive(spec: str, settings=None, *,
-                 warc_base: str | None = None) -> tuple[CdxClient, ContentClient]:
+def open_archive(spec: str, settings=None, *, warc_base: str | None = None,
+                 index_check_cache: str | None = None) -> tuple[CdxClient, ContentClient]:
     """Clients for `spec`: a collection directory or the http(s) base URL of a wayback service.
 
     `settings` is the `[ingest]` section (or anything with `cdx_dialect`:
     auto | ia | pywb, and `archive_proxy`: the only proxy the HTTP clients use,
     environment proxy variables are ignored); `warc_base`, for an HTTP archive, reads content by
-    Range requests from that WARC store instead of replay. Raises ValueError
+    Range requests from that WARC store instead of replay. A local collection's
+    indexes are verified sorted, remembered in `index_check_cache` (a JSON
+    file) when given. Raises ValueError
     for a spec that is neither an existing directory nor an http(s) URL.
     """
     if spec.startswith(("http://", "https://")):
@@ -59,4 +61,4 @@ def open_archive(spec: str, settings=None, *,
         raise ValueError(f"archive directory does not exist: {spec!r}")
     if warc_base:
         raise ValueError("warc_base applies only to an HTTP archive")
-    return open_local(spec)
+    return open_local(spec, index_check_cache)

@@ -17,17 +17,19 @@ from contextlib import contextmanager
 
 from pipeline.archive.model import CdxError, CdxRow, WaybackError
 from pipeline.archive.rows import lookup_key, matches_url, newest_first, parse_index_line
-from pipeline.archive.sortedindex import SortedIndex
+from pipeline.archive.sortedindex import SortedIndex, UnsortedIndex, verify_sorted
 from pipeline.archive.warcclient import WarcContentClient
 
 
 class LocalCdxClient:
     """Exact-URL lookups over every index file of a collection, by binary search.
 
-    Index files are listed when the client is built. Safe to share between threads.
+    Index files are listed, and verified sorted (`verify_sorted`: an unsorted
+    file is a `CdxError` naming file and line), when the client is built.
+    Safe to share between threads.
     """
 
-    def __init__(self, collection: str):
+    def __init__(self, collection: str, index_check_cache: str | None = None):
         self.collection = collection
         index_dir = os.path.join(collection, "indexes")
         if not os.path.isdir(index_dir):
@@ -36,6 +38,13 @@ class LocalCdxClient:
                        glob.glob(os.path.join(index_dir, "*.cdx")))
         if not paths:
             raise CdxError(f"no *.cdxj or *.cdx index in {index_dir}")
+        for path in paths:
+            try:
+                verify_sorted(path, index_check_cache)
+            except UnsortedIndex as exc:
+                raise CdxError(str(exc)) from None
+            except OSError as exc:
+                raise CdxError(f"cannot read index {path}: {exc}") from exc
         self.indexes = [SortedIndex(path) for path in paths]
 
     def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
@@ -84,6 +93,7 @@ class LocalContentClient(WarcContentClient):
         return os.path.join(self.archive_dir, *parts)
 
 
-def open_local(collection: str) -> tuple[LocalCdxClient, LocalContentClient]:
-    cdx = LocalCdxClient(collection)
+def open_local(collection: str,
+               index_check_cache: str | None = None) -> tuple[LocalCdxClient, LocalContentClient]:
+    cdx = LocalCdxClient(collection, index_check_cache)
     return cdx, LocalContentClient(collection, cdx)

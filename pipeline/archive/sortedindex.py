@@ -5,12 +5,90 @@ probes, each reading one line, then a sequential read of the key's lines.
 Nothing but those lines is held in memory. The file must be sorted
 byte-wise (`LC_ALL=C sort`), as pywb and the CDX tools write it; header
 lines (` CDX ...`, `!meta ...`) sort first and never match a SURT key.
+
+A file that is not sorted makes the binary search miss captures without a
+word (they would become `no-capture`), so `verify_sorted` reads each index
+once, streaming, before it is used, and raises `UnsortedIndex` naming the
+file and the first line out of order. The verdict is remembered by path,
+size and mtime (in memory, and in a small JSON cache file when one is given,
+so parallel shard processes do not each re-read a multi-gigabyte index).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Iterator
+
+_verified: set[tuple[str, int, int]] = set()
+_verified_lock = threading.Lock()
+
+
+class UnsortedIndex(ValueError):
+    """An index file whose keys are not in byte order (binary search would miss rows)."""
+
+
+def verify_sorted(path: str, cache_file: str | None = None) -> None:
+    """Raise `UnsortedIndex` unless every line's key is >= the previous line's key.
+
+    One streaming pass, skipped when this file (same path, size, mtime) was
+    verified before, in this process or according to `cache_file`.
+    """
+    st = os.stat(path)
+    ident = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    with _verified_lock:
+        if ident in _verified:
+            return
+    cached = _read_cache(cache_file)
+    if cached.get(ident[0]) == [ident[1], ident[2]]:
+        with _verified_lock:
+            _verified.add(ident)
+        return
+    previous = b""
+    with open(path, "rb") as handle:
+        for n, raw in enumerate(handle, 1):
+            key = _line_key(raw)
+            if key < previous:
+                shown = key.decode("utf-8", "backslashreplace")[:200]
+                before = previous.decode("utf-8", "backslashreplace")[:200]
+                raise UnsortedIndex(
+                    f"{path}: line {n}: index is not sorted: key {shown!r} sorts before "
+                    f"{before!r} of the line above; lookups would miss captures. "
+                    "Sort it byte-wise (LC_ALL=C sort) and rerun."
+                )
+            previous = key
+    with _verified_lock:
+        _verified.add(ident)
+    if cache_file:
+        _write_cache(cache_file, ident)
+
+
+def _read_cache(cache_file: str | None) -> dict:
+    if not cache_file:
+        return {}
+    try:
+        with open(cache_file, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}  # no cache yet, or a damaged one: verify again
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(cache_file: str, ident: tuple[str, int, int]) -> None:
+    data = _read_cache(cache_file)
+    data[ident[0]] = [ident[1], ident[2]]
+    tmp = f"{cache_file}.tmp-{os.getpid()}"
+    try:
+        os.makedirs(os.path.dirname(cache_file) or ".", exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, sort_keys=True, indent=1)
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass  # a cache only saves time; a read-only place costs one more pass next time
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 class SortedIndex:

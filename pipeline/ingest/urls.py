@@ -32,8 +32,11 @@ def join_location(url: str, location: str | None) -> str | None:
     location = location.strip()
     if not location:
         return None
-    target = urljoin(url, location).split("#", 1)[0]
-    parts = urlsplit(target)
+    try:
+        target = urljoin(url, location).split("#", 1)[0]
+        parts = urlsplit(target)
+    except ValueError:  # an unparseable authority, e.g. `http://[::1/`
+        return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return target
@@ -42,5 +45,8 @@ def join_location(url: str, location: str | None) -> str | None:
 def is_http_url(url: object) -> bool:
     if not isinstance(url, str) or not url or url != url.strip():
         return False
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unparseable authority, e.g. `http://[::1/`
+        return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from pipeline.jsonio import iter_lines
+from pipeline.jsonio import BadLine, iter_lines
 
 log = logging.getLogger("luigi-interface")
 
@@ -19,11 +19,12 @@ FIELDS = ("ident", "rev", "sha1", "sha256", "md5")
 
 
 def count_missing_sha256(tsv_path: str) -> dict:
-    """Rows, rows lacking sha256, and malformed rows (wrong field count) of a file_hashes dump."""
+    """Rows, rows lacking sha256, and malformed rows (wrong field count, not UTF-8, over-long)
+    of a file_hashes dump; the first malformed line numbers are listed."""
     counts: Counter = Counter()
     bad_examples: list[int] = []
     for n, line in iter_lines(tsv_path):
-        fields = line.split("\t")
+        fields = [] if isinstance(line, BadLine) else line.split("\t")  # not UTF-8 or over-long
         if n == 1 and fields[0] == "ident":
             continue  # a header row
         if len(fields) != len(FIELDS):

@@ -12,6 +12,7 @@ import os
 import re
 from json.encoder import encode_basestring
 
+from pipeline.ingest.urls import is_http_url
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, dumps, iter_raw_lines, parse_object
 from pipeline.steps.split import SplitWriter
@@ -33,10 +34,17 @@ class Rejected(Exception):
 
 
 def first_usable_url(urls) -> str | None:
-    """The first URL (array order, `rel` ignored) that is not a wayback/archive.org URL."""
-    for item in urls or []:
+    """The first URL (array order, `rel` ignored) that is not a wayback/archive.org URL.
+
+    A mistyped `urls` (not a list) or `url` (not a string), or a URL that is not
+    http(s) with a host (`ftp:`, `http://[bad`), is not usable: the ingest could
+    not fetch it, and one such entity must not stop a whole shard.
+    """
+    if not isinstance(urls, list):
+        return None
+    for item in urls:
         url = item.get("url") if isinstance(item, dict) else None
-        if url and not any(m in url for m in ARCHIVE_MARKERS):
+        if is_http_url(url) and not any(m in url for m in ARCHIVE_MARKERS):
             return url
     return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from pipeline.jsonio import AtomicWriter, count_lines, iter_lines
+from pipeline.jsonio import AtomicWriter, BadLine, InputError, count_lines, iter_lines
 
 
 def choose_lines(total: int, size: int, seed: int) -> set[int]:
@@ -27,7 +27,9 @@ def draw_sample(requests_path: str, out_path: str, size: int, seed: int) -> dict
     total = count_lines(requests_path)
     chosen = choose_lines(total, size, seed)
     with AtomicWriter(out_path) as out:
-        for i, (_, line) in enumerate(iter_lines(requests_path)):
+        for i, (n, line) in enumerate(iter_lines(requests_path)):
+            if isinstance(line, BadLine):  # our own output: a damaged file, not a record
+                raise InputError(f"{requests_path}: line {n}: {line.reason} ({line.detail})")
             if i in chosen:
                 out.write_line(line)
         if out.lines != len(chosen):

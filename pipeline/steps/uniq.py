@@ -46,16 +46,16 @@ def request_sha1_counts(requests_path: str | None) -> Counter:
         return counts
     for n, raw in iter_raw_lines(requests_path):
         obj = decode_fields(_REQUEST_DECODER, _REQUEST_FIELDS, n, raw)
-        if isinstance(obj, dict):
-            sha1 = (obj.get("ext_ids") or {}).get("sha1")
-            if sha1:
+        if isinstance(obj, dict) and isinstance(obj.get("ext_ids"), dict):
+            sha1 = obj["ext_ids"].get("sha1")
+            if sha1 and isinstance(sha1, str):
                 counts[sha1.lower()] += 1
     return counts
 
 
 def _sha1_key(path: str, n: int, raw: bytes) -> str:
     obj = decode_fields(_SHA1_DECODER, _SHA1_FIELDS, n, raw)
-    if isinstance(obj, BadLine) or not obj.get("sha1hex"):
+    if isinstance(obj, BadLine) or not obj.get("sha1hex") or not isinstance(obj["sha1hex"], str):
         raise StepFailed(f"uniq: {path} line {n} is not a file_meta record")
     return obj["sha1hex"].lower()
 

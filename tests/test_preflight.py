@@ -1,0 +1,101 @@
+"""Settings are checked before any step runs; operator errors reach stderr without a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pipeline.preflight import settings_problems
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def luigi(work: Path, world: Path, *extra: str, task: str = "Backfill") -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", task, "--local-scheduler",
+            "--backfill-workdir", str(work), "--backfill-export", str(world / "file_export.json.gz"),
+            "--backfill-archive", str(world / "collection"), *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _sections(**over):
+    backfill = dict(workdir="w", shards=4, sample_min_success=0.5, sample_size=10,
+                    archive="/", export="/nonexistent")
+    ingest = dict(concurrency=4, cdx_dialect="auto", max_hops=6, max_redirects=25,
+                  max_body_bytes=1000, cdx_limit=25, blocklist=lambda: [], cookies=lambda: [])
+    importer = dict(batch_size=100)
+    for key, value in over.items():
+        section, name = key.split("__")
+        {"backfill": backfill, "ingest": ingest, "importer": importer}[section][name] = value
+    return SimpleNamespace(**backfill), SimpleNamespace(**ingest), SimpleNamespace(**importer)
+
+
+@pytest.mark.parametrize("over, needle", [
+    ({"backfill__shards": 0}, "shards must be >= 1"),
+    ({"backfill__sample_min_success": 1.5}, "sample_min_success must be within 0..1"),
+    ({"backfill__sample_min_success": -0.1}, "sample_min_success must be within 0..1"),
+    ({"backfill__sample_size": -1}, "sample_size must be >= 0"),
+    ({"backfill__archive": "/no/such/collection"}, "archive is neither a directory"),
+    ({"importer__batch_size": 0}, "batch_size must be within 1..100"),
+    ({"importer__batch_size": 101}, "batch_size must be within 1..100"),
+    ({"ingest__concurrency": 0}, "concurrency must be >= 1"),
+    ({"ingest__cdx_dialect": "wayback"}, "cdx_dialect must be one of"),
+    ({"ingest__max_hops": 0}, "max_hops must be >= 1"),
+])
+def test_each_bad_value_is_named(over, needle):
+    assert settings_problems(*_sections()) == []
+    problems = settings_problems(*_sections(**over))
+    assert len(problems) == 1 and needle in problems[0], problems
+
+
+def test_empty_export_is_a_problem(tmp_path):
+    for name, data in (("empty.json", b""), ("blank.json", b"\n \n"),
+                       ("empty.json.gz", gzip.compress(b""))):
+        (tmp_path / name).write_bytes(data)
+        problems = settings_problems(*_sections(backfill__export=str(tmp_path / name)))
+        assert len(problems) == 1 and "holds no entities" in problems[0] and name in problems[0]
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--backfill-shards", "0", "shards must be >= 1, got 0"),
+    ("--backfill-sample-min-success", "1.5", "sample_min_success must be within 0..1, got 1.5"),
+])
+def test_bad_setting_fails_before_any_step_runs(tmp_path, world, option, value, needle):
+    work = tmp_path / "work"
+    proc = luigi(work, world, option, value)
+    assert proc.returncode == 35, proc.stderr[-3000:]  # [retcode] scheduling_error
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not work.exists() or not any(work.rglob("*.json*"))  # no step ran
+
+
+def test_empty_export_fails_clearly(tmp_path, world):
+    export = tmp_path / "export.json.gz"
+    export.write_bytes(gzip.compress(b""))
+    work = tmp_path / "work"
+    proc = luigi(work, world, "--backfill-export", str(export), task="ExportMissingSha256")
+    assert proc.returncode == 35, proc.stderr[-3000:]
+    assert f"export {export} holds no entities" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (work / "files_missing_sha256.json.gz").exists()
+
+
+def test_data_error_in_a_step_is_one_line_not_a_traceback(tmp_path, world):
+    """A truncated export fails its step (exit 30) with the file named, no traceback."""
+    # large enough that the first lines read fine (the settings check passes) and the cut
+    # is met by the step itself
+    lines = gzip.decompress((world / "file_export.json.gz").read_bytes()) * 8
+    data = gzip.compress(lines, mtime=0)
+    export = tmp_path / "export.json.gz"
+    export.write_bytes(data[: len(data) * 7 // 10])
+    proc = luigi(tmp_path / "work", world, "--backfill-export", str(export), task="ExportMissingSha256")
+    assert proc.returncode == 30, proc.stderr[-3000:]
+    assert "InputError" in proc.stderr and str(export) in proc.stderr and "truncated" in proc.stderr
+    assert "Traceback" not in proc.stderr
