@@ -96,7 +96,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.installed-test: setup.cfg pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[test]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -c "import pytest, surt" && touch $@
+	$(PY) -c "import pytest, surt, hypothesis" && touch $@
 
 $(VENV)/.installed-bench: setup.cfg pyproject.toml $(VENV)/.installed
 	$(PIP) install -e '.[bench]' 2>&1 | grep -v "^WARNING: Location" || true

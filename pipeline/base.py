@@ -25,6 +25,7 @@ from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
 from pipeline.jsonio import read_json, write_json
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
+from pipeline.runlock import LockHeld, RunLock, sweep_temp_files
 
 log = logging.getLogger("luigi-interface")
 
@@ -67,7 +68,7 @@ def operator_errors() -> tuple[type[BaseException], ...]:
     from pipeline.jsonio import InputError
     from pipeline.preflight import SettingsError
 
-    return (StepFailed, InputError, SettingsError, CatalogError, ArchiveError)
+    return (StepFailed, InputError, SettingsError, CatalogError, ArchiveError, LockHeld)
 
 
 class OperatorErrorFilter(logging.Filter):
@@ -117,6 +118,8 @@ def preflight() -> None:
     key = repr([s.to_str_params() for s in sections])
     if key not in _checked_settings:
         check_settings(*sections)
+        # a rerun first removes what killed runs left behind (never a final path)
+        sweep_temp_files(sections[0].workdir, recursive=True)
         _checked_settings.add(key)
 
 
@@ -158,8 +161,15 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         if self.complete():
             log.info("%s: inputs have the same content as before; target kept", self)
             return
-        self._started = (utc_now(), time.monotonic())
-        self.work()
+        # one maker per target: a second run on this work directory making the same target
+        # at the same time fails at once instead of mixing its work into ours
+        with RunLock(self.lock_path(), f"step {self.task_family} ({self.target_name})"):
+            if self.complete():  # made by another run while we were scheduled
+                log.info("%s: made by another run meanwhile; target kept", self)
+                return
+            self._started = (utc_now(), time.monotonic())
+            self._inputs_at_start = {p: _stat(p) for p in self.input_files()}
+            self.work()
 
     def work(self) -> None:
         """The step itself: call plain functions, then `self.finish(counts)`."""
@@ -222,9 +232,21 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         return True
 
     # -- publishing -------------------------------------------------------
+    def lock_path(self) -> Path:
+        """The lock held while this step makes its target (under `<workdir>/.locks/`)."""
+        return self.workdir / ".locks" / f"{self.target_name}.lock"
+
     def finish(self, counts: dict[str, Any]) -> None:
-        """Write the provenance sidecar: the last act of a successful run."""
+        """Write the provenance sidecar: the last act of a successful run.
+
+        Refuses when an input changed while the step ran (another run on this
+        work directory remade it): the target would mix two runs' work.
+        """
         target = self.output().path
+        for path, before in getattr(self, "_inputs_at_start", {}).items():
+            if _stat(path) != before:
+                raise StepFailed(f"{self.task_family}: input {path} changed while this step ran "
+                                 "(another run on this work directory?); run the step again")
         meta = {
             "task": self.task_family,
             "params": self.to_str_params(only_significant=True),
@@ -241,6 +263,14 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             meta["seconds"] = round(time.monotonic() - started[1], 3)
         write_json(meta_path(target), meta)
         log.info("%s: %s", self.task_family, format_counts(counts))
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _jsonable(value: Any) -> Any:

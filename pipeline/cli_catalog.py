@@ -22,9 +22,13 @@ from pipeline.catalog import is_api_url, open_catalog, rejects_path_for
 from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
 from pipeline.catalog.sqlite import SqliteCatalog
-from pipeline.importer import import_file_meta
+from pipeline.importer import import_file_meta, record_finished
 from pipeline.jsonio import InputError, dumps, write_json
+from pipeline.runlock import LockHeld
 from pipeline.targets import IMPORT_JOURNAL
+
+# exit status when another importer holds the catalog or journal (= luigi's [retcode] already_running)
+LOCKED = 10
 
 
 def _default_catalog() -> str:
@@ -89,6 +93,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(repr(result.counts))
     if args.counts:
         write_json(args.counts, result.counters())
+    if not args.dry_run:
+        record_finished(journal, cat.name, result.counters())
     return 0
 
 
@@ -127,11 +133,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _guard(func):
-    """Report catalog and input errors as one line on stderr and exit status 1."""
+    """Report catalog and input errors as one line on stderr and exit status 1; another
+    importer holding the catalog or journal exits LOCKED (10, luigi's `already_running`)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
             return func(args)
+        except LockHeld as e:
+            print(f"catalog {args.catalog_command}: {e}", file=sys.stderr)
+            return LOCKED
         except (CatalogError, InputError, ValueError) as e:
             print(f"catalog {args.catalog_command}: {e}", file=sys.stderr)
             return 1

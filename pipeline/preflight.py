@@ -66,8 +66,8 @@ def export_problem(export: str) -> str | None:
     try:
         for _ in iter_lines(export):
             return None
-    except InputError as exc:
-        return f"[backfill] export is unreadable: {exc}"
+    except InputError:
+        return None  # damaged, not empty: the export step fails on it with file and line
     return f"[backfill] export {export} holds no entities (empty file); check the export step"
 
 

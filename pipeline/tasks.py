@@ -18,7 +18,7 @@ from pipeline import config
 from pipeline.base import BackfillTask, InRun, PreflightMixin
 from pipeline.catalog import is_api_url
 from pipeline.checks import StepFailed
-from pipeline.importer import import_file_meta, import_records, sample_file_meta
+from pipeline.importer import import_file_meta, import_records, record_finished, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import write_json
 from pipeline.postprocess.retry import retry_grobid
@@ -387,6 +387,8 @@ class ImportFileMeta(ImportTask):
                                       description=config.importer().description)
         log.info("ImportFileMeta: %r", result.counts)
         write_json(self.output().path, result.counters())
+        # the counts target holds the run's totals: only now does the journal close this run
+        record_finished(self.workdir / IMPORT_JOURNAL, catalog.name, result.counters())
         self.finish(result.report())
 
 

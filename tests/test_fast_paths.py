@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, InputError, iter_lines, iter_raw_lines, parse_object
+from pipeline.jsonio import BadLine, iter_lines, iter_raw_lines, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import build_request, request_line
 from pipeline.steps.merge import file_meta_line, merge_results
@@ -73,14 +73,15 @@ def test_iter_raw_lines_matches_iter_lines_semantics(tmp_path):
     assert [n for n, _ in want] == [1, 5, 7, 8]
 
 
-def test_bytes_that_are_not_utf8_fail_like_before(tmp_path):
+def test_bytes_that_are_not_utf8_are_one_reject(tmp_path):
     path = tmp_path / "bad.json"
     path.write_bytes(b'{"a": 1}\n{"x": "\xff"}\n')  # msgspec alone would accept this line
-    with pytest.raises(InputError, match="not UTF-8"):
-        list(iter_raw_lines(path))
-    with pytest.raises(InputError, match="not UTF-8"):
-        filter_missing_sha256(str(path), str(tmp_path / "o.gz"), str(tmp_path / "r.gz"))
-    assert not (tmp_path / "o.gz").exists()
+    lines = list(iter_raw_lines(path))
+    assert lines[0] == (1, b'{"a": 1}')
+    assert lines[1][0] == 2 and isinstance(lines[1][1], BadLine)
+    assert lines[1][1].reason == "invalid-utf8" and "0xff" in lines[1][1].detail
+    counts = filter_missing_sha256(str(path), str(tmp_path / "o.gz"), str(tmp_path / "r.gz"))
+    assert (counts["in"], counts["out"], counts["rejects_by_reason"]) == (2, 1, {"invalid-utf8": 1})
 
 
 def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):

@@ -8,12 +8,14 @@ fresh catalog file, with its rejects and counts, is another.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
+from pipeline.catalog.integrity import fsync_file, record_seed, seal
 from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
 from pipeline.jsonio import (
     AtomicWriter,
@@ -114,22 +116,30 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
                     pending = []
             cat.insert_rows(pending)
             report.loaded += len(pending)
+            record_seed(cat.db, export)
             cat.db.execute("COMMIT")
         except BaseException:
-            cat.db.execute("ROLLBACK")
+            if cat.db.in_transaction:  # SQLite already rolled back after a disk-full error
+                cat.db.execute("ROLLBACK")
             raise
         if report.lines != report.loaded + report.rejected:  # a bug, never an input
             raise CatalogError(f"load of {export}: {report.lines} lines != loaded + rejected")
+        if fresh:
+            seal(cat.db, catalog_path)
         if rejects:
             rejects.commit()
             report.rejects_path = os.fspath(rejects_path)
         ok = True
+    except sqlite3.Error as exc:
+        raise CatalogError(f"loading {export} into {catalog_path} failed: {exc} (is the disk "
+                           "full?); no catalog was published") from exc
     finally:
         cat.close()
         if rejects:
             rejects.__exit__(None, None, None)
         if fresh:
             if ok:
+                fsync_file(build_path)
                 os.replace(build_path, catalog_path)
             for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
                 leftover.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import os
 from pipeline.catalog.base import Catalog, CatalogError
 from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
+from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Cata
     if is_api_url(spec):
         return FatcatCatalog(spec), None
     report = None
-    if not os.path.exists(spec):
+    if os.path.exists(spec):
+        check_catalog_file(spec, seed)  # damaged, or seeded from another export: refused
+    else:
         if not seed:
             raise CatalogError(f"embedded catalog {spec} does not exist and no seed export was given")
         report = load_export(spec, seed, rejects_path=rejects_path_for(spec))

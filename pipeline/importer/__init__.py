@@ -16,8 +16,9 @@ from pipeline.importer.importer import (
     import_file_meta,
     import_records,
     new_counter,
+    record_finished,
 )
 from pipeline.importer.records import sample_file_meta, want_reason
 
 __all__ = ["AGENT", "DEFAULT_DESCRIPTION", "FileMetaImporter", "ImportResult", "import_file_meta",
-           "import_records", "new_counter", "sample_file_meta", "want_reason"]
+           "import_records", "new_counter", "record_finished", "sample_file_meta", "want_reason"]

@@ -59,8 +59,9 @@ from pipeline import __version__
 from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
 from pipeline.checks import StepFailed
 from pipeline.importer.entity import apply_file_meta, is_complete
-from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
+from pipeline.importer.journal import ABANDONED, ACCEPTED, FINISHED, OPEN, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta, want_reason
+from pipeline.runlock import RunLock, describe
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,13 @@ class Recovery:
     already_accepted: list[str] = field(default_factory=list)
     abandoned: dict[str, str] = field(default_factory=dict)  # editgroup -> reason
     resumed_edits: int = 0
+    live_left_alone: list[str] = field(default_factory=list)  # open in a running import
+    earlier_edits: int = 0  # accepted by earlier attempts of this run (recovery's included)
 
     def as_dict(self) -> dict[str, Any]:
         return {"resumed": self.resumed, "already_accepted": self.already_accepted,
-                "abandoned": self.abandoned, "resumed_edits": self.resumed_edits}
+                "abandoned": self.abandoned, "resumed_edits": self.resumed_edits,
+                "live_left_alone": self.live_left_alone, "earlier_edits": self.earlier_edits}
 
 
 class FileMetaImporter:
@@ -126,7 +130,14 @@ class FileMetaImporter:
         if self.journal is None or self.dry_run:
             return rec
         name = self.catalog.name
-        for eg_id in self.journal.open_editgroups(name):
+        for eg_id, owner in self.journal.open_editgroup_owners(name).items():
+            if self.journal.owner_is_live_other(owner):
+                # another import is running (a lock on another host, or none): its open
+                # editgroup is its own, being filled right now; never accept or abandon it
+                log.warning("editgroup %s is open in a live import (%s): left alone", eg_id,
+                            describe(owner))
+                rec.live_left_alone.append(eg_id)
+                continue
             eg = self.catalog.get_editgroup(eg_id)
             if eg is None:
                 self._abandon(rec, eg_id, "not-found")
@@ -262,13 +273,79 @@ def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path:
 def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
                    journal_path: str | os.PathLike | None, batch_size: int = 100,
                    description: str = DEFAULT_DESCRIPTION, dry_run: bool = False) -> ImportResult:
-    """Import file_meta records; a real run first settles editgroups its journal left open."""
-    if not dry_run:
-        catalog.check_writable()
-    journal = ImportJournal(journal_path) if journal_path and not dry_run else None
+    """Import file_meta records; a real run first settles editgroups its journal left open.
+
+    A real run holds the catalog's lock (an embedded catalog) and the
+    journal's lock for its whole length: a second importer fails at once with
+    `LockHeld` instead of editing entities twice.
+    """
+    if dry_run:
+        return _import(records, catalog, None, batch_size, description, dry_run)
+    catalog.check_writable()
+    locks = []
+    if journal_path:
+        locks.append(RunLock(f"{os.fspath(journal_path)}.lock", f"import journal {os.fspath(journal_path)}"))
+    if not is_api_catalog(catalog):
+        locks.append(RunLock(f"{catalog.name}.lock", f"catalog {catalog.name}"))
+    for lock in locks:
+        try:
+            lock.acquire()
+        except BaseException:
+            for held in locks:
+                held.release()
+            raise
+    try:
+        journal = ImportJournal(journal_path) if journal_path else None
+        return _import(records, catalog, journal, batch_size, description, dry_run)
+    finally:
+        for lock in reversed(locks):
+            lock.release()
+
+
+def is_api_catalog(catalog: Catalog) -> bool:
+    return str(catalog.name).startswith(("http://", "https://"))
+
+
+def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: ImportJournal | None,
+            batch_size: int, description: str, dry_run: bool) -> ImportResult:
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
     recovery = importer.recover()
     counts = importer.run(records)
+    if journal is not None:
+        counts = add_earlier_attempts(counts, journal, catalog.name, recovery)
     return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
                         dry_run=dry_run)
+
+
+def record_finished(journal_path: str | os.PathLike, catalog_name: str, counts: dict) -> None:
+    """Close the import run in its journal, once its counts target is written: a later import
+    starts a new run (a kill before this line resumes the same run and counts its edits)."""
+    ImportJournal(journal_path).record(FINISHED, None, catalog_name, counts=dict(counts))
+
+
+def add_earlier_attempts(counts: Counter, journal: ImportJournal, name: str,
+                         recovery: Recovery) -> Counter:
+    """The run's true totals: edits accepted by killed attempts and by recovery are updates.
+
+    This attempt saw those entities already complete (`skip-existing-complete`),
+    so each such edit moves from there to `update`: the counters then equal
+    those of a run that was never killed.
+    """
+    earlier = journal.accepted_since_finished(name) - counts["update"]
+    if earlier <= 0:
+        return counts
+    if earlier > counts["skip-existing-complete"]:
+        log.warning("journal %s shows %d edits by earlier attempts, more than this run's %d "
+                    "skip-existing-complete: counters left as this attempt saw them", journal.path,
+                    earlier, counts["skip-existing-complete"])
+        return counts
+    counts["update"] += earlier
+    counts["skip-existing-complete"] -= earlier
+    recovery.earlier_edits = earlier
+    log.info("import resumed: %d edits accepted by earlier attempts of this run are counted "
+             "as updates", earlier)
+    check_counts(counts)
+    return counts
+
+

@@ -8,6 +8,13 @@ one JSON line per event, flushed and fsynced before the import goes on:
     {"event": "created",   "editgroup_id": ..., "catalog": ..., "time": ...}
     {"event": "accepted",  "editgroup_id": ..., "catalog": ..., "edits": N, ...}
     {"event": "abandoned", "editgroup_id": ..., "catalog": ..., "reason": ..., ...}
+    {"event": "finished",  "catalog": ..., "counts": {...}, ...}
+
+Every event names its `owner` (pid, host, process start time), so a recovery
+leaves alone an editgroup whose creator is still running. `finished` closes
+one import run: the edits accepted since the previous `finished` (by killed
+attempts, by recovery, by the last attempt) are that run's, and its counts
+target reports them all.
 
 `created` is written right after the editgroup exists and before any edit is
 put in it, so every editgroup that can hold our edits is in the journal. A
@@ -24,8 +31,11 @@ from typing import Any
 
 from pipeline.catalog.base import CatalogError
 from pipeline.provenance import utc_now
+from pipeline.runlock import is_alive, me
 
 OPEN, ACCEPTED, ABANDONED = "created", "accepted", "abandoned"
+# one import run (all its attempts, killed or not) ends with FINISHED and its true totals
+FINISHED = "finished"
 
 
 class JournalError(CatalogError):
@@ -37,6 +47,7 @@ class ImportJournal:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self.owner = me()  # recorded in every event: recovery never touches a live run's work
 
     def events(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -52,7 +63,8 @@ class ImportJournal:
                 continue
             try:
                 event = json.loads(line)
-                if not isinstance(event, dict) or "event" not in event or "editgroup_id" not in event:
+                if not isinstance(event, dict) or "event" not in event or (
+                        "editgroup_id" not in event and event["event"] != FINISHED):
                     raise ValueError("not an event object")
             except ValueError as e:
                 raise JournalError(f"{self.path}: line {n} unreadable ({e}); fix or move the journal") from None
@@ -61,15 +73,43 @@ class ImportJournal:
 
     def open_editgroups(self, catalog: str) -> list[str]:
         """Editgroups of `catalog` that were created but neither accepted nor abandoned."""
-        state: dict[str, str] = {}
-        for e in self.events():
-            if e.get("catalog") == catalog:
-                state[e["editgroup_id"]] = e["event"]
-        return [eg for eg, ev in state.items() if ev == OPEN]
+        return list(self.open_editgroup_owners(catalog))
 
-    def record(self, event: str, editgroup_id: str, catalog: str, **fields: Any) -> None:
-        entry = {"event": event, "editgroup_id": editgroup_id, "catalog": catalog,
+    def open_editgroup_owners(self, catalog: str) -> dict[str, dict | None]:
+        """Open editgroups of `catalog` (as `open_editgroups`) and the process that created
+        each (pid, host, start; None in journals written before owners were recorded)."""
+        state: dict[str, str] = {}
+        owner: dict[str, dict | None] = {}
+        for e in self.events():
+            if e.get("catalog") == catalog and "editgroup_id" in e:
+                state[e["editgroup_id"]] = e["event"]
+                if e["event"] == OPEN:
+                    owner[e["editgroup_id"]] = e.get("owner")
+        return {eg: owner.get(eg) for eg, ev in state.items() if ev == OPEN}
+
+    def accepted_since_finished(self, catalog: str) -> int:
+        """Edits of `catalog` accepted since the last import run that finished: the current
+        run's, over all its attempts (a killed attempt's, a recovery's, this attempt's)."""
+        total = 0
+        for e in self.events():
+            if e.get("catalog") != catalog:
+                continue
+            if e["event"] == FINISHED:
+                total = 0
+            elif e["event"] == ACCEPTED:
+                total += int(e.get("edits") or 0)
+        return total
+
+    @staticmethod
+    def owner_is_live_other(owner: dict | None) -> bool:
+        """Whether `owner` is a live process other than this one (its editgroups are not ours)."""
+        return bool(owner) and owner.get("pid") != me()["pid"] and is_alive(owner)
+
+    def record(self, event: str, editgroup_id: str | None, catalog: str, **fields: Any) -> None:
+        entry = {"event": event, "catalog": catalog, "owner": self.owner,
                  "time": utc_now(micro=True), **fields}
+        if editgroup_id is not None:
+            entry["editgroup_id"] = editgroup_id
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._drop_torn_tail()
         with open(self.path, "a", encoding="utf-8") as f:

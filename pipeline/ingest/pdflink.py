@@ -173,7 +173,10 @@ def parse_links(html: bytes | str) -> PageLinks:
 # -- the rules ---------------------------------------------------------------
 
 def _path(url: str) -> str:
-    return urlsplit(url).path.lower()
+    try:
+        return urlsplit(url).path.lower()
+    except ValueError:  # an unparseable authority (`http://[::1/x.pdf`): no path of ours
+        return ""
 
 
 def _is_pdf_path(url: str) -> bool:
@@ -181,7 +184,10 @@ def _is_pdf_path(url: str) -> bool:
 
 
 def _site(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
     return host[4:] if host.startswith("www.") else host
 
 
@@ -283,10 +289,14 @@ def _usable(href: str | None) -> bool:
 
 
 def _absolute(page_url: str, page: PageLinks, href: str) -> str | None:
-    base = urljoin(page_url, page.base) if page.base else page_url
-    url = urljoin(base, href.strip())
-    url = url.split("#", 1)[0]
-    return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
+    try:
+        base = urljoin(page_url, page.base) if page.base else page_url
+        url = urljoin(base, href.strip())
+        url = url.split("#", 1)[0]
+        parts = urlsplit(url)
+    except ValueError:  # a link whose authority does not parse is no link
+        return None
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
 
 
 def extract_pdf_link(page_url: str, html: bytes | str) -> dict | None:

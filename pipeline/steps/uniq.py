@@ -109,7 +109,8 @@ def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_p
     unique = duplicated = from_requests = from_repeats = conflicting = 0
     conflicting_examples: list[str] = []
     most: list[tuple[int, int, str]] = []  # a min-heap of the _MOST most duplicated sha1s
-    with tempfile.TemporaryDirectory(prefix=".uniq-runs-", dir=out_dir) as tmpdir, \
+    with tempfile.TemporaryDirectory(
+            prefix=".uniq-runs-", suffix=f".tmp-{os.getpid()}", dir=out_dir) as tmpdir, \
             AtomicWriter(out_path) as out:
         records, n_in = sorted_records(merged_path, tmpdir, memory_budget)
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cases import EXPORT, EXTRA, FILE_HASHES, SEED, Case
+from cases import ENTITY, EXPORT, EXTRA, FILE_HASHES, SEED, Case
 from catalog_world import entity, ident_of
 
 from pipeline.catalog.export import load_export
@@ -18,6 +18,7 @@ from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 
 GOOD_BEFORE = 2  # good lines before the damaged one: it is line 3
+ENTITY_IDENT = ENTITY["ident"]
 
 
 def _bytes(content) -> bytes:
@@ -139,3 +140,43 @@ def test_file_hashes(tmp_path, case):
     counts = count_missing_sha256(str(path))
     assert counts == {"rows": 4, "missing_sha256": 4, "malformed": 1,
                       "malformed_lines": [GOOD_BEFORE + 1]}
+
+
+def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
+    """Every damaged export and extra-results line of the corpus in one real luigi run of the
+    whole pipeline: exit 0, each line a reject with its reason, no traceback on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    lines = gzip.decompress((world / "file_export.json.gz").read_bytes()).rstrip(b"\n").split(b"\n")
+    bad_export = [c for c in EXPORT if not c.whole and c.name != "huge-line"]  # unit-tested above
+    export = tmp_path / "export.json.gz"
+    export.write_bytes(gzip.compress(b"\n".join(lines + [_bytes(c.content) for c in bad_export]) + b"\n"))
+    bad_extra = [c for c in EXTRA if not c.whole]
+    extra = tmp_path / "batch1.json.gz"
+    extra.write_bytes(gzip.compress(b"\n".join(_bytes(c.content) for c in bad_extra) + b"\n"))
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
+         "--backfill-workdir", str(work), "--backfill-export", str(export),
+         "--backfill-archive", str(world / "collection"),
+         "--backfill-extra-results", json.dumps([str(extra)])],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    n0 = len(lines)
+    rejects = {(r["reason"], r["line"]) for r in _rejects(work / "files_missing_sha256.rejects.json.gz")}
+    requests_rejected = _rejects(work / "files_missing_sha256.ingest_request.rejects.json.gz")
+    for i, case in enumerate(bad_export, n0 + 1):
+        reason = case.expected.split(":", 1)[1]
+        at_filter = (reason, i) in rejects
+        at_requests = any(r["reason"] == reason and r["record"].get("ident") == ENTITY_IDENT
+                          for r in requests_rejected)
+        assert at_filter or at_requests, case.id
+    merged = {(r["reason"], r["line"]) for r in _rejects(work / "files_missing_sha256.file_meta.rejects.json.gz")
+              if r["source"] == "batch1.json.gz"}
+    assert merged == {(c.expected.split(":", 1)[1], i) for i, c in enumerate(bad_extra, 1)}

@@ -1,0 +1,127 @@
+"""The embedded catalog is checked before it is published or reused, and knows its seed.
+
+Why: with a full disk the seed load failed, yet an unreadable catalog ended up
+at its final path and every later run failed on "database disk image is
+malformed", even after space was freed. And a catalog seeded from one export
+was silently reused by a run over another: everything came out
+`skip-no-match` and the run exited 0. So a freshly built catalog is fully
+written back (WAL checkpointed, rollback journal mode), integrity-checked and
+fsynced before its rename; an existing one is checked (`PRAGMA quick_check`)
+before use and refused with a clear error when damaged; and the catalog
+records the exports it was loaded from (path, size, mtime, sha256), which a
+run compares with its own seed export.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+from typing import Any
+
+from pipeline.catalog.base import CatalogError
+
+log = logging.getLogger(__name__)
+
+META_TABLE = "CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def export_identity(export: str | os.PathLike) -> dict[str, Any]:
+    st = os.stat(export)
+    h = hashlib.sha256()
+    with open(export, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return {"path": os.path.abspath(export), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256": h.hexdigest()}
+
+
+def record_seed(db: sqlite3.Connection, export: str | os.PathLike) -> None:
+    """Note in the catalog that `export` was loaded into it (inside the caller's transaction)."""
+    db.execute(META_TABLE)
+    seeds = recorded_seeds(db)
+    seeds.append(export_identity(export))
+    db.execute("INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('seeds', ?)",
+               (json.dumps(seeds, sort_keys=True),))
+
+
+def recorded_seeds(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    try:
+        row = db.execute("SELECT value FROM catalog_meta WHERE key = 'seeds'").fetchone()
+    except sqlite3.OperationalError:  # a catalog made before seeds were recorded
+        return []
+    return json.loads(row[0]) if row else []
+
+
+def seal(db: sqlite3.Connection, path: str | os.PathLike) -> None:
+    """Make a freshly built catalog file complete on its own and check it, before its rename.
+
+    The WAL is checkpointed into the main file and the journal mode set back
+    to a rollback journal, so closing cannot leave data behind in a `-wal`
+    file (a checkpoint failing on a full disk at close is silent); then the
+    whole file is integrity-checked.
+    """
+    busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        raise CatalogError(f"{path}: could not write the catalog back (checkpoint busy)")
+    mode = db.execute("PRAGMA journal_mode=DELETE").fetchone()[0]
+    if mode.lower() != "delete":
+        raise CatalogError(f"{path}: could not leave WAL mode (journal mode {mode})")
+    problems = [r[0] for r in db.execute("PRAGMA integrity_check").fetchall()]
+    if problems != ["ok"]:
+        raise CatalogError(f"{path}: the catalog just built fails its integrity check "
+                           f"({'; '.join(problems[:3])}); it is not published")
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_catalog_file(path: str | os.PathLike, seed: str | os.PathLike | None = None) -> None:
+    """Refuse an existing embedded catalog that is damaged, or was seeded from another export."""
+    path = os.fspath(path)
+    advice = (f"move it away and rerun (it is loaded again from {seed})" if seed
+              else "move it away and load it again (`catalog load EXPORT`)")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+            seeds = recorded_seeds(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+        seeds = []
+    if problems != ["ok"]:
+        raise CatalogError(f"embedded catalog {path} is damaged ({'; '.join(problems[:3])}); "
+                           f"it is never reused: {advice}")
+    if seed:
+        check_seed(path, seeds, seed)
+
+
+def check_seed(path: str, seeds: list[dict[str, Any]], seed: str | os.PathLike) -> None:
+    """The run's seed export must be one the catalog was loaded from."""
+    if not seeds:
+        log.warning("embedded catalog %s does not record the export it was loaded from; "
+                    "cannot check it matches %s", path, seed)
+        return
+    st = os.stat(seed)
+    here = os.path.abspath(seed)
+    for s in seeds:  # same file, untouched: no need to read it
+        if (s.get("path"), s.get("size"), s.get("mtime_ns")) == (here, st.st_size, st.st_mtime_ns):
+            return
+    digest = export_identity(seed)["sha256"]
+    if any(s.get("sha256") == digest for s in seeds):
+        return
+    loaded = ", ".join(f"{s.get('path')} ({s.get('size')} bytes, sha256 {str(s.get('sha256'))[:12]}…)"
+                       for s in seeds)
+    raise CatalogError(
+        f"embedded catalog {path} was loaded from {loaded}, not from this run's export {seed} "
+        f"(sha256 {digest[:12]}…): its entities would not match (all skip-no-match). Give this "
+        "run its own catalog (--backfill-catalog), or move the old one away to load it again")

@@ -1,0 +1,158 @@
+"""Locks held by a live process, and who holds them: one writer per catalog, per target.
+
+Why: Luigi's own lock only stops an identical command line, so two runs that
+differ by any option (or two `catalog import` commands) could import into one
+catalog at once and edit entities twice. An exclusive `flock` on a lock file
+is released by the kernel when its process dies, however it dies, so a lock
+of a killed run never blocks the next one; the file also says who holds it
+(pid, host, start time), for the error message and for the log line when a
+dead process's lock is taken over. Temporary files follow the same idea:
+`*.tmp-<pid>` of a process that is gone are swept by the next run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("luigi-interface")
+
+TEMP_RE = re.compile(r"\.tmp-(\d+)(-wal|-shm|-journal)?$")
+
+
+class LockHeld(Exception):
+    """Another live process holds the lock: this run must not go on."""
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of `pid` in clock ticks since boot (Linux), None when unknown or gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # the command name may hold spaces and parentheses: fields follow the last ")"
+    return int(stat[stat.rindex(b")") + 2:].split()[19])
+
+
+def me() -> dict[str, Any]:
+    """This process as a lock or journal owner: pid, host, start (ticks) and a readable time."""
+    pid = os.getpid()
+    return {"pid": pid, "host": socket.gethostname(), "start": process_start(pid),
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def is_alive(owner: dict[str, Any] | None) -> bool:
+    """Whether `owner` (from `me()`) is a running process. An owner on another host counts as
+    alive (it cannot be checked from here); a reused pid (other start time) does not."""
+    if not owner or not isinstance(owner.get("pid"), int):
+        return False
+    if owner.get("host") != socket.gethostname():
+        return True
+    start = process_start(owner["pid"])
+    return start is not None and (owner.get("start") is None or start == owner["start"])
+
+
+def describe(owner: dict[str, Any] | None) -> str:
+    if not owner:
+        return "an unknown process"
+    return f"pid {owner.get('pid')} on {owner.get('host')} since {owner.get('since')}"
+
+
+class RunLock:
+    """An exclusive, non-blocking lock on `path` (a small JSON file naming the holder).
+
+    `acquire()` raises `LockHeld` at once when a live process holds it; a lock
+    file left by a dead process is taken over with a log line.
+    """
+
+    def __init__(self, path: str | os.PathLike, what: str):
+        self.path = Path(path)
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_owner(fd)
+            os.close(fd)
+            raise LockHeld(f"{self.what} is in use by {describe(holder)} (lock {self.path}); "
+                           "wait for that run to finish: two at once would edit entities twice"
+                           ) from None
+        previous = _read_owner(fd)
+        if previous and previous.get("pid") != os.getpid():
+            log.warning("taking over the lock of %s from %s, which is no longer running (%s)",
+                        self.what, describe(previous), self.path)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me(), sort_keys=True) + "\n").encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # an empty lock file: nobody holds it
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_owner(fd: int) -> dict[str, Any] | None:
+    try:
+        data = os.pread(fd, 4096, 0)
+        owner = json.loads(data) if data.strip() else None
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
+def sweep_temp_files(directory: str | os.PathLike, recursive: bool = False) -> list[str]:
+    """Remove `*.tmp-<pid>` files and directories (and SQLite's `-wal`/`-shm` beside them) whose
+    process is gone.
+
+    Why: a kill -9, a timeout or a full disk leaves the temporary file a step
+    was writing; no final path is ever one (they are renamed only when
+    complete), but they pile up. A temporary file of a live process (another
+    run, or this one) is left alone. Returns the removed paths.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    removed = []
+    candidates = directory.rglob("*.tmp-*") if recursive else directory.glob("*.tmp-*")
+    for path in candidates:
+        m = TEMP_RE.search(path.name)
+        if not m or not (path.is_file() or path.is_dir()):
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or process_start(pid) is not None:
+            continue
+        try:
+            if path.is_dir():  # a step's scratch directory (the external sort's runs)
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(str(path))
+    if removed:
+        log.info("removed %d temporary file(s) left by processes that are gone: %s", len(removed),
+                 ", ".join(sorted(os.path.basename(p) for p in removed)[:10]))
+    return removed
