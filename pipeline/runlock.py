@@ -81,15 +81,25 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_owner(fd)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_owner(fd)
+                os.close(fd)
+                raise LockHeld(f"{self.what} is in use by {describe(holder)} (lock {self.path}); "
+                               "wait for that run to finish: two at once would edit entities "
+                               "twice") from None
+            # the holder we waited on may have removed the file as it released it: a lock on
+            # a file no longer at the path locks nothing, so start again on the new one
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise LockHeld(f"{self.what} is in use by {describe(holder)} (lock {self.path}); "
-                           "wait for that run to finish: two at once would edit entities twice"
-                           ) from None
         previous = _read_owner(fd)
         if previous and previous.get("pid") != os.getpid():
             log.warning("taking over the lock of %s from %s, which is no longer running (%s)",
@@ -101,8 +111,12 @@ class RunLock:
         return self
 
     def release(self) -> None:
+        """Remove the lock file, then let go: a lock file left behind names a killed holder."""
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)  # an empty lock file: nobody holds it
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

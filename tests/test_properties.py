@@ -10,6 +10,7 @@ import string
 import tempfile
 from pathlib import Path
 
+import pytest
 import surt as reference_surt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,7 +19,7 @@ from pipeline.archive.model import CdxError
 from pipeline.archive.rows import parse_index_line
 from pipeline.archive.surt import surt
 from pipeline.ingest.urls import is_http_url, join_location
-from pipeline.jsonio import BadLine, iter_objects, iter_raw_lines, parse_object
+from pipeline.jsonio import BadLine, InputError, iter_objects, iter_raw_lines, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import ARCHIVE_MARKERS, Rejected, build_request
 from pipeline.steps.merge import merge_results
@@ -47,8 +48,13 @@ def _write(dirpath: str, name: str, data: bytes, gz: bool) -> str:
 def test_any_bytes_give_numbered_lines_or_bad_lines(lines, gz):
     """Whatever the bytes, reading never raises: every non-blank line comes back once, with
     its own number, as UTF-8 bytes or as a BadLine saying why not."""
+    data = b"\n".join(lines) + b"\n"
     with tempfile.TemporaryDirectory() as d:
-        path = _write(d, "x.json.gz" if gz else "x.json", b"\n".join(lines) + b"\n", gz)
+        path = _write(d, "x.json.gz" if gz else "x.json", data, gz)
+        if not gz and data.startswith(b"\x1f\x8b"):  # read as gzip by its content: not one
+            with pytest.raises(InputError, match="x.json: unreadable or truncated"):
+                list(iter_raw_lines(path))
+            return
         got = list(iter_raw_lines(path))
     numbers = [n for n, _ in got]
     assert numbers == sorted(set(numbers))
