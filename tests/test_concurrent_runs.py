@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 from catalog_world import entity, file_meta, ident_of, write_lines
-from pipeline.importer.journal import OPEN, ImportJournal
 
 from pipeline.catalog.export import load_export
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.importer import import_file_meta
+from pipeline.importer.journal import OPEN, ImportJournal
 from pipeline.runlock import process_start
 
 ROOT = Path(__file__).resolve().parents[1]
