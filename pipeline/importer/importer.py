@@ -40,7 +40,12 @@ run first settles every editgroup the journal left open:
   normally by this run.
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
-One import at a time per catalog and journal (Luigi runs a task once). The
+One import at a time per catalog and journal: a real run holds `flock`s on
+`<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
+second importer fails at once (`LockHeld`) instead of taking the first one's
+open editgroup for a killed run's; and recovery leaves alone any editgroup
+whose journal owner is a live process. After a resume, the counters are the
+run's true totals (`add_earlier_attempts`). The
 runbook's `file_edit_editgroup_id_ident_id_key` ConstraintViolation was one
 editgroup editing one ident twice (duplicate sha1s in one importer's input):
 the pending-edit bookkeeping above rules that out even on unsorted input.
