@@ -148,3 +148,31 @@ def test_rerun_sweeps_temp_files_of_dead_processes_only(tmp_path, world):
         assert json.loads((work / "files_missing_sha256.json.gz.meta.json").read_text())["counts"]
     finally:
         _stop(live)
+
+
+def test_an_input_remade_by_another_run_meanwhile_is_never_published_over(tmp_path, monkeypatch):
+    """Run B remakes the export filter's output while run A's request step reads it: A must not
+    publish requests whose sidecar names B's file as their input."""
+    import luigi
+    from luigi_config import config_options
+
+    from pipeline import tasks
+    from pipeline.steps import ingest_request
+
+    export = write_lines(tmp_path / "export.json", [entity(i) for i in range(20)])
+    with config_options("backfill", {"workdir": str(tmp_path / "work"), "export": str(export),
+                                      "archive": str(tmp_path), "file_hashes": ""}):
+        assert luigi.build([tasks.ExportMissingSha256()], local_scheduler=True, log_level="WARNING")
+        real = ingest_request.build_requests
+
+        def remade_meanwhile(entities_path, *a, **kw):
+            counts = real(entities_path, *a, **kw)
+            Path(entities_path).write_bytes(Path(entities_path).read_bytes())  # new mtime: B's file
+            return counts
+
+        monkeypatch.setattr(tasks, "build_requests", remade_meanwhile)
+        res = luigi.build([tasks.IngestRequests()], local_scheduler=True, detailed_summary=True,
+                          log_level="WARNING")
+    assert res.status != luigi.LuigiStatusCode.SUCCESS
+    work = tmp_path / "work"
+    assert not (work / "files_missing_sha256.ingest_request.json.gz.meta.json").exists()
