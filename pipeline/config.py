@@ -7,6 +7,12 @@ import time. Secrets are not here: the fatcat token comes only from the
 environment (`FATCAT_API_AUTH_TOKEN`). Defaults are not written here but read
 from the plain modules that use them (the worker's knobs, the editgroup
 description, the sample world's paths), so each is written once.
+
+`significant=False` is the one declaration that a setting does not change
+any step's output: such a setting is never recorded in a sidecar, and
+changing it reruns nothing. Every other setting is recorded by the steps it
+affects (`tests/test_config.py` checks both ways). Task parameters of Luigi
+are not involved: these sections are read, never passed.
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
     export = luigi.Parameter(default=SAMPLE_EXPORT)
     archive = luigi.Parameter(default=SAMPLE_ARCHIVE)
     catalog = luigi.Parameter(default="", description="empty: <workdir>/catalog.sqlite")
-    catalog_seed = luigi.Parameter(default="", description="empty: the export")
+    catalog_seed = luigi.Parameter(default="", significant=False,
+                                   description="empty: the export (read once, to create the catalog)")
     file_hashes = luigi.Parameter(default="")
     extra_results = luigi.ListParameter(default=[])
-    sample_min_success = luigi.FloatParameter(default=0.5)
-    shards = luigi.IntParameter(default=4)
+    sample_min_success = luigi.FloatParameter(default=0.5, significant=False)  # a gate
+    # shards names the shard targets (task parameters), it changes no step's settings
+    shards = luigi.IntParameter(default=4, significant=False)
     sample_size = luigi.IntParameter(default=1000)
     sample_seed = luigi.IntParameter(default=0)
 
@@ -58,7 +66,8 @@ class ingest(luigi.Config):  # noqa: N801
     max_redirects = luigi.IntParameter(default=IngestSettings.max_redirects)
     max_body_bytes = luigi.IntParameter(default=IngestSettings.max_body_bytes)
     cdx_limit = luigi.IntParameter(default=IngestSettings.cdx_limit)
-    cdx_dialect = luigi.Parameter(default="auto", description="auto | ia | pywb")
+    cdx_dialect = luigi.Parameter(default="auto", significant=False,
+                                  description="auto | ia | pywb: how to ask for the newest rows")
     warc_base = luigi.Parameter(
         default="", description="HTTP archive only: read WARC records by Range from this base URL"
     )

@@ -7,6 +7,7 @@ reads them from there; `luigi.cfg` may only set what differs (docs/configuration
 from __future__ import annotations
 
 import configparser
+import json
 from pathlib import Path
 
 import luigi
@@ -55,3 +56,50 @@ def test_config_reads_the_defaults_of_the_plain_modules():
     assert params["ingest"]["url_blocklist"]._default == DEFAULT_BLOCKLIST
     assert tuple(split_list(DEFAULT_BLOCKLIST)) == IngestSettings().blocklist
     assert params["importer"]["description"]._default == DEFAULT_DESCRIPTION
+
+
+def _changed_text(param, default) -> str:
+    """A cfg value different from `default` for this parameter (as luigi.cfg would spell it)."""
+    if isinstance(param, luigi.BoolParameter):
+        return "false" if default else "true"
+    if isinstance(param, luigi.IntParameter):
+        return str(default + 1)
+    if isinstance(param, luigi.FloatParameter):
+        return str(default + 0.25)
+    if isinstance(param, luigi.ListParameter):
+        return '["elsewhere/results.json.gz"]'
+    return f"{default}-changed" if default else "changed"
+
+
+def _recorded_settings() -> dict[str, object]:
+    """What every step would record as its settings under today's configuration."""
+    from pipeline import tasks
+    from pipeline.base import BackfillTask
+
+    out = {}
+    for cls in vars(tasks).values():
+        if isinstance(cls, type) and issubclass(cls, BackfillTask) and cls.target_name != "":
+            task = cls(shard=0, shards=4) if cls is tasks.IngestShard else cls()
+            out[cls.__name__] = json.dumps(task.settings(), sort_keys=True, default=list)
+    return out
+
+
+def test_significant_means_recorded():
+    """The `significant` flag of each setting in pipeline.config is the one declaration of
+    what changes results: a setting declared significant changes some step's recorded
+    settings (so changing it reruns that step), one declared not never does."""
+    from luigi_config import config_options
+
+    base = _recorded_settings()
+    assert {"ExportMissingSha256", "IngestShard", "ImportFileMeta"} <= set(base)
+    wrong = []
+    for section, cls in SECTIONS.items():
+        for key, param in cls.get_params():
+            with config_options(section, {key: _changed_text(param, param._default)}):
+                now = _recorded_settings()
+            steps = sorted(k for k in base if now[k] != base[k])
+            if param.significant and not steps:
+                wrong.append(f"[{section}] {key} is declared significant but no step records it")
+            if not param.significant and steps:
+                wrong.append(f"[{section}] {key} is declared not significant but changes {steps}")
+    assert wrong == [], "\n".join(wrong)
