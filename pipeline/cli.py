@@ -2,8 +2,11 @@
 
 Why: operators need to see, without reading Luigi's logs, which targets exist,
 how big they are and what each step counted (`status`), where a step writes
-(`path STEP`), and to load or inspect the embedded catalog (`catalog ...`).
-Every number shown comes from the targets and their `.meta.json` sidecars.
+(`path STEP`), to load, inspect or import into the catalog (`catalog ...`,
+`pipeline.cli_catalog`) and to index a local collection (`archive index`,
+`pipeline.cli_archive`). This is the only entry point besides Luigi's own
+`luigi --module pipeline.tasks`. Every number shown comes from the targets
+and their `.meta.json` sidecars.
 """
 
 from __future__ import annotations
