@@ -139,7 +139,9 @@ def normal_journal(path: Path) -> list[dict]:
     ids: dict[str, str] = {}
     for e in events:
         e.pop("time", None)
-        e["editgroup_id"] = ids.setdefault(e["editgroup_id"], f"eg{len(ids)}")
+        e.pop("owner", None)  # the process that wrote the event (pid, host)
+        if "editgroup_id" in e:
+            e["editgroup_id"] = ids.setdefault(e["editgroup_id"], f"eg{len(ids)}")
     return events
 
 
