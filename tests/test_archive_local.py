@@ -257,6 +257,20 @@ def test_body_is_cut_at_max_bytes(collection):
     assert not exact.body_truncated and exact.body == PDF
 
 
+def test_body_sha1_is_handed_on_only_when_the_body_is_every_stored_byte(collection):
+    """The digest check's SHA-1 stands in for file_meta's only where the body is exactly
+    the hashed payload: not for a decoded Content-Encoding, not for a cut body."""
+    cdx, content = open_local(str(collection))
+    pdf_row = _row(cdx, "http://example.com/paper.pdf", "20200101000000")
+    assert content.fetch(pdf_row, 10**6).body_sha1hex == hashlib.sha1(PDF).hexdigest()
+    assert content.fetch(pdf_row, len(PDF)).body_sha1hex == hashlib.sha1(PDF).hexdigest()
+    assert content.fetch(pdf_row, len(PDF) - 1).body_sha1hex is None
+    encoded = content.fetch(_row(cdx, "http://example.com/landing", "20200103000000"), 1000)
+    assert encoded.body == b"<html>landing</html>" and encoded.body_sha1hex is None
+    revisit = content.fetch(_row(cdx, "http://example.com/paper.pdf", "20210101000000"), 10**6)
+    assert revisit.body == PDF and revisit.body_sha1hex == hashlib.sha1(PDF).hexdigest()
+
+
 def test_revisit_resolves_to_original_with_its_own_headers(collection):
     cdx, content = open_local(str(collection))
     original = _row(cdx, "http://example.com/paper.pdf", "20200101000000")

@@ -222,6 +222,22 @@ def test_gzip_transfer_encoding_hashes_the_decoded_pdf():
     assert r["file_meta"]["size_bytes"] == len(PDF)
 
 
+def test_reader_sha1_is_used_for_the_body_it_hashed_and_never_for_a_gunzipped_one():
+    """file_meta takes the archive reader's SHA-1 of the capture body instead of hashing
+    again (a marker value shows which was used), but not once a transfer gzip was undone."""
+    marker = "f" * 40
+    a = FakeArchive()
+    row = a.add(BASE, PDF)
+    a.captures[row].body_sha1hex = marker
+    assert run(a)["file_meta"]["sha1hex"] == marker
+    g = FakeArchive()
+    row = g.add(BASE, gzip.compress(PDF), content_type="application/pdf")
+    g.captures[row].body_sha1hex = marker
+    r = run(g)
+    assert r["file_meta"]["sha1hex"] == hashlib.sha1(PDF).hexdigest()
+    assert r["terminal"]["terminal_sha1hex"] == hashlib.sha1(PDF).hexdigest()
+
+
 def test_bad_gzip_encoding():
     a = FakeArchive()
     a.add(BASE, gzip.compress(PDF)[:-40], content_type="application/pdf")

@@ -8,7 +8,7 @@ worker turns them into a result without guessing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 
@@ -71,6 +71,9 @@ class Capture:
     location: str | None = None  # raw Location header of a 3xx, unjoined
     revisit_of: CdxRow | None = None  # the original row when `row` was a revisit
     body_truncated: bool = False  # body stopped at the size limit
+    # SHA-1 of `body` when the reader already hashed exactly it: a shortcut, not part of
+    # what the capture is (a replay client, which does not hash, gives an equal capture).
+    body_sha1hex: str | None = field(default=None, compare=False)
 
     @property
     def mimetype(self) -> str:

@@ -102,4 +102,5 @@ def _capture(row: CdxRow, head: StoredRecord, payload: StoredRecord,
         location=headers.get("location") if status is not None and 300 <= status < 400 else None,
         revisit_of=revisit_of,
         body_truncated=payload.body_truncated,
+        body_sha1hex=payload.body_sha1hex,
     )

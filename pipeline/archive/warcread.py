@@ -37,6 +37,10 @@ class StoredRecord:
     body_truncated: bool
     refers_to_uri: str | None = None
     refers_to_date: str | None = None  # 14 digits
+    # SHA-1 (hex) of `body`, when the body is exactly every stored payload byte (no
+    # content decoding, not truncated): the digest check hashed those very bytes, so
+    # file_meta need not hash them again. None when the body differs from them.
+    body_sha1hex: str | None = None
 
 
 def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
@@ -68,7 +72,8 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
     raw = record.raw_stream
     hashing = _HashingReader(raw)
     record.raw_stream = hashing  # content_stream() decodes what we hash
-    body, truncated = read_capped(_bounded_chunks(record.content_stream(), max_bytes), max_bytes)
+    content = record.content_stream()
+    body, truncated = read_capped(_bounded_chunks(content, max_bytes), max_bytes)
     hashing.drain()
     remaining = raw.limit if isinstance(raw, LimitReader) else 0
     if remaining:
@@ -80,11 +85,17 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
         if declared and _digest_or_none(declared) not in (None, row.sha1b32):
             raise WaybackContentError(
                 f"revisit at {_where(row)} declares digest {declared}, the index row {row.sha1b32}")
-    else:
-        actual = sha1_hex_to_b32(hashing.sha1.hexdigest())
+    body_sha1hex = None
+    if rec_type != "revisit":
+        stored_sha1hex = hashing.sha1.hexdigest()
+        actual = sha1_hex_to_b32(stored_sha1hex)
         if actual != row.sha1b32:
             raise WaybackContentError(
                 f"payload digest {actual} at {_where(row)} differs from the index row's {row.sha1b32}")
+        # warcio hands back the raw stream itself when nothing is to be decoded; then the
+        # body is the hashed bytes, all of them unless it was cut at max_bytes.
+        if content is hashing and not truncated:
+            body_sha1hex = stored_sha1hex
 
     http = record.http_headers
     headers = headers_dict(http.headers) if http is not None else None
@@ -101,6 +112,7 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
         body_truncated=truncated,
         refers_to_uri=record.rec_headers.get_header("WARC-Refers-To-Target-URI"),
         refers_to_date=warc_date_to_14(record.rec_headers.get_header("WARC-Refers-To-Date")),
+        body_sha1hex=body_sha1hex,
     )
 
 

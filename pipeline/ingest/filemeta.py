@@ -69,10 +69,15 @@ def sniff_mimetype(body: bytes) -> str:
     return mimetype
 
 
-def file_meta(body: bytes) -> dict:
-    """sha1hex, sha256hex, md5hex, size_bytes and mimetype of `body` (docs/data.md field names)."""
+def file_meta(body: bytes, sha1hex: str | None = None) -> dict:
+    """sha1hex, sha256hex, md5hex, size_bytes and mimetype of `body` (docs/data.md field names).
+
+    `sha1hex`, when given, is the SHA-1 of exactly `body` that the archive reader
+    computed while checking the index digest; it is used instead of hashing the
+    body a second time (the largest bodies are the PDFs, hashed once less each).
+    """
     return {
-        "sha1hex": hashlib.sha1(body).hexdigest(),
+        "sha1hex": sha1hex or hashlib.sha1(body).hexdigest(),
         "sha256hex": hashlib.sha256(body).hexdigest(),
         "md5hex": hashlib.md5(body).hexdigest(),
         "size_bytes": len(body),

@@ -234,7 +234,8 @@ class IngestWorker:
             raise IngestFailure("body-too-large", f"{e}: {where}") from e
         if not body:
             raise IngestFailure("null-body", f"empty body after gzip decoding: {where}")
-        meta = file_meta(body)
+        # The reader's SHA-1 is of capture.body; it holds only while no gzip was undone.
+        meta = file_meta(body, capture.body_sha1hex if body is capture.body else None)
         result["terminal"]["terminal_sha1hex"] = meta["sha1hex"]
         return body, meta
 
