@@ -58,10 +58,16 @@ import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from pipeline import __version__
-from pipeline.catalog.base import Catalog, editgroup_file_edits, editgroup_is_accepted
+from pipeline.catalog.base import (
+    Catalog,
+    editgroup_file_edits,
+    editgroup_is_accepted,
+    new_fatcat_id,
+)
 from pipeline.checks import StepFailed
 from pipeline.importer.entity import apply_file_meta, is_complete
 from pipeline.importer.journal import ABANDONED, ACCEPTED, FINISHED, OPEN, ImportJournal
@@ -73,6 +79,8 @@ log = logging.getLogger(__name__)
 AGENT = "filemeta-backfill.FileMetaImporter"
 BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
 # The editgroup description of docs/delivery.md; `[importer] description` defaults to it.
+# records per batched lookup (embedded catalog): one query instead of one per record
+LOOKUP_BATCH = 500
 DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
 
 
@@ -127,6 +135,11 @@ class FileMetaImporter:
         self._editgroup_id: str | None = None
         self._pending: dict[str, dict[str, Any]] = {}  # ident -> entity as the open editgroup makes it
         self._dry_filled: set[str] = set()
+        # an embedded catalog: one transaction per editgroup, lookups a batch at a time
+        self.atomic = hasattr(catalog, "commit_editgroup")
+        self.batched = hasattr(catalog, "lookup_sha1_many")
+        self._prefetched: dict[str, dict[str, Any]] | None = None
+        self._accepted_since_prefetch: dict[str, dict[str, Any]] = {}
 
     # -- recovery -----------------------------------------------------------
     def recover(self) -> Recovery:
@@ -185,7 +198,7 @@ class FileMetaImporter:
         if reason is not None:
             self.counts["skip"] += 1
             return self._count(reason)
-        entity = self.catalog.lookup_sha1(row["sha1hex"])
+        entity = self._lookup(row["sha1hex"])
         if entity is None:
             return self._count("skip-no-match")
         ident = entity["ident"]
@@ -204,11 +217,29 @@ class FileMetaImporter:
         if self.dry_run:
             self._dry_filled.add(ident)
         else:
-            self.catalog.update_file(self._open_editgroup(), ident, updated)
+            if not self.atomic:
+                self.catalog.update_file(self._open_editgroup(), ident, updated)
             self._pending[ident] = updated
             if len(self._pending) >= self.batch_size:
                 self.flush()
         return self._count("update")
+
+    def _lookup(self, sha1: str) -> dict[str, Any] | None:
+        """The entity of `sha1` as the catalog has it now: from the batch's prefetched
+        lookups (`run`), overlaid with what editgroups accepted since then made it."""
+        if self._prefetched is None:
+            return self.catalog.lookup_sha1(sha1)
+        entity = self._prefetched.get(sha1.lower())
+        if entity is not None:
+            return self._accepted_since_prefetch.get(entity["ident"], entity)
+        return None
+
+    def _prefetch(self, rows: list[dict[str, Any]]) -> None:
+        """Look up the sha1 of every wanted record of a batch in one go (embedded catalog)."""
+        # a superset of the wanted records' sha1s (`push` checks each record in full)
+        self._prefetched = self.catalog.lookup_sha1_many(
+            s for s in (row.get("sha1hex") for row in rows) if isinstance(s, str) and len(s) == 40)
+        self._accepted_since_prefetch = {}
 
     def _count(self, key: str) -> str:
         self.counts[key] += 1
@@ -224,6 +255,9 @@ class FileMetaImporter:
 
     def flush(self) -> None:
         """Accept the open editgroup (if any), then note it in the journal."""
+        if self.atomic:
+            self._commit_atomic()
+            return
         if self._editgroup_id is None:
             return
         eg_id, n = self._editgroup_id, len(self._pending)
@@ -234,14 +268,43 @@ class FileMetaImporter:
         self._editgroup_id = None
         self._pending = {}
 
+    def _commit_atomic(self) -> None:
+        """Write the pending edits as one editgroup in one transaction (embedded catalog).
+
+        The journal still gets `created` before and `accepted` after, not
+        fsynced: a kill between the two leaves an editgroup that the catalog
+        holds accepted (recovery notes it, so the run's totals stay true) or
+        not at all (recovery abandons it as `not-found`; its entities are
+        still incomplete and this run fills them).
+        """
+        if not self._pending:
+            return
+        eg_id, n, name = new_fatcat_id(), len(self._pending), self.catalog.name
+        if self.journal is not None:
+            self.journal.record(OPEN, eg_id, name, sync=False)
+        self.catalog.commit_editgroup(eg_id, self.description, self.extra, list(self._pending.items()))
+        if self.journal is not None:
+            self.journal.record(ACCEPTED, eg_id, name, edits=n, sync=False)
+        self.editgroups.append(eg_id)
+        if self._prefetched is not None:
+            self._accepted_since_prefetch.update(self._pending)
+        self._pending = {}
+
     def finish(self) -> Counter:
         self.flush()
         check_counts(self.counts)
         return self.counts
 
     def run(self, rows: Iterable[dict[str, Any]]) -> Counter:
-        for row in rows:
-            self.push(row)
+        if not self.batched:
+            for row in rows:
+                self.push(row)
+            return self.finish()
+        it = iter(rows)
+        while batch := list(islice(it, LOOKUP_BATCH)):
+            self._prefetch(batch)
+            for row in batch:
+                self.push(row)
         return self.finish()
 
 

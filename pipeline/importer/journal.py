@@ -3,7 +3,8 @@
 Why: an import killed between creating an editgroup and accepting it leaves
 edits that are in the catalog but not merged. The catalog can say what an
 editgroup holds, but not which editgroups were ours; the journal keeps that,
-one JSON line per event, flushed and fsynced before the import goes on:
+one JSON line per event, flushed and (for an API catalog) fsynced before the
+import goes on:
 
     {"event": "created",   "editgroup_id": ..., "catalog": ..., "time": ...}
     {"event": "accepted",  "editgroup_id": ..., "catalog": ..., "edits": N, ...}
@@ -105,7 +106,11 @@ class ImportJournal:
         """Whether `owner` is a live process other than this one (its editgroups are not ours)."""
         return bool(owner) and owner.get("pid") != me()["pid"] and is_alive(owner)
 
-    def record(self, event: str, editgroup_id: str | None, catalog: str, **fields: Any) -> None:
+    def record(self, event: str, editgroup_id: str | None, catalog: str, *, sync: bool = True,
+               **fields: Any) -> None:
+        """Append one event; `sync=False` skips the fsync (the line still survives a killed
+        process: it is in the kernel's page cache) where the catalog's own transaction is
+        what makes the edits exactly once (an embedded catalog's atomic editgroups)."""
         entry = {"event": event, "catalog": catalog, "owner": self.owner,
                  "time": utc_now(micro=True), **fields}
         if editgroup_id is not None:
@@ -115,7 +120,8 @@ class ImportJournal:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(entry, sort_keys=True) + "\n")
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line left without its newline by a kill, so appends stay line-aligned."""
