@@ -24,22 +24,14 @@ def is_complete(entity: dict[str, Any]) -> bool:
     return not any(is_missing(entity.get(field)) for field in FILL_FIELDS)
 
 
-def copy_json(value: Any) -> Any:
-    """A deep copy of a JSON-shaped value (dicts, lists, scalars): what an entity is.
-
-    Why not `copy.deepcopy`: it was a quarter of the import's CPU (its memo and
-    dispatch serve arbitrary objects); scalars are immutable and shared as is.
-    """
-    if isinstance(value, dict):
-        return {k: copy_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [copy_json(v) for v in value]
-    return value
-
-
 def fill_missing(entity: dict[str, Any], file_meta: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `entity` with only its missing fields taken from `file_meta`."""
-    out = copy_json(entity)
+    """A copy of `entity` with only its missing fields taken from `file_meta`.
+
+    A shallow copy: nested values (urls, extra, release_ids) are shared with
+    `entity`, and nothing here mutates them (`cleanup_urls` builds new lists
+    and dicts). `copy.deepcopy` was a quarter of the import's CPU.
+    """
+    out = dict(entity)
     for field, meta_field in FILL_FIELDS.items():
         if is_missing(out.get(field)):
             out[field] = file_meta[meta_field]
