@@ -40,6 +40,15 @@ run first settles every editgroup the journal left open:
   normally by this run.
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
+The embedded catalog needs none of that: it writes an editgroup whole
+(create, edits, accept) in one SQLite transaction (`commit_editgroup`), so a
+kill leaves the editgroup accepted or absent, never open, and the rerun
+redoes exactly the absent ones. Its journal lines (`created` before,
+`accepted` after the transaction) are still written, for the run's true
+totals, but not fsynced: the fsyncs were most of the import's wall time, and
+a killed process's lines are in the page cache anyway. Its lookups are
+prefetched `LOOKUP_BATCH` records at a time (one query), overlaid with what
+the editgroups accepted since then made each entity.
 One import at a time per catalog and journal: a real run holds `flock`s on
 `<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
 second importer fails at once (`LockHeld`) instead of taking the first one's
