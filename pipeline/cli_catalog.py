@@ -18,7 +18,7 @@ import os
 import sys
 
 from pipeline import wiring
-from pipeline.catalog import is_api_url, open_catalog, rejects_path_for
+from pipeline.catalog import is_api_url, rejects_path_for
 from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
 from pipeline.catalog.sqlite import SqliteCatalog
@@ -70,7 +70,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     spec = args.catalog or _default_catalog()
     if not is_api_url(spec) and not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
-    cat, _ = open_catalog(spec)
+    cat = wiring.open_named_catalog(spec)
     with cat:
         entity = cat.get_file(args.ident)
     if entity is None:
@@ -84,7 +84,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = wiring.import_options()
     spec = args.catalog or _default_catalog()
     journal = args.journal or wiring.import_journal_path()
-    cat, _ = open_catalog(spec, seed=args.seed)
+    cat = wiring.open_named_catalog(spec, seed=args.seed)
     with cat:
         result = import_file_meta(
             args.file_meta, cat, journal_path=journal,

@@ -127,8 +127,13 @@ def ingest_settings() -> dict:
 def import_catalog() -> Catalog:
     """The catalog the import writes to: `[backfill] catalog` (a path: the embedded catalog,
     loaded from `[backfill] catalog_seed` when it does not exist yet; a URL: the fatcat API)."""
-    cfg = config.backfill()
-    catalog, report = open_catalog(cfg.catalog_path(), seed=cfg.catalog_seed_path())
+    return open_named_catalog(catalog_spec(), seed=config.backfill().catalog_seed_path())
+
+
+def open_named_catalog(spec: str, seed: str | None = None) -> Catalog:
+    """The catalog `spec` names (the task above, and the CLI with its `--catalog`), loaded
+    from `seed` first when it is an embedded catalog that does not exist yet."""
+    catalog, report = open_catalog(spec, seed=seed)
     if report is not None:
         log.info("catalog %s loaded from %s: %s", report.catalog, report.export, report.as_dict())
     return catalog
