@@ -24,6 +24,7 @@ import luigi
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
 from pipeline.jsonio import read_json, write_json
+from pipeline.progress import Progress
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
 from pipeline.runlock import LockHeld, RunLock, sweep_temp_files
 
@@ -40,6 +41,15 @@ def run_key() -> str:
     gives, and a rerun of the same run gets the same task ids.
     """
     return os.path.abspath(config.backfill().workdir)
+
+
+def tell_scheduler(task: luigi.Task, message: str, percent: float | None = None) -> None:
+    """Status message and percentage to the scheduler, seen in the visualiser and its API
+    (a no-op outside a luigi worker, where the task has no callbacks)."""
+    if callable(getattr(task, "set_status_message", None)):
+        task.set_status_message(message)
+    if percent is not None and callable(getattr(task, "set_progress_percentage", None)):
+        task.set_progress_percentage(int(percent))
 
 
 class RunParameter(luigi.Parameter):
@@ -231,6 +241,27 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
                 return False
         return True
 
+    # -- progress ---------------------------------------------------------
+    def label(self) -> str:
+        """The step's name in progress lines: `IngestShard 001/004`, else the family."""
+        shard = getattr(self, "shard", None)
+        if shard is None:
+            return self.task_family
+        return f"{self.task_family} {shard:03d}/{self.shards:03d}"
+
+    def progress(self, total: int | None, unit: str = "lines") -> Progress:
+        """A progress reporter for this step's main loop: its reports go to the scheduler
+        (progress percentage, status message, seen in the visualiser) and to the log.
+        Use as `with self.progress(n) as p: plain_function(..., progress=p)`."""
+        p = Progress(self.label(), total, unit=unit, interval=config.backfill().progress_seconds)
+        p.log_to(log)
+        p.add_listener(self.tell_scheduler)
+        self._progress = p
+        return p
+
+    def tell_scheduler(self, message: str, percent: float | None = None) -> None:
+        tell_scheduler(self, message, percent)
+
     # -- publishing -------------------------------------------------------
     def lock_path(self) -> Path:
         """The lock held while this step makes its target (under `<workdir>/.locks/`)."""
@@ -263,6 +294,14 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             meta["seconds"] = round(time.monotonic() - started[1], 3)
         write_json(meta_path(target), meta)
         log.info("%s: %s", self.task_family, format_counts(counts))
+        # the final counts stay in the scheduler's status message
+        final = f"done: {format_counts(counts)}"
+        if meta.get("seconds") is not None:
+            final += f" in {meta['seconds']:.1f} s"
+        progress = getattr(self, "_progress", None)
+        if progress is not None and progress.last_message:
+            final += "\n" + progress.last_message
+        self.tell_scheduler(final, 100.0)
 
 
 def _stat(path: str) -> tuple[int, int] | None:

@@ -47,6 +47,9 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
     shards = luigi.IntParameter(default=4, significant=False)
     sample_size = luigi.IntParameter(default=1000)
     sample_seed = luigi.IntParameter(default=0)
+    progress_seconds = luigi.FloatParameter(
+        default=5.0, significant=False,
+        description="seconds between progress reports of a long step (scheduler and log)")
 
     def catalog_path(self) -> str:
         """The catalog: an http(s) URL as given, a file path made absolute (workers started in

@@ -19,9 +19,11 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # A listener gets the message and the percentage done (None when the total is unknown).
 Listener = Callable[[str, "float | None"], Any]
@@ -115,11 +117,17 @@ class Progress:
 
     # -- counting ----------------------------------------------------------
     def update(self, n: int = 1, status: str | None = None) -> None:
-        """Count `n` more items (with their status, when they have one); report when due."""
+        """Count `n` more items (with their status, when they have one); report when due.
+
+        Inside `with progress:` the heartbeat thread does the reporting and
+        this only counts (cheap enough to call once per line of a big file).
+        """
         with self._lock:
             self._done += n
             if status is not None:
                 self._statuses[status] += n
+            if self._thread is not None:
+                return
             now = self._clock()
             due = now - self._last_report >= self.interval
             if due:
@@ -189,3 +197,21 @@ class Progress:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._thread = None
+
+
+def counting(items: Iterable[T], progress: Progress | None) -> Iterable[T]:
+    """`items`, each one counted on `progress` as it is taken (`items` itself when None).
+
+    Why: a step's plain function wraps the loop over its main input with this
+    and stays unaware of who listens; without a reporter it costs nothing.
+    """
+    if progress is None:
+        return items
+    return _counted(items, progress)
+
+
+def _counted(items: Iterable[T], progress: Progress) -> Iterator[T]:
+    update = progress.update
+    for item in items:
+        yield item
+        update()

@@ -15,9 +15,9 @@ import os
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask, InRun, PreflightMixin
+from pipeline.base import BackfillTask, InRun, PreflightMixin, tell_scheduler
 from pipeline.catalog import is_api_url
-from pipeline.checks import StepFailed
+from pipeline.checks import StepFailed, format_counts
 from pipeline.importer import import_file_meta, import_records, record_finished, sample_file_meta
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import write_json
@@ -47,6 +47,15 @@ from pipeline.wiring import (
 log = logging.getLogger("luigi-interface")
 
 GROBID_RETRY_STEM = "grobid-retry"
+
+
+def upstream_count(path: str, key: str = "out") -> int | None:
+    """A count the step that made `path` recorded in its sidecar (the next step's total)."""
+    try:
+        value = read_counts(path)[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 class InputFile(InRun, luigi.ExternalTask):
@@ -80,7 +89,9 @@ class ExportMissingSha256(BackfillTask):
         return [str(self.workdir / f"{PREFIX}.rejects.json.gz")]
 
     def work(self):
-        counts = filter_missing_sha256(self.input().path, self.output().path, self.extra_outputs()[0])
+        with self.progress(None, "export lines") as p:
+            counts = filter_missing_sha256(self.input().path, self.output().path,
+                                           self.extra_outputs()[0], progress=p)
         self.finish(counts)
 
 
@@ -102,7 +113,9 @@ class IngestRequests(BackfillTask):
         return [str(self.workdir / f"{PREFIX}.ingest_request.rejects.json.gz")]
 
     def work(self):
-        counts = build_requests(self.input().path, self.output().path, self.extra_outputs()[0])
+        with self.progress(upstream_count(self.input().path), "entities") as p:
+            counts = build_requests(self.input().path, self.output().path,
+                                    self.extra_outputs()[0], progress=p)
         self.finish(counts)
 
 
@@ -152,8 +165,9 @@ class IngestSampleResults(BackfillTask):
         return ingest_settings()
 
     def work(self):
-        counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
-                             config.ingest().concurrency)
+        with self.progress(None, "requests") as p:
+            counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
+                                 config.ingest().concurrency, progress=p)
         log.info("Worker: %r", counts)
         self.finish(summarise(counts))
 
@@ -210,10 +224,10 @@ class IngestShard(BackfillTask):
         check_sample_gate(read_counts(sample),
                           config.backfill().sample_min_success, sample)
         check_grobid()
-        with open_sink(self.sink_stem()) as sink:
+        with open_sink(self.sink_stem()) as sink, self.progress(None, "requests") as p:
             counts = ingest_file(self.input()["requests"].path, self.output().path,
                                  ingest_worker(postprocess=True), config.ingest().concurrency,
-                                 self.shard, self.shards, sink=sink)
+                                 self.shard, self.shards, sink=sink, progress=p)
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
         write_json(self.counts_path(), dict(counts))
@@ -231,6 +245,11 @@ class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
 
     def output(self):
         return [task.output() for task in self.requires()]
+
+    def run(self):
+        totals = [upstream_count(t.path, "in") or 0 for t in self.output()]
+        tell_scheduler(self, f"done: {len(totals)} shards, {sum(totals):,} requests "
+                             f"({', '.join(f'{n:,}' for n in totals)})", 100.0)
 
 
 class MergeFileMeta(BackfillTask):
@@ -256,7 +275,10 @@ class MergeFileMeta(BackfillTask):
 
     def work(self):
         paths = self.input_files()
-        counts = merge_results(paths, self.output().path, self.extra_outputs()[0])
+        shard_totals = [upstream_count(t.path, "in") for t in self.input()["shards"]]
+        total = None if self.input()["extra"] or None in shard_totals else sum(shard_totals)
+        with self.progress(total, "results") as p:
+            counts = merge_results(paths, self.output().path, self.extra_outputs()[0], progress=p)
         self.finish(counts)
 
 
@@ -277,12 +299,14 @@ class UniqFileMeta(BackfillTask):
         return [str(self.workdir / f"{PREFIX}.file_meta.dupes.json")]
 
     def work(self):
-        counts = uniq_file_meta(
-            self.input()["merged"].path,
-            self.output().path,
-            self.extra_outputs()[0],
-            self.input()["requests"].path,
-        )
+        with self.progress(upstream_count(self.input()["merged"].path), "records") as p:
+            counts = uniq_file_meta(
+                self.input()["merged"].path,
+                self.output().path,
+                self.extra_outputs()[0],
+                self.input()["requests"].path,
+                progress=p,
+            )
         self.finish(counts)
 
 
@@ -380,11 +404,13 @@ class ImportFileMeta(ImportTask):
         return [self.input()["file_meta"].path]
 
     def work(self):
-        with import_catalog() as catalog:
-            result = import_file_meta(self.input()["file_meta"].path, catalog,
+        file_meta = self.input()["file_meta"].path
+        with import_catalog() as catalog, self.progress(upstream_count(file_meta),
+                                                        "records") as p:
+            result = import_file_meta(file_meta, catalog,
                                       journal_path=self.workdir / IMPORT_JOURNAL,
                                       batch_size=config.importer().batch_size,
-                                      description=config.importer().description)
+                                      description=config.importer().description, progress=p)
         log.info("ImportFileMeta: %r", result.counts)
         write_json(self.output().path, result.counters())
         # the counts target holds the run's totals: only now does the journal close this run
@@ -486,3 +512,8 @@ class Backfill(PreflightMixin, InRun, luigi.WrapperTask):
 
     def requires(self):
         return [BackfillReport()]
+
+    def run(self):
+        imported = read_counts(ImportFileMeta().output().path)
+        tell_scheduler(self, f"done: import {format_counts(imported)}; report "
+                             f"{BackfillReport().extra_outputs()[0]}", 100.0)

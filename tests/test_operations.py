@@ -8,6 +8,7 @@ the work directories (sidecars, logs) to check what happened.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,54 @@ def test_a_rerun_resolves_to_the_same_task_ids(luigid, world, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Did not run any tasks" in second.stderr
     assert set(luigid.tasks("DONE")) == ids
+
+
+# Several worker processes on one host need --no-lock (luigi's per-host lock refuses a second
+# identical command line; on separate hosts there is nothing to lift).
+SHARED_WORKER = ("--no-lock", "--worker-keep-alive", "--worker-max-keep-alive-idle-duration", "20 seconds",
+                 "--worker-wait-interval", "0.2", "--worker-wait-jitter", "0.3")
+
+
+def test_two_worker_processes_share_one_workdir_and_run_each_shard_once(luigid, world, tmp_path):
+    work = tmp_path / "run"
+    logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
+    procs = [start(worker_cmd(luigid.port, work, world, "--backfill-shards", "6", "--workers", "2",
+                              "--backfill-progress-seconds", "0.2", *SHARED_WORKER), log)
+             for log in logs]
+    codes = [p.wait(timeout=300) for p in procs]
+    texts = [log.read_text() for log in logs]
+    # luigi's exit code is each process's own view: 0 when it ran or found everything,
+    # 10 (already_running) / 25 (not_run) when another process ran some of its tasks
+    assert set(codes) <= {0, 10, 25}, [t[-2000:] for t in texts]
+    assert not any(re.search(r"\* \d+ failed", t) for t in texts)
+    done = luigid.tasks("DONE")
+    assert luigid.tasks("FAILED") == {} and luigid.tasks("PENDING") == {}
+    assert luigid.tasks("RUNNING") == {}
+    names = sorted(t["name"] for t in done.values())
+    assert names.count("IngestShard") == 6 and names.count("Backfill") == 1
+    # every task that ran says how it ended; the steps' messages keep their final counts
+    for task_id, task in done.items():
+        if task["name"] == "InputFile":
+            continue  # an external file: checked for existence, never run
+        message = luigid.status_message(task_id)
+        assert message and message.startswith("done: "), (task["name"], message)
+        assert luigid.progress(task_id) == 100
+    shard_ids = [tid for tid, t in done.items() if t["name"] == "IngestShard"]
+    for tid in shard_ids:
+        shard = int(done[tid]["params"]["shard"])
+        total = read_json(work / f"ingest_results/shard-{shard:03d}-of-006.json.gz.meta.json")
+        assert f"in={total['counts']['in']}" in luigid.status_message(tid)
+        assert f"/{total['counts']['in']} requests (100.0%)" in luigid.status_message(tid)
+    # each shard ran exactly once, in one of the two processes
+    for shard in range(6):
+        started = [line for text in texts for line in text.splitlines()
+                   if " running   IngestShard(" in line and f"shard={shard}, shards=6)" in line]
+        assert len(started) == 1, started
+    ran_by = [sum(" running   IngestShard(" in line for line in text.splitlines()) for text in texts]
+    assert sum(ran_by) == 6
+    # and the progress lines reached the terminal
+    assert any("IngestShard 00" in t and "requests (" in t for t in texts)
+    # the run as a whole is complete: a rerun with the same options finds nothing to do
+    rerun = subprocess.run(worker_cmd(luigid.port, work, world, "--backfill-shards", "6"),
+                           cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and "Did not run any tasks" in rerun.stderr

@@ -81,6 +81,7 @@ from pipeline.checks import StepFailed
 from pipeline.importer.entity import apply_file_meta, is_complete
 from pipeline.importer.journal import ABANDONED, ACCEPTED, FINISHED, OPEN, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta, want_reason
+from pipeline.progress import Progress, counting
 from pipeline.runlock import RunLock, describe
 
 log = logging.getLogger(__name__)
@@ -336,10 +337,10 @@ class ImportResult:
 
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
                      batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
-                     dry_run: bool = False) -> ImportResult:
+                     dry_run: bool = False, progress: Progress | None = None) -> ImportResult:
     """Import a file_meta file into `catalog`: check it, settle a killed run's editgroups, run."""
     n_records = check_file_meta(path)
-    result = import_records(iter_file_meta(path), catalog, journal_path=journal_path,
+    result = import_records(counting(iter_file_meta(path), progress), catalog, journal_path=journal_path,
                             batch_size=batch_size, description=description, dry_run=dry_run)
     if result.counts["total"] != n_records:
         raise StepFailed(f"import of {os.fspath(path)}: read {result.counts['total']} of {n_records} records")

@@ -15,6 +15,7 @@ from pipeline.checks import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
 from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object
+from pipeline.progress import Progress
 from pipeline.sinks.base import Sink
 from pipeline.sinks.message import take
 
@@ -51,7 +52,8 @@ def count_shard_requests(path: str, shard: int = 0, shards: int = 1) -> int:
 
 
 def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
-                shard: int = 0, shards: int = 1, sink: Sink | None = None) -> collections.Counter:
+                shard: int = 0, shards: int = 1, sink: Sink | None = None,
+                progress: Progress | None = None) -> collections.Counter:
     """Ingest this shard's requests into `out_path` (JSON lines, gzip if `.gz`), atomically.
 
     Returns the status Counter (plus `total`); the file is published only
@@ -62,6 +64,8 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
     acknowledged. A sink failure raises and publishes nothing.
     """
     expected = count_shard_requests(requests_path, shard, shards)
+    if progress is not None:
+        progress.total = expected
     with AtomicWriter(out_path) as out:
         def write(result: dict) -> None:
             if sink is not None:
@@ -69,6 +73,8 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
             else:
                 take(result)  # no sink: the queued messages are dropped, never written
             out.write_obj(result)
+            if progress is not None:
+                progress.update(status=result.get("status"))
 
         counts = run_shard(shard_requests(requests_path, shard, shards), worker, write, concurrency)
         if not out.lines == counts["total"] == expected:

@@ -13,6 +13,7 @@ import os
 
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, iter_raw_lines
+from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 
 _FIELDS = ("sha256",)
@@ -24,7 +25,8 @@ def lacks_sha256(entity: dict) -> bool:
     return not entity.get("sha256")
 
 
-def filter_missing_sha256(export: str, out_path: str, rejects_path: str) -> dict:
+def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
+                          progress: Progress | None = None) -> dict:
     """Write entities lacking sha256 to `out_path`; non-objects to `rejects_path`.
 
     Returns counts: in, out (missing sha256), has_sha256, rejects, rejects_by_reason.
@@ -32,7 +34,7 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str) -> dict
     n_in = has_sha256 = 0
     source = os.path.basename(export)
     with SplitWriter("export filter", out_path, rejects_path) as split:
-        for n, raw in iter_raw_lines(export):
+        for n, raw in counting(iter_raw_lines(export), progress):
             n_in += 1
             # every line is decoded (only its sha256 built); the kept line is the input's bytes
             obj = decode_fields(_DECODER, _FIELDS, n, raw)

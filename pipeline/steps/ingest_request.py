@@ -15,6 +15,7 @@ from json.encoder import encode_basestring
 from pipeline.ingest.urls import is_http_url
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, dumps, iter_raw_lines, parse_object
+from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 
 # the fields build_request reads: only these are built from each line (pipeline/jsonfast.py)
@@ -108,12 +109,13 @@ def request_line(req: dict) -> bytes:
             f'{encode_basestring(lsid)}}}').encode()
 
 
-def build_requests(entities_path: str, out_path: str, rejects_path: str) -> dict:
+def build_requests(entities_path: str, out_path: str, rejects_path: str,
+                   progress: Progress | None = None) -> dict:
     """Write one request per usable entity; every other line goes to rejects with its reason."""
     n_in = 0
     source = os.path.basename(entities_path)
     with SplitWriter("ingest requests", out_path, rejects_path) as split:
-        for n, raw in iter_raw_lines(entities_path):
+        for n, raw in counting(iter_raw_lines(entities_path), progress):
             n_in += 1
             obj = decode_fields(_DECODER, _FIELDS, n, raw)
             if isinstance(obj, BadLine):

@@ -33,6 +33,7 @@ from json.encoder import encode_basestring
 from pipeline.checks import check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, dumps, iter_raw_lines
+from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
 from pipeline.steps.split import SplitWriter
 
@@ -90,8 +91,16 @@ def _concatenate(parts: list[str], path: str) -> None:
             os.unlink(tmp)
 
 
+def _counted(part: dict, progress: Progress | None) -> dict:
+    """Count a merged file's results on `progress` (the files are merged in other processes:
+    progress moves a file at a time, the heartbeat keeps reporting in between)."""
+    if progress is not None:
+        progress.update(part["in"])
+    return part
+
+
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
-                  workers: int | None = None) -> dict:
+                  workers: int | None = None, progress: Progress | None = None) -> dict:
     """Write the file_meta of every good result, in input order; count the rest by reason.
 
     Each result file is merged into parts of its own, by up to `workers`
@@ -108,11 +117,12 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
         jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
                  os.path.join(tmp, f"rej-{i:04d}{rej_suffix}")) for i, path in enumerate(result_paths)]
         if workers == 1:
-            parts = [_merge_one(*job) for job in jobs]
+            parts = [_counted(_merge_one(*job), progress) for job in jobs]
         else:
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                parts = list(pool.map(_merge_one, *zip(*jobs, strict=True)))
+                parts = [_counted(part, progress)
+                         for part in pool.map(_merge_one, *zip(*jobs, strict=True))]
         n_in = sum(p["in"] for p in parts)
         n_out = sum(p["out"] for p in parts)
         n_rej = sum(p["rejects"] for p in parts)

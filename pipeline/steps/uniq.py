@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import AtomicWriter, BadLine, iter_raw_lines, write_json
+from pipeline.progress import Progress, counting
 
 # bytes of lines (plus per-line overhead) sorted in memory before a run is spilled to disk
 MEMORY_BUDGET = 64 << 20
@@ -75,15 +76,15 @@ def _read_run(path: str) -> Iterator[tuple[str, bytes]]:
             yield _sha1_key(path, 0, raw), raw
 
 
-def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BUDGET
-                   ) -> tuple[Iterator[tuple[str, bytes]], int]:
+def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BUDGET,
+                   progress: Progress | None = None) -> tuple[Iterator[tuple[str, bytes]], int]:
     """(sha1, line) for every line of `merged_path`, sorted by sha1, input order kept for ties;
     and the number of lines read (every line is read and checked before this returns)."""
     run: list[tuple[str, bytes]] = []
     size = 0
     runs: list[str] = []
     n_in = 0
-    for n, raw in iter_raw_lines(merged_path):
+    for n, raw in counting(iter_raw_lines(merged_path), progress):
         n_in += 1
         run.append((_sha1_key(merged_path, n, raw), raw))
         size += len(raw) + _LINE_OVERHEAD
@@ -101,7 +102,7 @@ def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BU
 
 
 def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_path: str | None,
-                   memory_budget: int = MEMORY_BUDGET) -> dict:
+                   memory_budget: int = MEMORY_BUDGET, progress: Progress | None = None) -> dict:
     """Keep the first record per sha1hex, write them sorted, and a duplicates report."""
     requested = request_sha1_counts(requests_path)
     out_dir = os.path.dirname(os.path.abspath(out_path))
@@ -112,7 +113,7 @@ def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_p
     with tempfile.TemporaryDirectory(
             prefix=".uniq-runs-", suffix=f".tmp-{os.getpid()}", dir=out_dir) as tmpdir, \
             AtomicWriter(out_path) as out:
-        records, n_in = sorted_records(merged_path, tmpdir, memory_budget)
+        records, n_in = sorted_records(merged_path, tmpdir, memory_budget, progress)
 
         def close_group(sha1: str, k: int, conflict: bool) -> None:
             nonlocal duplicated, from_requests, from_repeats, conflicting
