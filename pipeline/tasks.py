@@ -31,6 +31,7 @@ from pipeline.steps.merge import merge_results
 from pipeline.steps.sample import draw_sample
 from pipeline.steps.uniq import uniq_file_meta
 from pipeline.targets import IMPORT_JOURNAL, PREFIX
+from pipeline.tasks_preconditions import CatalogWritable, ingest_preconditions, run_preconditions
 from pipeline.wiring import (
     archive_clients,
     check_grobid,
@@ -80,7 +81,8 @@ class ExportMissingSha256(BackfillTask):
     target_name = f"{PREFIX}.json.gz"
 
     def requires(self):
-        return InputFile(config.backfill().export)
+        # the first step waits for every precondition of the run: nothing works before them
+        return {"export": InputFile(config.backfill().export), "checks": run_preconditions()}
 
     def settings(self):
         return {"export": config.backfill().export}
@@ -90,7 +92,7 @@ class ExportMissingSha256(BackfillTask):
 
     def work(self):
         with self.progress(None, "export lines") as p:
-            counts = filter_missing_sha256(self.input().path, self.output().path,
+            counts = filter_missing_sha256(self.input()["export"].path, self.output().path,
                                            self.extra_outputs()[0], progress=p)
         self.finish(counts)
 
@@ -199,7 +201,8 @@ class IngestShard(BackfillTask):
         return f"ingest_results/shard-{self.shard:03d}-of-{self.shards:03d}.json.gz"
 
     def requires(self):
-        return {"requests": IngestRequests(), "sample": IngestSampleResults()}
+        return {"requests": IngestRequests(), "sample": IngestSampleResults(),
+                "checks": ingest_preconditions()}
 
     def input_files(self):
         # the sample is a gate, not data: remaking it must not invalidate finished shards
@@ -397,7 +400,8 @@ class ImportFileMeta(ImportTask):
     target_name = f"{PREFIX}.import.counts.json"
 
     def requires(self):
-        return {"file_meta": UniqFileMeta(), "sample": ImportFileMetaSample()}
+        return {"file_meta": UniqFileMeta(), "sample": ImportFileMetaSample(),
+                "checks": [CatalogWritable()]}
 
     def input_files(self):
         # the sample dry run is a QA step, not data: remaking it must not redo the import

@@ -1,0 +1,165 @@
+"""Checks that the services a run needs answer, before any step does work.
+
+Why: the runbook found a missing fatcat token, an unreachable archive or a
+down GROBID only when the step needing it ran; an unreachable archive cost
+about 14 s of retries per request, an hour before the sample gate failed.
+Each check here takes seconds at most (short timeouts, no retries) and
+raises `PreconditionFailed` saying what is wrong and how to fix it. The
+Luigi side (`pipeline/tasks_preconditions.py`) makes them requirements of
+the first step and of the steps that need them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pipeline.archive.factory import open_archive, wayback_endpoints
+from pipeline.archive.model import ArchiveError
+from pipeline.checks import StepFailed
+from pipeline.jsonio import InputError, iter_objects
+
+TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
+CHECK_TIMEOUT = 5.0
+PROBE_URLS = 20
+FETCH_ATTEMPTS = 3
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+
+
+class PreconditionFailed(StepFailed):
+    """A service or resource the run needs is not usable; the message says how to fix it."""
+
+
+def probe_urls(export: str, limit: int = PROBE_URLS) -> list[str]:
+    """The first `limit` usable URLs of the export's entities lacking sha256 (what will be
+    looked up first), read from the head of the export only."""
+    from pipeline.steps.ingest_request import first_usable_url
+
+    urls: list[str] = []
+    if not os.path.exists(export):
+        return urls
+    try:
+        for n, obj in iter_objects(export):
+            if n > 10_000 or len(urls) >= limit:
+                break
+            if isinstance(obj, dict) and not obj.get("sha256"):
+                url = first_usable_url(obj.get("urls"))
+                if url:
+                    urls.append(url)
+    except InputError:
+        return urls  # an unreadable export is the export step's error, with its line number
+    return urls
+
+
+def _clients(archive: str, ingest):
+    """Archive clients with a short timeout and no retries: a check, not the ingest."""
+    if not archive.startswith(("http://", "https://")):
+        try:
+            return open_archive(archive, ingest)
+        except ValueError as e:
+            raise PreconditionFailed(f"archive: {e}; fix [backfill] archive (--backfill-archive)") from e
+    from pipeline.archive.cdxapi import HttpCdxClient
+    from pipeline.archive.rangeread import HttpRangeWarcClient
+    from pipeline.archive.replay import HttpReplayClient
+    from pipeline.archive.retry import Retrying
+
+    proxy = getattr(ingest, "archive_proxy", "") or None
+    cdx_url, replay_prefix = wayback_endpoints(archive)
+    no_retry = Retrying(retries=0)
+    cdx = HttpCdxClient(cdx_url, dialect=ingest.cdx_dialect, timeout=CHECK_TIMEOUT,
+                        retry=no_retry, proxy=proxy)
+    if getattr(ingest, "warc_base", ""):
+        return cdx, HttpRangeWarcClient(ingest.warc_base, cdx, timeout=CHECK_TIMEOUT,
+                                        retry=no_retry, proxy=proxy)
+    return cdx, HttpReplayClient(replay_prefix, cdx, timeout=CHECK_TIMEOUT, retry=no_retry,
+                                 proxy=proxy)
+
+
+def check_archive(archive: str, ingest, export: str) -> str:
+    """One CDX lookup that answers and one capture fetched whole: the archive is usable.
+
+    Looks up the export's first usable URLs (up to 20) until one has a
+    capture, then fetches it (trying up to 3 captures: one damaged record is
+    the ingest's business, not a broken archive). Returns what was checked.
+    """
+    cdx, content = _clients(archive, ingest)
+    how = f"check that it is running and reachable, or fix [backfill] archive (now {archive!r})"
+    urls = probe_urls(export) or ["http://example.com/"]
+    failures: list[str] = []
+    for url in urls:
+        try:
+            rows = cdx.lookup(url, limit=FETCH_ATTEMPTS)
+        except ArchiveError as e:
+            raise PreconditionFailed(f"archive CDX lookup failed ({e}); {how}") from e
+        for row in rows:
+            if len(failures) >= FETCH_ATTEMPTS:
+                break
+            try:
+                capture = content.fetch(row, FETCH_MAX_BYTES)
+            except ArchiveError as e:
+                failures.append(f"{row.url} @ {row.datetime}: {e}")
+                continue
+            return (f"archive {archive}: CDX lookup of {url} answered, capture of {row.url} at "
+                    f"{row.datetime} fetched ({len(capture.body)} bytes)")
+        if len(failures) >= FETCH_ATTEMPTS:
+            break
+    if failures:
+        raise PreconditionFailed(f"archive {archive} answers its CDX lookups but no capture could "
+                                 f"be fetched ({'; '.join(failures)}); {how}")
+    if urls == ["http://example.com/"]:
+        return f"archive {archive}: CDX lookup answered (the export has no URL to fetch)"
+    raise PreconditionFailed(
+        f"archive {archive} has no capture of any of the export's first {len(urls)} URLs "
+        f"(first: {urls[0]}): is it the right collection? Fix [backfill] archive")
+
+
+def check_catalog(catalog: str) -> str:
+    """The import can write: the API token is set (fatcat), or the file is writable (SQLite)."""
+    if catalog.startswith(("http://", "https://")):
+        if not os.environ.get(TOKEN_ENV, "").strip():
+            raise PreconditionFailed(
+                f"catalog {catalog}: the environment variable {TOKEN_ENV} is not set; export the "
+                "API token of the bot account that makes the edits, then rerun")
+        return f"catalog {catalog}: {TOKEN_ENV} is set"
+    path = Path(catalog)
+    if path.exists():
+        if path.is_dir():
+            raise PreconditionFailed(f"catalog {catalog} is a directory, not a SQLite file; "
+                                     "fix [backfill] catalog")
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise PreconditionFailed(f"catalog {catalog} is not writable by this user; fix its "
+                                     "permissions or point [backfill] catalog elsewhere")
+    # SQLite writes a journal beside the file: its directory (or the first one that exists,
+    # when the work directory is still to be made) must be writable
+    parent = path.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise PreconditionFailed(f"catalog {catalog}: directory {parent} is not writable by this "
+                                 "user; fix its permissions or point [backfill] catalog elsewhere")
+    return f"catalog {catalog}: writable"
+
+
+def check_grobid(host: str) -> str:
+    """GROBID's `/api/isalive` answers true (only when `[grobid] host` is set)."""
+    from pipeline.postprocess.grobid import GrobidClient, GrobidUnavailable
+
+    try:
+        version = GrobidClient(host, isalive_timeout=CHECK_TIMEOUT).check_alive()
+    except (GrobidUnavailable, ValueError) as e:
+        raise PreconditionFailed(f"{e}; start GROBID (or fix [grobid] host; empty runs without "
+                                 "GROBID)") from e
+    return f"GROBID at {host} is alive" + (f" (version {version})" if version else "")
+
+
+def check_broker(hosts: str, env: str) -> str:
+    """The Kafka brokers answer and hold the sandcrawler-{env}.* topics (when `[kafka] hosts`)."""
+    from pipeline.sinks.base import SinkError
+    from pipeline.sinks.kafka import KafkaSink
+
+    try:
+        sink = KafkaSink(hosts, env, metadata_timeout=CHECK_TIMEOUT)
+    except (SinkError, ValueError) as e:
+        raise PreconditionFailed(str(e)) from e
+    sink.abort()
+    return f"Kafka brokers {hosts} answer; sandcrawler-{env}.* topics present"

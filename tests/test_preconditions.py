@@ -1,0 +1,148 @@
+"""Preconditions: a run whose archive, catalog, GROBID or broker is unusable stops before any work.
+
+Each test starts the whole pipeline (`Backfill`, the luigi CLI in a
+subprocess) with one service wrong, and checks the exit code (`[retcode]
+task_failed`), the message (what is wrong, how to fix it), and that no step
+wrote anything: the work directory holds no target and no sidecar.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from services import QuietHandler, free_port, serve_http
+
+from pipeline import preconditions
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK_FAILED = 30
+
+
+def backfill(work: Path, world: Path, *extra: str, env_extra: dict | None = None,
+             drop_env: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    for name in drop_env:
+        env.pop(name, None)
+    env.update(env_extra or {})
+    cmd = [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill",
+           "--local-scheduler", "--backfill-workdir", str(work),
+           "--backfill-export", str(world / "file_export.json.gz"),
+           "--backfill-archive", str(world / "collection"), "--backfill-sample-size", "50",
+           *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def assert_no_work(work: Path, proc: subprocess.CompletedProcess) -> None:
+    made = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file()) \
+        if work.exists() else []
+    assert made == [], made
+    summary = proc.stderr.split("Execution Summary")[1]
+    assert "ran successfully" not in summary, summary
+
+
+def failed_line(proc: subprocess.CompletedProcess, family: str) -> str:
+    lines = [line for line in proc.stderr.splitlines() if "PreconditionFailed" in line
+             or f"{family}:" in line]
+    assert lines, proc.stderr[-3000:]
+    return "\n".join(lines)
+
+
+def test_unreachable_archive_fails_at_once_and_nothing_runs(world, tmp_path):
+    port = free_port()  # nothing listens there
+    work = tmp_path / "work"
+    proc = backfill(work, world, "--backfill-archive", f"http://127.0.0.1:{port}/world")
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "ArchiveReachable")
+    assert "archive CDX lookup failed" in message
+    assert "fix [backfill] archive" in message
+    assert_no_work(work, proc)
+
+
+def test_failing_archive_is_asked_once_without_retries(world, tmp_path):
+    seen: list[str] = []
+
+    class Failing(QuietHandler):
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            seen.append(self.path)
+            self.reply(503, b"down for maintenance")
+
+    with serve_http(Failing) as url:
+        work = tmp_path / "work"
+        proc = backfill(work, world, "--backfill-archive", f"{url}/world",
+                        "--ingest-cdx-dialect", "pywb")
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    assert "503" in failed_line(proc, "ArchiveReachable")
+    # one lookup while scheduling, answered from the cache when the task runs: no retry loop
+    assert len(seen) == 1, seen
+    assert_no_work(work, proc)
+
+
+def test_archive_without_the_exports_urls_is_the_wrong_collection(world, tmp_path):
+    empty = tmp_path / "empty-collection"
+    (empty / "archive").mkdir(parents=True)
+    (empty / "indexes").mkdir()
+    (empty / "indexes" / "index.cdxj").write_text("")
+    work = tmp_path / "work"
+    proc = backfill(work, world, "--backfill-archive", str(empty))
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    assert "is it the right collection?" in failed_line(proc, "ArchiveReachable")
+    assert_no_work(work, proc)
+
+
+def test_fatcat_catalog_without_token_fails_before_any_step(world, tmp_path):
+    work = tmp_path / "work"
+    port = free_port()
+    proc = backfill(work, world, "--backfill-catalog", f"http://127.0.0.1:{port}/v0",
+                    drop_env=(preconditions.TOKEN_ENV,))
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "CatalogWritable")
+    assert "FATCAT_API_AUTH_TOKEN is not set" in message and "export the API token" in message
+    assert_no_work(work, proc)
+
+
+def test_sqlite_catalog_that_cannot_be_written_fails_before_any_step(world, tmp_path):
+    work = tmp_path / "work"
+    not_a_file = tmp_path / "catalog.sqlite"
+    not_a_file.mkdir()
+    proc = backfill(work, world, "--backfill-catalog", str(not_a_file))
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    assert "is a directory, not a SQLite file" in failed_line(proc, "CatalogWritable")
+    assert_no_work(work, proc)
+
+
+def test_grobid_down_fails_before_any_step(world, tmp_path):
+    work = tmp_path / "work"
+    proc = backfill(work, world, "--grobid-host", f"http://127.0.0.1:{free_port()}")
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "GrobidAlive")
+    assert "is not reachable" in message and "start GROBID" in message
+    assert_no_work(work, proc)
+
+
+def test_broker_down_fails_before_any_step(world, tmp_path):
+    work = tmp_path / "work"
+    proc = backfill(work, world, "--kafka-hosts", f"127.0.0.1:{free_port()}")
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "BrokerReachable")
+    assert "did not answer" in message and "[kafka] hosts" in message
+    assert_no_work(work, proc)
+
+
+def test_a_finished_run_checks_nothing_so_a_rerun_stays_a_no_op(world, tmp_path):
+    work = tmp_path / "work"
+    first = backfill(work, world, "--backfill-shards", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = backfill(work, world, "--backfill-shards", "2")
+    assert second.returncode == 0 and "Did not run any tasks" in second.stderr
+
+
+@pytest.mark.parametrize("catalog", ["", "relative/catalog.sqlite"])
+def test_catalog_checks_pass_for_a_new_embedded_catalog(tmp_path, catalog, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = catalog or str(tmp_path / "work" / "catalog.sqlite")
+    assert "writable" in preconditions.check_catalog(path)
