@@ -210,8 +210,14 @@ def counting(items: Iterable[T], progress: Progress | None) -> Iterable[T]:
     return _counted(items, progress)
 
 
-def _counted(items: Iterable[T], progress: Progress) -> Iterator[T]:
-    update = progress.update
+def _counted(items: Iterable[T], progress: Progress, batch: int = 256) -> Iterator[T]:
+    # counted in batches: a locked update per line would cost a big file seconds
+    n = 0
     for item in items:
         yield item
-        update()
+        n += 1
+        if n == batch:
+            progress.update(n)
+            n = 0
+    if n:
+        progress.update(n)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pipeline.progress import Progress, Snapshot, format_duration
+from pipeline.progress import Progress, Snapshot, counting, format_duration
 
 
 class FakeClock:
@@ -109,3 +109,11 @@ def test_bad_interval_is_refused_and_durations_format():
     with pytest.raises(ValueError, match="interval"):
         Progress("x", interval=0)
     assert format_duration(3725.4) == "1:02:05"
+
+
+def test_counting_counts_every_item_including_the_last_partial_batch():
+    p = Progress("x", total=1000, interval=1000.0)
+    items = [object() for _ in range(1000)]  # 3 full batches of 256 and a partial one
+    assert list(counting(items, p)) == items
+    assert p.done == 1000
+    assert counting(items, None) is items  # no reporter: the items themselves
