@@ -30,6 +30,7 @@ from pipeline.runlock import LockHeld, RunLock, sweep_temp_files
 
 log = logging.getLogger("luigi-interface")
 
+
 def run_key() -> str:
     """The run a task belongs to: the absolute path of `[backfill] workdir`.
 
