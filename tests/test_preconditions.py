@@ -82,16 +82,30 @@ def test_failing_archive_is_asked_once_without_retries(world, tmp_path):
     assert_no_work(work, proc)
 
 
-def test_archive_without_the_exports_urls_is_the_wrong_collection(world, tmp_path):
+def test_archive_whose_captures_cannot_be_read_fails_before_any_step(world, tmp_path):
+    # the index is the world's, the WARC files are gone: lookups answer, fetches cannot
+    damaged = tmp_path / "damaged-collection"
+    (damaged / "archive").mkdir(parents=True)
+    (damaged / "indexes").symlink_to(world / "collection" / "indexes")
+    work = tmp_path / "work"
+    proc = backfill(work, world, "--backfill-archive", str(damaged))
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "ArchiveReachable")
+    assert "answers its CDX lookups but no capture could be fetched" in message
+    assert "cannot open WARC" in message
+    assert_no_work(work, proc)
+
+
+def test_archive_holding_none_of_the_exports_urls_passes_with_a_warning(world, tmp_path):
+    from pipeline import config
+
     empty = tmp_path / "empty-collection"
     (empty / "archive").mkdir(parents=True)
     (empty / "indexes").mkdir()
     (empty / "indexes" / "index.cdxj").write_text("")
-    work = tmp_path / "work"
-    proc = backfill(work, world, "--backfill-archive", str(empty))
-    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
-    assert "is it the right collection?" in failed_line(proc, "ArchiveReachable")
-    assert_no_work(work, proc)
+    note = preconditions.check_archive(str(empty), config.ingest(),
+                                       str(world / "file_export.json.gz"))
+    assert "none of the export's first 20 URLs has a capture" in note
 
 
 def test_fatcat_catalog_without_token_fails_before_any_step(world, tmp_path):
