@@ -64,7 +64,7 @@ def _clients(archive: str, ingest):
     from pipeline.archive.cdxapi import HttpCdxClient
     from pipeline.archive.rangeread import HttpRangeWarcClient
     from pipeline.archive.replay import HttpReplayClient
-    from pipeline.archive.retry import Retrying
+    from pipeline.httpretry import Retrying
 
     proxy = getattr(ingest, "archive_proxy", "") or None
     cdx_url, replay_prefix = wayback_endpoints(archive)

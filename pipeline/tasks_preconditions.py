@@ -42,6 +42,9 @@ def cached_check(key: tuple, check) -> tuple[str | None, str | None]:
         ok, problem = check(), None
     except preconditions.PreconditionFailed as e:
         ok, problem = None, str(e)
+    except Exception as e:  # a check that breaks must still stop the run, saying how
+        log.exception("precondition check %s raised", key[0])
+        ok, problem = None, f"the check itself failed ({type(e).__name__}: {e})"
     _cache[key] = (now, ok, problem)
     return ok, problem
 
