@@ -90,3 +90,32 @@ def test_a_failed_precondition_is_task_failed(world, tmp_path, option):
     assert proc.returncode == retcodes()["task_failed"], proc.stderr[-3000:]
     assert "PreconditionFailed: GrobidAlive:" in proc.stderr
     assert not work.exists() or not any(work.iterdir())
+
+
+HOLD_LOCK = """
+import sys, time
+from pipeline.runlock import RunLock
+with RunLock(sys.argv[1], "another importer (held by a test)"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_importer_is_refused_with_task_failed(world, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    journal_lock = work / "files_missing_sha256.import.journal.json.lock"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(journal_lock)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = luigi(work, world, "--backfill-sample-size", "50")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == retcodes()["task_failed"], proc.stderr[-3000:]
+    assert "failed    ImportFileMeta(" in proc.stderr
+    assert f"LockHeld: import journal {work}" in proc.stderr
+    assert f"is in use by pid {holder.pid}" in proc.stderr and "wait for that run to finish" in proc.stderr
+    assert not (work / "files_missing_sha256.import.counts.json").exists()
