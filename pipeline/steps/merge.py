@@ -113,7 +113,9 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     suffix = ".gz" if out_path.endswith(".gz") else ""
     rej_suffix = ".gz" if rejects_path.endswith(".gz") else ""
     workers = max(1, min(workers or os.cpu_count() or 1, len(result_paths)))
-    with tempfile.TemporaryDirectory(prefix=".merge-parts-", dir=out_dir) as tmp:
+    # named like every temporary file (`.tmp-<pid>`): a rerun after a kill sweeps it away
+    with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=f".tmp-{os.getpid()}",
+                                     dir=out_dir) as tmp:
         jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
                  os.path.join(tmp, f"rej-{i:04d}{rej_suffix}")) for i, path in enumerate(result_paths)]
         if workers == 1:
