@@ -160,8 +160,12 @@ def test_an_input_remade_by_another_run_meanwhile_is_never_published_over(tmp_pa
     from pipeline.steps import ingest_request
 
     export = write_lines(tmp_path / "export.json", [entity(i) for i in range(20)])
+    archive = tmp_path / "collection"  # empty, but a collection: the run's archive check passes
+    (archive / "archive").mkdir(parents=True)
+    (archive / "indexes").mkdir()
+    (archive / "indexes" / "index.cdxj").write_text("")
     with config_options("backfill", {"workdir": str(tmp_path / "work"), "export": str(export),
-                                      "archive": str(tmp_path), "file_hashes": ""}):
+                                      "archive": str(archive), "file_hashes": ""}):
         assert luigi.build([tasks.ExportMissingSha256()], local_scheduler=True, log_level="WARNING")
         real = ingest_request.build_requests
 
