@@ -8,7 +8,7 @@ worker turns them into a result without guessing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 
@@ -57,7 +57,12 @@ class CdxRow:
         return self.mimetype == "warc/revisit"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        # Every field is a str or int: a plain dict of them is what asdict() would build,
+        # without its recursive deep copy (one call per capture in every ingest result).
+        return {name: getattr(self, name) for name in _ROW_FIELDS}
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(CdxRow))
 
 
 @dataclass
