@@ -128,10 +128,7 @@ class Progress:
                 self._statuses[status] += n
             if self._thread is not None:
                 return
-            now = self._clock()
-            due = now - self._last_report >= self.interval
-            if due:
-                self._last_report = now
+            due = self._claim_report()
         if due:
             self._emit(final=False)
 
@@ -185,12 +182,17 @@ class Progress:
     def _beat(self) -> None:
         while not self._stop.wait(self.interval / 2):
             with self._lock:
-                now = self._clock()
-                due = now - self._last_report >= self.interval
-                if due:
-                    self._last_report = now
+                due = self._claim_report()
             if due:
                 self._emit(final=False)
+
+    def _claim_report(self) -> bool:
+        """Whether a report is due now; if so, the caller sends it (call with the lock held)."""
+        now = self._clock()
+        if now - self._last_report < self.interval:
+            return False
+        self._last_report = now
+        return True
 
     def _stop_heartbeat(self) -> None:
         self._stop.set()
