@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -150,8 +151,7 @@ def sweep_temp_files(directory: str | os.PathLike, recursive: bool = False) -> l
     if not directory.is_dir():
         return []
     removed = []
-    candidates = directory.rglob("*.tmp-*") if recursive else directory.glob("*.tmp-*")
-    for path in candidates:
+    for path in _listed(directory, recursive):
         m = TEMP_RE.search(path.name)
         if not m or not (path.is_file() or path.is_dir()):
             continue
@@ -170,3 +170,33 @@ def sweep_temp_files(directory: str | os.PathLike, recursive: bool = False) -> l
         log.info("removed %d temporary file(s) left by processes that are gone: %s", len(removed),
                  ", ".join(sorted(os.path.basename(p) for p in removed)[:10]))
     return removed
+
+
+def _listed(directory: Path, recursive: bool) -> list[Path]:
+    """The temporary names under `directory`, listed before anything is removed (listed
+    again when a directory vanishes while it is being listed)."""
+    for _attempt in range(3):
+        try:
+            return sorted(directory.rglob("*.tmp-*") if recursive else directory.glob("*.tmp-*"))
+        except FileNotFoundError:
+            continue
+    return []
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this (worker) process end when its parent does (Linux `PR_SET_PDEATHSIG`).
+
+    Why: a step's worker processes (the merge's) are forked children; if the
+    step is killed with SIGKILL they would live on, keep writing into a
+    scratch directory that the next run sweeps, and hold CPU. On other
+    systems this does nothing. Used as a process pool's initializer.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)

@@ -78,3 +78,39 @@ def test_sweep_removes_only_temp_files_of_dead_processes(tmp_path):
     removed = sweep_temp_files(tmp_path)
     assert sorted(removed) == sorted(map(str, gone))
     assert keep_live.exists() and final.exists()
+
+
+ORPHAN = """
+import os, signal, sys, time
+from pipeline.runlock import die_with_parent
+parent = os.getpid()
+child = os.fork()
+if child == 0:
+    die_with_parent(parent)
+    time.sleep(60)
+    os._exit(0)
+print(child, flush=True)
+time.sleep(0.5)  # the child has armed its death signal
+os.kill(parent, signal.SIGKILL)
+"""
+
+
+def test_a_worker_process_dies_with_its_killed_parent():
+    """A merge worker must not outlive a step killed with SIGKILL (it would write into a
+    scratch directory that the next run sweeps)."""
+    proc = subprocess.run([sys.executable, "-c", ORPHAN], capture_output=True, text=True,
+                          timeout=30)
+    child = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and running(child):
+        time.sleep(0.05)
+    assert not running(child), f"worker {child} outlived its killed parent"
+
+
+def running(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -35,6 +35,7 @@ from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, dumps, iter_raw_lines
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
+from pipeline.runlock import die_with_parent
 from pipeline.steps.split import SplitWriter
 
 # the fields drop_reason and the output read: only these are built from each result line
@@ -122,7 +123,8 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
             parts = [_counted(_merge_one(*job), progress) for job in jobs]
         else:
             ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
                 parts = [_counted(part, progress)
                          for part in pool.map(_merge_one, *zip(*jobs, strict=True))]
         n_in = sum(p["in"] for p in parts)
