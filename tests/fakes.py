@@ -153,3 +153,36 @@ def write_collection(coll_dir, captures) -> None:
                 "filename": warc_name}))
     with open(os.path.join(coll_dir, "indexes", "index.cdxj"), "w") as f:
         f.write("\n".join(sorted(lines)) + "\n")
+
+
+def write_world(tmp_path, captures, entities):
+    """A small world in `tmp_path`: a collection of `captures` (see `write_collection`) and a
+    gzip export of `entities`; returns (export path, collection dir)."""
+    import gzip
+    import json
+
+    coll = tmp_path / "collection"
+    write_collection(coll, captures)
+    export = tmp_path / "export.json.gz"
+    with gzip.open(export, "wt") as f:
+        f.write("".join(json.dumps(e) + "\n" for e in entities))
+    return export, coll
+
+
+def settings_sections(**over):
+    """The ([backfill], [ingest], [importer]) sections the settings check reads, with good
+    values; `over` replaces some (`backfill__shards=0`, `ingest__cdx_dialect="x"`)."""
+    from types import SimpleNamespace
+
+    sections = {
+        "backfill": dict(workdir="w", shards=4, sample_min_success=0.5, sample_size=10,
+                         archive="/", export="/nonexistent"),
+        "ingest": dict(concurrency=4, cdx_dialect="auto", max_hops=6, max_redirects=25,
+                       max_body_bytes=1000, cdx_limit=25, blocklist=lambda: [],
+                       cookies=lambda: []),
+        "importer": dict(batch_size=100),
+    }
+    for key, value in over.items():
+        section, name = key.split("__")
+        sections[section][name] = value
+    return tuple(SimpleNamespace(**sections[name]) for name in ("backfill", "ingest", "importer"))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import luigi
 import pytest
-from fakes import make_pdf, write_collection
+from fakes import make_pdf, write_world
 from luigi_config import config_options
 
 from pipeline.checks import StepFailed
@@ -41,11 +41,7 @@ def make_world(tmp_path: Path) -> tuple[Path, Path, dict]:
             sha1 = "f" * 40
         entities.append({"ident": f"{i:026d}", "sha1": sha1, "state": "active",
                          "mimetype": "application/pdf", "urls": [{"url": url, "rel": "web"}]})
-    coll = tmp_path / "collection"
-    write_collection(coll, captures)
-    export = tmp_path / "export.json.gz"
-    with gzip.open(export, "wt") as f:
-        f.write("".join(json.dumps(e) + "\n" for e in entities))
+    export, coll = write_world(tmp_path, captures, entities)
     return export, coll, expected
 
 

@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+from fakes import settings_sections
 
 from pipeline.preflight import settings_problems
 
@@ -25,18 +25,6 @@ def luigi(work: Path, world: Path, *extra: str, task: str = "Backfill") -> subpr
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
-def _sections(**over):
-    backfill = dict(workdir="w", shards=4, sample_min_success=0.5, sample_size=10,
-                    archive="/", export="/nonexistent")
-    ingest = dict(concurrency=4, cdx_dialect="auto", max_hops=6, max_redirects=25,
-                  max_body_bytes=1000, cdx_limit=25, blocklist=lambda: [], cookies=lambda: [])
-    importer = dict(batch_size=100)
-    for key, value in over.items():
-        section, name = key.split("__")
-        {"backfill": backfill, "ingest": ingest, "importer": importer}[section][name] = value
-    return SimpleNamespace(**backfill), SimpleNamespace(**ingest), SimpleNamespace(**importer)
-
-
 @pytest.mark.parametrize("over, needle", [
     ({"backfill__shards": 0}, "shards must be >= 1"),
     ({"backfill__sample_min_success": 1.5}, "sample_min_success must be within 0..1"),
@@ -50,8 +38,8 @@ def _sections(**over):
     ({"ingest__max_hops": 0}, "max_hops must be >= 1"),
 ])
 def test_each_bad_value_is_named(over, needle):
-    assert settings_problems(*_sections()) == []
-    problems = settings_problems(*_sections(**over))
+    assert settings_problems(*settings_sections()) == []
+    problems = settings_problems(*settings_sections(**over))
     assert len(problems) == 1 and needle in problems[0], problems
 
 
@@ -59,7 +47,7 @@ def test_empty_export_is_a_problem(tmp_path):
     for name, data in (("empty.json", b""), ("blank.json", b"\n \n"),
                        ("empty.json.gz", gzip.compress(b""))):
         (tmp_path / name).write_bytes(data)
-        problems = settings_problems(*_sections(backfill__export=str(tmp_path / name)))
+        problems = settings_problems(*settings_sections(backfill__export=str(tmp_path / name)))
         assert len(problems) == 1 and "holds no entities" in problems[0] and name in problems[0]
 
 

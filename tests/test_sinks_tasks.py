@@ -18,7 +18,7 @@ from pathlib import Path
 
 import luigi
 import pytest
-from fakes import write_collection
+from fakes import write_world
 from luigi_config import config_options
 from pdfs import make_pdf
 from PIL import Image
@@ -73,11 +73,7 @@ def make_world(tmp_path: Path, n_pdfs: int = 8) -> tuple[Path, Path, dict]:
                      b"<html><body>No PDF here.</body></html>", []))
     entity(102, "http://landing.example.org/a", "e" * 40)
     entity(103, "http://nowhere.example.org/b.pdf", "d" * 40)
-    coll = tmp_path / "collection"
-    write_collection(coll, captures)
-    export = tmp_path / "export.json.gz"
-    with gzip.open(export, "wt") as f:
-        f.write("".join(json.dumps(e) + "\n" for e in entities))
+    export, coll = write_world(tmp_path, captures, entities)
     return export, coll, pdfs
 
 

@@ -9,10 +9,9 @@ import math
 import random
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from fakes import FakeArchive, make_pdf, write_collection
+from fakes import FakeArchive, make_pdf, settings_sections, write_collection
 
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxError
@@ -201,34 +200,22 @@ def test_broken_pdf_is_hashed_and_its_text_extraction_fails_cleanly(name):
 
 # -- configuration ------------------------------------------------------------------------
 
-def _sections(**over):
-    b = dict(workdir="w", shards=4, sample_min_success=0.5, sample_size=10, archive="/",
-             export="/nonexistent")
-    i = dict(concurrency=4, cdx_dialect="auto", max_hops=6, max_redirects=25,
-             max_body_bytes=1000, cdx_limit=25, blocklist=lambda: [], cookies=lambda: [])
-    m = dict(batch_size=100)
-    for key, value in over.items():
-        section, name = key.split("__")
-        {"b": b, "i": i, "m": m}[section][name] = value
-    return SimpleNamespace(**b), SimpleNamespace(**i), SimpleNamespace(**m)
-
-
 CONFIG_CASES = {
-    "shards-negative": {"b__shards": -3},
-    "min-success-nan": {"b__sample_min_success": math.nan},
-    "min-success-percent": {"b__sample_min_success": 50.0},
-    "sample-size-negative": {"b__sample_size": -5},
-    "batch-size-zero": {"m__batch_size": 0},
-    "dialect-unknown": {"i__cdx_dialect": "cdx"},
-    "max-body-zero": {"i__max_body_bytes": 0},
-    "workdir-blank": {"b__workdir": "  "},
-    "archive-ftp": {"b__archive": "ftp://archive.example/"},
+    "shards-negative": {"backfill__shards": -3},
+    "min-success-nan": {"backfill__sample_min_success": math.nan},
+    "min-success-percent": {"backfill__sample_min_success": 50.0},
+    "sample-size-negative": {"backfill__sample_size": -5},
+    "batch-size-zero": {"importer__batch_size": 0},
+    "dialect-unknown": {"ingest__cdx_dialect": "cdx"},
+    "max-body-zero": {"ingest__max_body_bytes": 0},
+    "workdir-blank": {"backfill__workdir": "  "},
+    "archive-ftp": {"backfill__archive": "ftp://archive.example/"},
 }
 
 
 @pytest.mark.parametrize("name", sorted(CONFIG_CASES))
 def test_bad_setting_is_one_named_problem(name):
-    problems = settings_problems(*_sections(**CONFIG_CASES[name]))
+    problems = settings_problems(*settings_sections(**CONFIG_CASES[name]))
     assert len(problems) == 1, problems
     key = next(iter(CONFIG_CASES[name])).split("__")[1]
     assert key.split("_")[-1] in problems[0] or "archive" in problems[0]
