@@ -5,8 +5,9 @@
 Generates (once, cached under data/bench/<size>/) the world of
 bench/worldgen_scale.py, then times each pipeline step and the one-liner or
 floor it replaces in the same run, `--repeat` times each, alternating. Every
-run is a process of its own: wall time from the parent, peak RSS from
-wait4's rusage (for a shell pipeline, the largest process in it). Prints a
+run is a process of its own: wall time from the parent, peak RSS and CPU
+time from bench/rusage.py, a small process that spawns it (for a shell
+pipeline, the largest process in it). Prints a
 table of medians, ratios, peak RSS and the issue's goals, and writes it all
 (every run's time, RSS, counts, the load average) to bench/results/<size>.json.
 The machine is shared, so the load average before and after each step is
@@ -45,20 +46,22 @@ def run_once(cmd: list[str] | str, before=None) -> dict:
     if before:
         before()
     argv = ["bash", "-o", "pipefail", "-c", cmd] if isinstance(cmd, str) else cmd
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".json") as usage_file:
+        # peak RSS and CPU are read by a small process of its own (see bench/rusage.py)
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "rusage.py"),
+                                 usage_file.name, *argv], stdout=out, stderr=err, cwd=ROOT)
+        proc.wait()
         seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
+        usage = json.loads(Path(usage_file.name).read_text() or "{}")
+    if proc.returncode != 0 or not usage:
         raise SystemExit(f"bench: {cmd} failed ({proc.returncode}):\n{stderr[-3000:]}")
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024,
-            "cpu_s": usage.ru_utime + usage.ru_stime, "stdout": stdout.strip(),
-            "stderr": stderr[-20000:]}
+    return {"seconds": seconds, "rss_mb": usage["rss_mb"], "cpu_s": usage["cpu_s"],
+            "stdout": stdout.strip(), "stderr": stderr[-20000:]}
 
 
 def measure(variants: dict[str, list | str], repeat: int, before=None) -> dict[str, dict]:
