@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +304,22 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         if progress is not None and progress.last_message:
             final += "\n" + progress.last_message
         self.tell_scheduler(final, 100.0)
+
+
+def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
+    """Every BackfillTask under `root`, dependencies first, each once."""
+    seen: set[str] = set()
+
+    def visit(task: luigi.Task) -> Iterator[BackfillTask]:
+        if task.task_id in seen:
+            return
+        seen.add(task.task_id)
+        for dep in luigi.task.flatten(task.requires()):
+            yield from visit(dep)
+        if isinstance(task, BackfillTask):
+            yield task
+
+    yield from visit(root)
 
 
 def _stat(path: str) -> tuple[int, int] | None:

@@ -14,33 +14,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Iterator
 
 import luigi
 
 from pipeline import __version__
-from pipeline.base import BackfillTask
+from pipeline.base import BackfillTask, walk_steps
 from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path, read_counts, read_meta
-
-
-def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
-    """Every BackfillTask under `root`, dependencies first, each once."""
-    seen: set[str] = set()
-
-    def visit(task: luigi.Task) -> Iterator[BackfillTask]:
-        if task.task_id in seen:
-            return
-        seen.add(task.task_id)
-        for dep in luigi.task.flatten(task.requires()):
-            yield from visit(dep)
-        if isinstance(task, BackfillTask):
-            yield task
-
-    yield from visit(root)
 
 
 def step_status(task: BackfillTask) -> dict:

@@ -5,7 +5,7 @@ down GROBID only when the step needing it ran; an unreachable archive cost
 about 14 s of retries per request, an hour before the sample gate failed.
 Each check here takes seconds at most (short timeouts, no retries) and
 raises `PreconditionFailed` saying what is wrong and how to fix it. The
-Luigi side (`pipeline/tasks_preconditions.py`) makes them requirements of
+Luigi side (`pipeline/tasks/preconditions.py`) makes them requirements of
 the first step and of the steps that need them.
 """
 

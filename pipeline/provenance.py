@@ -88,3 +88,12 @@ def unchanged(recorded: dict | None, path: str) -> bool:
     if (recorded.get("size"), recorded.get("mtime_ns")) == (st.st_size, st.st_mtime_ns):
         return True
     return recorded.get("size") == st.st_size and recorded.get("sha256") == current_digest(path)
+
+
+def upstream_count(path: str, key: str = "out") -> int | None:
+    """A count the step that made `path` recorded in its sidecar (the next step's total)."""
+    try:
+        value = read_counts(path)[key]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None

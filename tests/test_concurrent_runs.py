@@ -174,7 +174,7 @@ def test_an_input_remade_by_another_run_meanwhile_is_never_published_over(tmp_pa
             Path(entities_path).write_bytes(Path(entities_path).read_bytes())  # new mtime: B's file
             return counts
 
-        monkeypatch.setattr(tasks, "build_requests", remade_meanwhile)
+        monkeypatch.setattr(tasks.prepare, "build_requests", remade_meanwhile)
         res = luigi.build([tasks.IngestRequests()], local_scheduler=True, detailed_summary=True,
                           log_level="WARNING")
     assert res.status != luigi.LuigiStatusCode.SUCCESS

@@ -82,7 +82,7 @@ class Precondition(InRun, luigi.Task):
 
 
 def _ingest_steps() -> list[luigi.Task]:
-    from pipeline.tasks import IngestSampleResults, IngestShard
+    from pipeline.tasks.ingest import IngestSampleResults, IngestShard
 
     n = config.backfill().shards
     return [IngestSampleResults(), *(IngestShard(shard=i, shards=n) for i in range(max(n, 0)))]
@@ -108,7 +108,7 @@ class CatalogWritable(Precondition):
     """The import can write to the catalog: token set (fatcat API) or file writable (SQLite)."""
 
     def needed_by(self):
-        from pipeline.tasks import ImportFileMeta
+        from pipeline.tasks.catalog_import import ImportFileMeta
 
         return [ImportFileMeta()]
 

@@ -1,0 +1,178 @@
+"""The ingest steps: the warm-up sample (the QA gate), the shards, and the GROBID retry."""
+
+from __future__ import annotations
+
+import logging
+
+import luigi
+
+from pipeline import config
+from pipeline.base import BackfillTask, InRun, PreflightMixin, tell_scheduler
+from pipeline.checks import StepFailed
+from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
+from pipeline.jsonio import write_json
+from pipeline.postprocess.retry import retry_grobid
+from pipeline.provenance import read_counts, upstream_count
+from pipeline.targets import PREFIX
+from pipeline.tasks.preconditions import ingest_preconditions
+from pipeline.tasks.prepare import IngestRequests, IngestRequestSample
+from pipeline.wiring import (
+    archive_clients,
+    check_grobid,
+    grobid_postprocessor,
+    ingest_settings,
+    ingest_worker,
+    open_sink,
+    sink_files,
+    sink_settings,
+)
+
+log = logging.getLogger("luigi-interface")
+
+
+GROBID_RETRY_STEM = "grobid-retry"
+
+
+class IngestSampleResults(BackfillTask):
+    """Ingest the warm-up sample first: the QA gate in front of the full run.
+
+    Why: a wrong archive setting or a regression shows here within minutes,
+    not after hours of shards; `IngestShard` refuses to start when the
+    sample's success rate is below `[backfill] sample_min_success`. Writes
+    plain JSON lines (one docs/data.md result per request, in sample order); the
+    sidecar counts carry the status histogram. No GROBID, text extraction
+    or sinks here (results say `grobid: disabled`): the sample's PDFs are in
+    the shards, which do all of that. Real run: 1,000 requests.
+    """
+
+    target_name = f"{PREFIX}.ingest_results.sample.json"
+
+    def requires(self):
+        return IngestRequestSample()
+
+    def settings(self):
+        return ingest_settings()
+
+    def work(self):
+        with self.progress(None, "requests") as p:
+            counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
+                                 config.ingest().concurrency, progress=p)
+        log.info("Worker: %r", counts)
+        self.finish(summarise(counts))
+
+
+class IngestShard(BackfillTask):
+    """Ingest one round-robin shard of all requests (`shard` of `shards`, from 0).
+
+    Why: the real run had 521k requests on 24 parallel workers; shards let
+    them run (and fail, and rerun) independently. Each writes
+    `ingest_results/shard-NNN-of-MMM.json.gz` (results in request order) and
+    `shard-NNN-of-MMM.counts.json` beside it (the status Counter), and logs
+    the runbook's `Worker: Counter({...})` line. Refuses to start when the
+    sample QA gate failed. Real run: ~21.7k requests per shard.
+
+    Every PDF also goes to GROBID (when `[grobid] host` is set; checked alive
+    before the first request) and to text extraction; their outputs go to the
+    shard's sink (Kafka topics, or `sinks/<topic>/shard-NNN-of-MMM.*` files),
+    which is closed, every message acknowledged, before the shard's target is
+    published: a failed delivery fails the shard and writes no target. The
+    sidecar's counts carry `messages` per topic. GROBID takes about a second
+    of a GROBID core per PDF; text and thumbnail about 50 ms of one core here.
+    """
+
+    shard = luigi.IntParameter()
+    shards = luigi.IntParameter()
+
+    @property
+    def target_name(self) -> str:
+        return f"ingest_results/shard-{self.shard:03d}-of-{self.shards:03d}.json.gz"
+
+    def requires(self):
+        return {"requests": IngestRequests(), "sample": IngestSampleResults(),
+                "checks": ingest_preconditions()}
+
+    def input_files(self):
+        # the sample is a gate, not data: remaking it must not invalidate finished shards
+        return [self.input()["requests"].path]
+
+    def settings(self):
+        return {**ingest_settings(), **sink_settings()}
+
+    def counts_path(self) -> str:
+        return self.output().path[: -len(".json.gz")] + ".counts.json"
+
+    def sink_stem(self) -> str:
+        return f"shard-{self.shard:03d}-of-{self.shards:03d}"
+
+    def extra_outputs(self):
+        return [self.counts_path(), *sink_files(self.sink_stem())]
+
+    def work(self):
+        if not 0 <= self.shard < self.shards:
+            raise StepFailed(f"shard {self.shard} is not in 0..{self.shards - 1}")
+        sample = self.input()["sample"].path
+        check_sample_gate(read_counts(sample),
+                          config.backfill().sample_min_success, sample)
+        check_grobid()
+        with open_sink(self.sink_stem()) as sink, self.progress(None, "requests") as p:
+            counts = ingest_file(self.input()["requests"].path, self.output().path,
+                                 ingest_worker(postprocess=True), config.ingest().concurrency,
+                                 self.shard, self.shards, sink=sink, progress=p)
+        log.info("Worker: %r", counts)
+        log.info("Messages: %r", sink.published)
+        write_json(self.counts_path(), dict(counts))
+        self.finish(summarise(counts) | {"messages": sink.published})
+
+
+class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
+    """Every ingest shard (`[backfill] shards` of them); its output is the list of shard files."""
+
+    def requires(self):
+        n = config.backfill().shards
+        if n < 1:
+            raise StepFailed(f"[backfill] shards must be >= 1, got {n}")
+        return [IngestShard(shard=i, shards=n) for i in range(n)]
+
+    def output(self):
+        return [task.output() for task in self.requires()]
+
+    def run(self):
+        totals = [upstream_count(t.path, "in") or 0 for t in self.output()]
+        tell_scheduler(self, f"done: {len(totals)} shards, {sum(totals):,} requests "
+                             f"({', '.join(f'{n:,}' for n in totals)})", 100.0)
+
+
+class GrobidRetry(BackfillTask):
+    """Send the PDFs whose GROBID call failed in any shard to GROBID again.
+
+    Why: GROBID fails in bursts (busy, restarted, timeouts) and a failure
+    never fails an ingest; the runbook re-ran them by hand. Collects every
+    success whose `grobid.status` is `error` or `error-timeout` (once per
+    sha1hex), fetches its bytes from the archive again by its `cdx` row,
+    checks the sha1, calls GROBID (alive-checked first) and publishes to the
+    sinks (file sink: `sinks/<topic>/grobid-retry.json.gz`). Writes one line
+    per PDF with the previous and new `grobid`; counts by new status. Runs in
+    `Backfill` only when `[grobid] host` is set. To retry again later, delete
+    its target. Real run: as many PDFs as GROBID failed, about a second each.
+    """
+
+    target_name = f"{PREFIX}.grobid_retry.json.gz"
+
+    def requires(self):
+        return IngestResults()
+
+    def settings(self):
+        return sink_settings()
+
+    def extra_outputs(self):
+        return sink_files(GROBID_RETRY_STEM)
+
+    def work(self):
+        check_grobid(required=True)
+        _, content = archive_clients()
+        with open_sink(GROBID_RETRY_STEM) as sink:
+            counts = retry_grobid(self.input_files(), self.output().path, content,
+                                  grobid_postprocessor(), sink, config.ingest().max_body_bytes,
+                                  config.grobid().concurrency)
+        log.info("GrobidRetry: %r", counts)
+        self.finish(counts)

@@ -1,0 +1,64 @@
+"""The top of the pipeline: the run report and `Backfill`, which requires everything."""
+
+from __future__ import annotations
+
+import logging
+
+import luigi
+
+from pipeline import config
+from pipeline.base import BackfillTask, InRun, PreflightMixin, tell_scheduler, walk_steps
+from pipeline.checks import format_counts
+from pipeline.provenance import read_counts
+from pipeline.report import write_report
+from pipeline.tasks.catalog_import import ImportFileMeta
+from pipeline.tasks.ingest import GrobidRetry
+from pipeline.tasks.prepare import CountMissingSha256, IngestRequestSample
+
+log = logging.getLogger("luigi-interface")
+
+
+class BackfillReport(BackfillTask):
+    """The run report: `report.html` (charts embedded) and `report.json` in the work directory.
+
+    Why: after days of running, one page must say where every entity went:
+    each step's in/out/rejects by reason, the ingest status histogram per shard
+    and overall, the duplicates analysis, the import's counters, each step's
+    duration and rate, and whether the hand-offs between steps add up. Every
+    figure is read from the steps' sidecars (see `pipeline/report/`). Seconds.
+    """
+
+    target_name = "report.json"
+    jsonl = False
+
+    def requires(self):
+        steps = [IngestRequestSample(), ImportFileMeta()]
+        if config.backfill().file_hashes:
+            steps.append(CountMissingSha256())
+        if config.grobid().host:
+            steps.append(GrobidRetry())
+        return steps
+
+    def extra_outputs(self):
+        return [str(self.workdir / "report.html")]
+
+    def work(self):
+        report = write_report(self.workdir, self.output().path, self.extra_outputs()[0],
+                              targets=[t.output().path for t in walk_steps(self) if t is not self])
+        bad = [c["check"] for c in report["consistency"] if not c["ok"]]
+        if bad:
+            log.error("run report: hand-offs that do not add up: %s", "; ".join(bad))
+        log.info("run report: %s", self.extra_outputs()[0])
+        self.finish({"steps": len(report["steps"]), "hand_offs_ok": not bad})
+
+
+class Backfill(PreflightMixin, InRun, luigi.WrapperTask):
+    """The whole pipeline, up to and including the catalog import, and its run report."""
+
+    def requires(self):
+        return [BackfillReport()]
+
+    def run(self):
+        imported = read_counts(ImportFileMeta().output().path)
+        tell_scheduler(self, f"done: import {format_counts(imported)}; report "
+                             f"{BackfillReport().extra_outputs()[0]}", 100.0)
