@@ -21,6 +21,7 @@ import os
 
 import luigi
 
+from pipeline.catalog.factory import is_api_url
 from pipeline.importer.importer import DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
@@ -55,7 +56,7 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
         """The catalog: an http(s) URL as given, a file path made absolute (workers started in
         other directories, or on other hosts over shared storage, name the same file)."""
         spec = self.catalog or os.path.join(self.workdir, "catalog.sqlite")
-        return spec if spec.startswith(("http://", "https://")) else os.path.abspath(spec)
+        return spec if is_api_url(spec) else os.path.abspath(spec)
 
     def catalog_seed_path(self) -> str:
         return self.catalog_seed or self.export

@@ -10,6 +10,7 @@ Luigi base task, the CLI and tests all use them without Luigi.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -54,6 +55,15 @@ def file_identity(path: str | os.PathLike, sha256: str | None = None) -> dict[st
 
 
 def content_digest(path: str | os.PathLike) -> str:
+    """The sha256 of a file, computed once per file state (path, size, mtime) in a process:
+    an external input such as the export has no sidecar, and every step that reads it,
+    and the embedded catalog's seed check, would otherwise hash it again."""
+    st = os.stat(path)
+    return _digest(os.path.abspath(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):

@@ -14,7 +14,6 @@ run compares with its own seed export.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import sqlite3
 from typing import Any
 
 from pipeline.catalog.base import CatalogError
+from pipeline.provenance import file_identity
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +29,7 @@ META_TABLE = "CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, val
 
 
 def export_identity(export: str | os.PathLike) -> dict[str, Any]:
-    st = os.stat(export)
-    h = hashlib.sha256()
-    with open(export, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return {"path": os.path.abspath(export), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256": h.hexdigest()}
+    return {**file_identity(export), "path": os.path.abspath(export)}
 
 
 def record_seed(db: sqlite3.Connection, export: str | os.PathLike) -> None:

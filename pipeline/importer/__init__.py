@@ -1,6 +1,7 @@
 """The catalog import: fill the missing file fields of matching entities, exactly once.
 
 - `importer`: the editgroup loop, its counters and the recovery of a killed run;
+- `run`: one import as tasks and the CLI run it (input checked, locks, true totals);
 - `records`: which file_meta records are wanted, and the checks of the input file;
 - `entity`: what the import does to one entity (fill missing fields, clean URLs);
 - `journal`: the append-only record of the editgroups an import opened and accepted.
@@ -8,17 +9,9 @@
 The backends it writes to are `pipeline.catalog`; the rules are docs/delivery.md.
 """
 
-from pipeline.importer.importer import (
-    AGENT,
-    DEFAULT_DESCRIPTION,
-    FileMetaImporter,
-    ImportResult,
-    import_file_meta,
-    import_records,
-    new_counter,
-    record_finished,
-)
+from pipeline.importer.importer import AGENT, DEFAULT_DESCRIPTION, FileMetaImporter, new_counter
 from pipeline.importer.records import sample_file_meta, want_reason
+from pipeline.importer.run import ImportResult, import_file_meta, import_records, record_finished
 
 __all__ = ["AGENT", "DEFAULT_DESCRIPTION", "FileMetaImporter", "ImportResult", "import_file_meta",
            "import_records", "new_counter", "record_finished", "sample_file_meta", "want_reason"]
