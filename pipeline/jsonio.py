@@ -283,13 +283,16 @@ class AtomicWriter:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     """Atomically write one pretty JSON document (counters, reports, sidecars)."""
+    write_text(path, json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Temporary name, then rename: a reader never sees half a document."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, sort_keys=True, indent=2, ensure_ascii=False)
-            f.write("\n")
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -303,4 +306,4 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def count_lines(path: str | os.PathLike) -> int:
     """Non-blank lines of a plain or gzip JSON-lines file."""
-    return sum(1 for _ in iter_lines(path))
+    return sum(1 for _ in iter_raw_lines(path))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pipeline.checks import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
-from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, parse_object
+from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, iter_raw_lines, parse_object
 from pipeline.progress import Progress
 from pipeline.sinks.base import Sink
 from pipeline.sinks.message import take
@@ -48,7 +48,7 @@ def count_shard_requests(path: str, shard: int = 0, shards: int = 1) -> int:
     from the loop that writes the results (a request lost on the way in would
     be missing from both); this is a separate pass over the requests file.
     """
-    return sum(1 for index, _ in enumerate(iter_lines(path)) if shard_of(index, shards) == shard)
+    return sum(1 for index, _ in enumerate(iter_raw_lines(path)) if shard_of(index, shards) == shard)
 
 
 def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,

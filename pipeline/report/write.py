@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from pipeline.jsonio import write_json
+from pipeline.jsonio import write_json, write_text
 from pipeline.report.gather import gather_report
 from pipeline.report.html import render_html
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Temporary name, then rename: a reader never sees half a page."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_report(workdir: str | os.PathLike, json_path: str | os.PathLike,

@@ -22,6 +22,7 @@ import finds the entity by sha1.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import shutil
@@ -77,7 +78,15 @@ def _merge_one(path: str, out_part: str, rejects_part: str) -> dict:
 
 
 def _concatenate(parts: list[str], path: str) -> None:
-    """Concatenate files atomically (gzip parts make one multi-member gzip file)."""
+    """Concatenate files atomically (gzip parts make one multi-member gzip file); a single
+    part (one result file) is renamed into place rather than copied."""
+    if len(parts) == 1:
+        try:
+            os.replace(parts[0], path)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # another filesystem: copy it as below
+                raise
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as out:
