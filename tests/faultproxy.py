@@ -186,7 +186,7 @@ class FaultProxy:
         self._next_index = 0
         self._outage: dict | None = None  # {"mode", "retry_after", "generation"}
         self._outage_generation = 0
-        self.outages: list[tuple[str, float, float | None]] = []  # (mode, start, end)
+        self._outages: list[tuple[str, float, float | None]] = []
         self._switch = threading.Lock()  # serialises listening on/off
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -278,7 +278,7 @@ class FaultProxy:
                 generation = self._outage_generation
                 self._outage = {"mode": mode, "generation": generation,
                                 "respond": Respond(503, retry_after=retry_after)}
-                self.outages.append((mode, time.monotonic(), None))
+                self._outages.append((mode, time.monotonic(), None))
             if mode == "refuse":
                 self._server.shutdown()
                 self._thread.join(timeout=5)
@@ -304,11 +304,17 @@ class FaultProxy:
                     return
                 mode = self._outage["mode"]
                 self._outage = None
-                mode_, start, _ = self.outages[-1]
-                self.outages[-1] = (mode_, start, time.monotonic())
+                mode_, start, _ = self._outages[-1]
+                self._outages[-1] = (mode_, start, time.monotonic())
             if mode == "refuse" and self._server is not None:
                 self._server.socket.listen(self._server.request_queue_size)
                 self._serve()
+
+    @property
+    def outages(self) -> list[tuple[str, float, float | None]]:
+        """Every outage so far: (mode, start, end), monotonic times; end None while it lasts."""
+        with self._lock:
+            return list(self._outages)
 
     @property
     def in_outage(self) -> bool:
@@ -373,8 +379,8 @@ class FaultProxy:
                 self._respond(h, rec, outage["respond"])
             else:
                 self._apply(h, rec, decision, target)
-        except OSError as exc:  # the client went away, or the upstream did
-            rec.setdefault("error", f"{type(exc).__name__}: {exc}")
+        except (OSError, http.client.HTTPException) as exc:  # the client or the upstream went
+            rec.setdefault("error", f"{type(exc).__name__}: {exc}")  # away: recorded, not raised
         finally:
             with self._lock:
                 self._calls.append(Call(**rec, ended=time.monotonic()))
@@ -401,6 +407,7 @@ class FaultProxy:
         if retry is not None:
             h.send_header("Retry-After", retry[0])
             rec.update(retry_after_header=retry[0], retry_after=retry[1])
+        h.send_header("Date", h.date_time_string())
         h.send_header("Content-Type", "text/plain")
         h.send_header("Content-Length", str(len(fault.body)))
         h.send_header("Connection", "close")
@@ -428,7 +435,7 @@ class FaultProxy:
             try:
                 conn.endheaders(body)
                 response = conn.getresponse()
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 rec["error"] = f"upstream: {type(exc).__name__}: {exc}"
                 self._respond(h, rec, Respond(502, body=b"faultproxy: the upstream failed"))
                 return
@@ -466,6 +473,8 @@ class FaultProxy:
                 time.sleep(trickle.interval)  # between pieces: n pieces take (n-1) intervals
             h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data) if chunked else data)
             rec["bytes_sent"] += len(data)
+        if cut is None and response.length:  # read1() meets an early end without a word
+            rec["error"] = f"upstream: the body ended {response.length} bytes short"
         if isinstance(cut, Reset):
             _reset(h)
         elif isinstance(cut, Truncate):

@@ -113,6 +113,9 @@ def test_forwards_cdx_and_replay_unchanged_and_records_each_call(faultproxy, way
         assert call.bytes_sent == len(body) and call.error is None
         assert call.started <= call.forwarded_at <= call.answered <= call.ended
     assert [c.index for c in faultproxy.calls] == [0, 1]
+    assert faultproxy.proxied(f"{wayback}/cdx?url=x") == f"{faultproxy.url}/cdx?url=x"
+    with pytest.raises(ValueError, match="not on the upstream"):
+        faultproxy.proxied("http://127.0.0.1:1/world")
 
 
 def test_range_reads_pass_through_to_a_warc_store(world):
@@ -388,3 +391,20 @@ def test_upstream_gone_is_a_502_recorded_with_its_error():
         proxy.close()
     assert status == 502 and call.upstream_status is None and "upstream" in call.error
     assert isinstance(call, Call)
+
+
+def test_an_upstream_cutting_its_own_body_is_passed_on_short_and_recorded():
+    class Short(QuietHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"x" * 10)
+
+    with serve_http(Short) as base, FaultProxy(base) as proxy:
+        with pytest.raises(http.client.IncompleteRead) as info:
+            fetch(proxy.url + "/x")
+        (call,) = proxy.calls
+    assert info.value.partial == b"x" * 10
+    assert call.upstream_status == 200 and call.bytes_sent == 10
+    assert call.error == "upstream: the body ended 990 bytes short"
