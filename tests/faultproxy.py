@@ -26,22 +26,46 @@ Use::
         calls = proxy.calls                 # every call, finished (see `Call`)
         assert not retry_after_violations(calls)
 
-- Rules (faultplan.py) are evaluated in order for each call; `Delay` and
-  `Trickle` add up, the first `Respond`/`Reset`/`Truncate`/`Drop` ends the
-  walk. A rule selects calls by path or archived-URL regex, kind (cdx, replay,
-  warc, other), method, and a window (`after`, `times`, `probability`).
+Faults (faultplan.py; the names in `Call.faults` in brackets):
+
+- `Delay(seconds, jitter)` [delay]: hold the call, then go on;
+- `Trickle(chunk, interval)` [trickle]: forward, the body a piece at a time;
+- `Respond(status, retry_after, retry_after_form, body)` [respond]: answer
+  for the archive, which is never contacted (`too_many_requests(s, form)`
+  is the 429); `Retry-After` is rounded up, so a client that honours it is
+  never early, and `Call.retry_after` is what the header promised;
+- `Reset(after_bytes)` [reset]: forward, then a TCP RST after that many
+  body bytes (the client sees ECONNRESET, not a clean end);
+- `Truncate(after_bytes)` [truncate]: forward, then a clean close after that
+  many body bytes, short of the Content-Length or last chunk;
+- `Drop()` [drop]: an RST at once, before any answer.
+
+The proxy adds [outage] (a call answered by a "503" outage) and
+[foreign-target] (an absolute-form request for another host: 502).
+
+- Rules are evaluated in order for each call; `Delay` and `Trickle` add up,
+  the first `Respond`/`Reset`/`Truncate`/`Drop` ends the walk (rules after it
+  do not see the call). A rule selects calls by path or archived-URL regex,
+  kind (cdx, replay, warc, other), method, and a window (`after`, `times`,
+  `probability`). `proxy.fired()` counts each rule's firings.
 - Deterministic: one `random.Random(plan.seed)` rolls every die, under a
   lock, in arrival order; setting `proxy.plan` (thread-safe, any time)
   restarts the generator and the rules' counts.
 - Outages are a switch the test flips (`start_outage` / `end_outage`, or
   `with proxy.outage(): ...`): "refuse" stops listening (connect() gets
   ECONNREFUSED; such attempts never reach the proxy, so they are not
-  recorded), "503" answers 503 (optionally with Retry-After) to every call.
-  `seconds=` ends one by itself, for a bench; tests flip the switch.
+  recorded; Linux keeps the port meanwhile), "503" answers 503 (optionally
+  with Retry-After) to every call; the plan's rules do not see calls during
+  an outage. `seconds=` ends one by itself, for a bench; tests flip the
+  switch. `proxy.outages` lists (mode, start, end).
 - Records: every call that reached the proxy, as a frozen `Call` (monotonic
   times, method, path, query, archived URL, kind, Range, faults applied,
   upstream status, status sent, Retry-After promised, body bytes sent).
-  `proxy.calls` waits for calls in flight to finish first.
+  `proxy.calls` waits for calls in flight to finish first; `clear_calls()`
+  forgets them. `retry_after_violations(calls)` lists the calls that came
+  back before a `Retry-After` sent to the same target had run out.
+- `proxy.url` is the upstream URL given with the proxy's origin (`base`);
+  `proxy.proxied(upstream_url)` rewrites any other URL of the upstream.
 - Loopback only: binds 127.0.0.1 and forwards only to a 127.0.0.1 upstream;
   a client may also use it as an HTTP proxy (absolute-form request targets,
   `[ingest] archive_proxy`), for that upstream only.
