@@ -194,17 +194,16 @@ def test_trickled_body_arrives_whole_and_slowly(faultproxy, wayback, captures):
     faultproxy.plan = FaultPlan([Rule(Trickle(chunk=chunk, interval=0.1))])
     parts = urlsplit(replay_url(faultproxy.url, captures[0]))
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    conn.request("GET", parts.path)
-    response = conn.getresponse()
     t0 = time.monotonic()
-    got = response.read()
-    reading = time.monotonic() - t0
+    conn.request("GET", parts.path)
+    got = conn.getresponse().read()
+    waited = time.monotonic() - t0
     conn.close()
     assert got == body
     (call,) = faultproxy.calls
     assert call.faults == ("trickle",) and call.bytes_sent == len(body)
     assert call.ended - call.answered >= (pieces - 1) * 0.1
-    assert reading >= (pieces - 2) * 0.1  # the first piece may come with the headers
+    assert waited >= (pieces - 1) * 0.1  # the client saw it too
 
 
 # -- answers on the archive's behalf ---------------------------------------------------------
