@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote, urlsplit
 
 import pytest
-from faultplan import Call, Decider
+from faultplan import Call, Decider, archived_url, call_kind
 from faultproxy import (
     Delay,
     Drop,
@@ -378,6 +378,20 @@ def test_concurrent_calls_and_a_plan_changed_mid_run(stub):
     calls = stub.calls
     assert len(calls) == 48 and sorted(c.index for c in calls) == list(range(48))
     assert all(c.upstream_status == 200 for c in calls if c.status == 200)
+
+
+@pytest.mark.parametrize("path, query, range_header, kind, url", [
+    ("/world/cdx", "url=http%3A%2F%2Fa.org%2Fx.pdf&output=json", None, "cdx", "http://a.org/x.pdf"),
+    ("/cdx/search/cdx", "url=a.org/x.pdf", None, "cdx", "a.org/x.pdf"),
+    ("/web/2017id_/http://a.org/x", "y=1", None, "replay", "http://a.org/x?y=1"),
+    ("/world/20170706005950/https://a.org/", "", None, "replay", "https://a.org/"),
+    ("/petabox/CRAWL-1.warc.gz", "", "bytes=0-9", "warc", None),
+    ("/store/CRAWL-1", "", "bytes=0-9", "warc", None),
+    ("/world/", "", None, "other", None),
+])
+def test_calls_are_told_apart_by_kind_and_archived_url(path, query, range_header, kind, url):
+    assert call_kind(path, range_header) == kind
+    assert archived_url(path, query) == url
 
 
 def test_rules_reject_nonsense():
