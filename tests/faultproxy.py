@@ -113,7 +113,7 @@ HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy
 OUTAGE_MODES = ("refuse", "503")
 
 
-def _bind_listener(backlog: int = 64) -> socket.socket:
+def _bind_listener(backlog: int) -> socket.socket:
     """A listening socket on 127.0.0.1 bound to an explicit port number: Linux keeps an
     explicitly bound port across shutdown()/listen(), which is how "refuse" outages work."""
     for _ in range(20):
@@ -218,7 +218,7 @@ class FaultProxy:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FaultProxy:
-        self._server = _Server(self, _bind_listener())
+        self._server = _Server(self, _bind_listener(_Server.request_queue_size))
         self._serve()
         return self
 
