@@ -23,6 +23,17 @@ def wayback(pywb, world):
     return pywb.serve(world / "collection", "world")
 
 
+@pytest.fixture
+def faultproxy(wayback):
+    """A fault-and-latency proxy (tests/faultproxy.py) in front of the sample world's pywb, fresh
+    per test: `faultproxy.url` is the collection's URL through it; set `faultproxy.plan`, flip
+    `start_outage()/end_outage()`, read `faultproxy.calls`."""
+    from faultproxy import FaultProxy
+
+    with FaultProxy(wayback) as proxy:
+        yield proxy
+
+
 # --- sample world (data/generate_world.py) ------------------------------------------------
 
 
