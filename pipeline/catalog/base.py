@@ -130,6 +130,11 @@ class Catalog(ABC):
         """The editgroup (`editgroup_id`, `description`, `extra`, `changelog_index` when
         accepted, `edits.files`), or None when unknown. Used to resume after a crash."""
 
+    def identity(self) -> str | None:
+        """What tells this catalog apart from another one under the same `name` (an embedded
+        catalog replaced at its path); None when the name says it all (an API URL)."""
+        return None
+
     def check_writable(self) -> None:
         """Raise before any work when writes are sure to be refused (by default they are not)."""
         return None

@@ -42,6 +42,7 @@ from pipeline.catalog.base import (
     new_fatcat_id,
     new_uuid,
 )
+from pipeline.catalog.integrity import recorded_identity
 from pipeline.provenance import utc_now
 
 SCHEMA = """
@@ -129,6 +130,10 @@ class SqliteCatalog(Catalog):
 
     def close(self) -> None:
         self.db.close()
+
+    def identity(self) -> str | None:
+        """The `catalog_id` given when the file was built (`pipeline.catalog.integrity`)."""
+        return recorded_identity(self.db)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
