@@ -102,6 +102,7 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
             batch_size: int, description: str, dry_run: bool) -> ImportResult:
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
+    importer.check_no_other_run()
     recovery = importer.recover()
     counts = importer.run(records)
     if journal is not None:
