@@ -250,6 +250,8 @@ class FatcatCatalog(Catalog):
             return []
         listed = self._get_or_none(f"/editor/{quote(editor, safe='')}/editgroups",
                                    params={"limit": EDITGROUPS_LIMIT})
+        if listed is None:  # no such editor: it has no editgroups (and its writes will fail)
+            return []
         if not isinstance(listed, list):
             raise self._error(CatalogError, f"fatcat GET /editor/{editor}/editgroups: not a list")
         out = []
