@@ -53,7 +53,15 @@ One import at a time per catalog and journal: a real run holds `flock`s on
 `<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
 second importer fails at once (`LockHeld`) instead of taking the first one's
 open editgroup for a killed run's; and recovery leaves alone any editgroup
-whose journal owner is a live process. After a resume, the counters are the
+whose journal owner is a live process. The fatcat API has no such lock, and
+two runs from two work directories hold two different journal locks, so the
+importer also checks, in one place for every catalog (`_unchanged`), that
+each entity is still at the revision it looked up: when an edit is made
+(fatcat returns the edit's `prev_revision`), just before its editgroup is
+accepted (the embedded catalog: inside that editgroup's transaction); an
+edit that fails is deleted and counted `skip-concurrent-edit`. And a run
+refuses to start while another run's editgroups hold edits
+(`check_no_other_run`). After a resume, the counters are the
 run's true totals (`add_earlier_attempts`). The
 runbook's `file_edit_editgroup_id_ident_id_key` ConstraintViolation was one
 editgroup editing one ident twice (duplicate sha1s in one importer's input):
@@ -360,7 +368,7 @@ class FileMetaImporter:
         """
         if not self._pending:
             return
-        eg_id, n, name = new_fatcat_id(), len(self._pending), self.catalog.name
+        eg_id, name = new_fatcat_id(), self.catalog.name
         if self.journal is not None:
             self.journal.record(OPEN, eg_id, name, sync=False)
         edits = self.catalog.commit_editgroup(eg_id, self.description, self.extra,
