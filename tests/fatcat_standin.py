@@ -15,7 +15,11 @@ Calls: `GET /v0/file/lookup?sha1=` (404 NotFound on a miss, 400
 MalformedChecksum on a bad hash; the live entity with the lowest ident when
 several share a hash), `GET /v0/file/{ident}`, `GET /v0/editgroup/{id}`,
 `POST /v0/editgroup` (201), `PUT /v0/editgroup/{id}/file/{ident}`,
-`POST /v0/editgroup/{id}/accept`. Writes need `Authorization: Bearer <token>`;
+`POST /v0/editgroup/{id}/accept`, `DELETE /v0/editgroup/{id}/file/edit/{edit_id}`
+(`delete_file_edit`: takes an edit out of an open editgroup),
+`GET /v0/editor/{editor_id}/editgroups` (`get_editor_editgroups`: newest
+first, `limit` 20 by default and at most 100, editgroups without their edit
+lists) and `GET /v0/auth/check` (`auth_check`). Writes need `Authorization: Bearer <token>`;
 without it fatcat answers InvalidCredentials, with HTTP 403 in the server's
 implementation (its OpenAPI document also lists 401; `auth_status` picks one).
 Editing or accepting an accepted editgroup is 400 EditgroupAlreadyAccepted; a
@@ -24,7 +28,13 @@ unique-constraint message).
 
 Faults can be queued to test the client's retries: `"503"` answers 503
 without doing anything, `"drop"` does the work and then closes the connection
-without answering (a lost response). Tests read the state through
+without answering (a lost response). `pause(method, operation)` holds the
+next such request before it does anything until the test releases it, so two
+clients can be interleaved exactly. Tokens: fatcat's are macaroons whose
+`editor_id = ...` caveat names the editor; `macaroon_token(editor_id)` makes
+one of that shape (not signed: the stand-in only compares the whole token),
+and editgroups record the editor the token names (`EDITOR_ID` when it names
+none). Tests read the state through
 `get_file`, `iter_entities`, `get_editgroup`, `editgroups` and `edits_of`.
 """
 
@@ -56,14 +66,58 @@ ROUTES = [
     ("POST", re.compile(r"^/v0/editgroup$"), "create_editgroup"),
     ("PUT", re.compile(r"^/v0/editgroup/([^/]+)/file/([^/]+)$"), "update_file"),
     ("POST", re.compile(r"^/v0/editgroup/([^/]+)/accept$"), "accept"),
+    ("DELETE", re.compile(r"^/v0/editgroup/([^/]+)/file/edit/([^/]+)$"), "delete_file_edit"),
+    ("GET", re.compile(r"^/v0/editor/([^/]+)/editgroups$"), "get_editor_editgroups"),
+    ("GET", re.compile(r"^/v0/auth/check$"), "auth_check"),
 ]
-WRITES = {"create_editgroup", "update_file", "accept"}
+WRITES = {"create_editgroup", "update_file", "accept", "delete_file_edit", "auth_check"}
 EDITOR_ID = "aaaaaaaaaaaaaeditoraaaaaai"
 EDIT_KINDS = ("containers", "creators", "files", "filesets", "webcaptures", "releases", "works")
 
 
 def _fatcat_id() -> str:
     return base64.b32encode(uuid.uuid4().bytes).decode("ascii").rstrip("=").lower()
+
+
+def macaroon_token(editor_id: str, location: str = "standin.fatcat.test") -> str:
+    """A token shaped like fatcat's (a macaroon, V2 binary format, base64): location, key id,
+    an `editor_id = <id>` and a `time > ...` first-party caveat, a 32-byte signature."""
+
+    def field(kind: int, data: bytes) -> bytes:
+        return bytes([kind, len(data)]) + data
+
+    caveats = [f"editor_id = {editor_id}".encode(), b"time > 2026-01-01T00:00:00Z"]
+    raw = b"\x02" + field(1, location.encode()) + field(2, b"20260101-standin-key") + b"\x00"
+    for caveat in caveats:
+        raw += field(2, caveat) + b"\x00"
+    raw += b"\x00" + field(6, uuid.uuid4().bytes + uuid.uuid4().bytes)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def editor_of_token(token: str) -> str:
+    """The editor a token names (its `editor_id = ...` caveat), EDITOR_ID when it names none."""
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_")
+    except ValueError:
+        raw = b""
+    match = re.search(rb"editor_id = ([a-z2-7]{26})", raw)
+    return match.group(1).decode() if match else EDITOR_ID
+
+
+class Pause:
+    """One request held by the stand-in: `reached` is set when it arrives, `release()` lets it go."""
+
+    def __init__(self, method: str, operation: str):
+        self.method, self.operation = method, operation
+        self.reached = threading.Event()
+        self._go = threading.Event()
+
+    def release(self) -> None:
+        self._go.set()
+
+    def wait_reached(self, timeout: float = 60.0) -> None:
+        if not self.reached.wait(timeout):
+            raise AssertionError(f"no {self.method} {self.operation} reached the stand-in")
 
 
 def _now() -> str:
@@ -102,6 +156,7 @@ class FatcatStandin:
         self.echo_auth_in_errors = echo_auth_in_errors
         self.lock = threading.RLock()
         self.faults: list[tuple[str, str, str]] = []  # (method, operation, "503"|"drop")
+        self.pauses: list[Pause] = []
         self.requests: list[dict] = []
         # the store: ident -> {"state", "revision"}; revision -> entity body; editgroups in
         # creation order; edits in creation order; accepted editgroup ids in changelog order
@@ -187,6 +242,13 @@ class FatcatStandin:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/v0"
 
+    def pause(self, method: str, operation: str) -> Pause:
+        """Hold the next `method operation` request (e.g. "POST", "accept") until released."""
+        held = Pause(method, operation)
+        with self.lock:
+            self.pauses.append(held)
+        return held
+
     def add_fault(self, method: str, operation: str, kind: str, times: int = 1) -> None:
         for _ in range(times):
             self.faults.append((method, operation, kind))
@@ -247,6 +309,13 @@ class FatcatStandin:
             fault = next((f for f in self.faults if f[0] == method and f[1] == op), None)
             if fault:
                 self.faults.remove(fault)
+            held = next((p for p in self.pauses if p.method == method and p.operation == op), None)
+            if held:
+                self.pauses.remove(held)
+        if held:  # outside the store's lock: other clients go on meanwhile
+            held.reached.set()
+            if not held._go.wait(120):
+                raise RuntimeError(f"paused {method} {op} never released")
         if fault and fault[2] == "503":
             return self._send(h, 503, {"success": False, "error": "DatabaseError",
                                        "message": "unexpected database error: connection pool timeout"})
@@ -366,7 +435,7 @@ class FatcatStandin:
             raise HttpError(400, "BadRequest", "editgroup extra must be an object")
         editgroup_id = _fatcat_id()
         self.groups[editgroup_id] = {
-            "editgroup_id": editgroup_id, "editor_id": EDITOR_ID, "created": _now(),
+            "editgroup_id": editgroup_id, "editor_id": editor_of_token(self.token), "created": _now(),
             "description": body.get("description"), "extra": copy.deepcopy(body.get("extra")),
             "changelog_index": None,
         }
@@ -400,3 +469,32 @@ class FatcatStandin:
         self.changelog.append(editgroup_id)
         self.groups[editgroup_id]["changelog_index"] = len(self.changelog)
         return 200, {"success": True, "message": "horray!"}
+
+    def _op_delete_file_edit(self, query, body, editgroup_id, edit_id):
+        self._check_ident(editgroup_id)
+        try:
+            uuid.UUID(edit_id)
+        except ValueError:
+            raise HttpError(400, "MalformedExternalId", f"not a UUID: {edit_id}") from None
+        edit = next((e for e in self.edits if e["edit_id"] == edit_id), None)
+        if edit is None:
+            raise HttpError(404, "NotFound", f"no such file edit found: {edit_id}")
+        if edit["editgroup_id"] != editgroup_id:
+            raise HttpError(400, "BadRequest", "editgroup_id parameter didn't match that of the edit")
+        self._open_group(editgroup_id)
+        self.edits.remove(edit)
+        return 200, {"success": True,
+                     "message": f"Successfully deleted work-in-progress FileEntity edit: {edit_id}"}
+
+    def _op_get_editor_editgroups(self, query, body, editor_id):
+        self._check_ident(editor_id)
+        try:
+            limit = min(100, int((query.get("limit") or ["20"])[0]))
+        except ValueError:
+            raise HttpError(400, "BadRequest", "limit must be an integer") from None
+        mine = [g for g in self.groups.values() if g["editor_id"] == editor_id]
+        newest_first = sorted(mine, key=lambda g: g["created"], reverse=True)[:limit]
+        return 200, [{k: copy.deepcopy(v) for k, v in g.items() if v is not None} for g in newest_first]
+
+    def _op_auth_check(self, query, body):
+        return 200, {"success": True, "message": "auth check successful!"}

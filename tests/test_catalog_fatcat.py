@@ -169,3 +169,22 @@ def test_import_without_token_fails_before_any_request(standin, tmp_path, monkey
     # a dry run needs no token
     dry = import_file_meta(fm, FatcatCatalog(standin.url), journal_path=None, dry_run=True)
     assert dry.counts["update"] == 1
+
+
+def test_the_editor_is_read_from_a_fatcat_macaroon_token(caplog):
+    from fatcat_standin import EDITOR_ID, macaroon_token
+
+    from pipeline.catalog.fatcat import editor_id_of_token
+
+    token = macaroon_token(EDITOR_ID)
+    assert editor_id_of_token(token) == EDITOR_ID
+    assert editor_id_of_token(token.replace("+", "-").replace("/", "_").rstrip("=")) == EDITOR_ID
+    assert editor_id_of_token(TOKEN) is None and editor_id_of_token(None) is None
+    with FatcatStandin(token, [entity(0)]) as api, caplog.at_level(logging.WARNING):
+        eg = client(api, token=token).create_editgroup("d", {"agent": "a"})
+        client(api, token=token).update_file(eg, ident_of(0), entity(0))
+        found = client(api, token=token).open_editgroups("a")
+        assert [g["editgroup_id"] for g in found] == [eg] and len(found[0]["edits"]["files"]) == 1
+        assert client(api, token=token).open_editgroups("b") == []
+        assert client(api, token=TOKEN).open_editgroups("a") == []  # names no editor: said so
+    assert "names no editor" in caplog.text and token not in caplog.text

@@ -159,3 +159,33 @@ def test_the_standin_shares_no_code_with_the_project():
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert imported and not any(name.split(".")[0] == "pipeline" for name in imported)
+
+
+def test_edit_deletion_editor_editgroups_and_auth_check_in_fatcats_shapes():
+    from fatcat_standin import EDITOR_ID, macaroon_token
+
+    token = macaroon_token(EDITOR_ID)
+    with FatcatStandin(token, [entity(i) for i in range(3)]) as standin:
+        client = official_client(standin.url, token)
+        assert client.auth_check().success is True
+        with pytest.raises(ApiException) as err:
+            official_client(standin.url, "wrong").auth_check()
+        assert (err.value.status, error_of(err.value).error) == (403, "InvalidCredentials")
+        first = client.create_editgroup(fc.Editgroup(description="one", extra={"agent": "t"}))
+        second = client.create_editgroup(fc.Editgroup(description="two"))
+        assert first.editor_id == EDITOR_ID
+        edit = client.update_file(second.editgroup_id, ident_of(1), client.get_file(ident_of(1)))
+        with pytest.raises(ApiException) as err:  # the edit is not in that editgroup
+            client.delete_file_edit(first.editgroup_id, edit.edit_id)
+        assert (err.value.status, error_of(err.value).error) == (400, "BadRequest")
+        deleted = client.delete_file_edit(second.editgroup_id, edit.edit_id)
+        assert isinstance(deleted, fc.Success) and deleted.success is True
+        assert client.get_editgroup(second.editgroup_id).edits.files == []
+        with pytest.raises(ApiException) as err:
+            client.delete_file_edit(second.editgroup_id, edit.edit_id)
+        assert (err.value.status, error_of(err.value).error) == (404, "NotFound")
+        client.accept_editgroup(first.editgroup_id)
+        listed = official_client(standin.url).get_editor_editgroups(EDITOR_ID, limit=10)
+        assert [g.editgroup_id for g in listed] == [second.editgroup_id, first.editgroup_id]
+        assert [g.changelog_index for g in listed] == [None, 1] and listed[1].extra == {"agent": "t"}
+        assert official_client(standin.url).get_editor_editgroups(EDITOR_ID, limit=1)[0] == listed[0]

@@ -118,8 +118,21 @@ class Catalog(ABC):
         """Put a new revision of `ident` into the open editgroup; return the edit.
 
         The edit is a dict like fatcat's `entity_edit`: `edit_id`, `ident`,
-        `revision`, `prev_revision`, `editgroup_id`.
+        `revision`, `prev_revision`, `editgroup_id`. `prev_revision` is the
+        revision the catalog had for the entity when it took the edit: the
+        importer compares it with the one it looked up (another run may have
+        edited the entity in between).
         """
+
+    @abstractmethod
+    def delete_edit(self, editgroup_id: str, edit_id: str) -> None:
+        """Take one edit out of an open editgroup (fatcat's `delete_file_edit`): the entity is
+        left as it is. Used to drop an edit made over another run's (see the importer)."""
+
+    @abstractmethod
+    def open_editgroups(self, agent: str) -> list[dict[str, Any]]:
+        """The editgroups of this catalog's editor that are not accepted and whose
+        `extra.agent` is `agent`, each as `get_editgroup` returns it (with its edits)."""
 
     @abstractmethod
     def accept_editgroup(self, editgroup_id: str) -> None:
@@ -129,6 +142,11 @@ class Catalog(ABC):
     def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
         """The editgroup (`editgroup_id`, `description`, `extra`, `changelog_index` when
         accepted, `edits.files`), or None when unknown. Used to resume after a crash."""
+
+    def identity(self) -> str | None:
+        """What tells this catalog apart from another one under the same `name` (an embedded
+        catalog replaced at its path); None when the name says it all (an API URL)."""
+        return None
 
     def check_writable(self) -> None:
         """Raise before any work when writes are sure to be refused (by default they are not)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
-from pipeline.catalog.integrity import fsync_file, record_seed, seal
+from pipeline.catalog.integrity import fsync_file, record_identity, record_seed, seal
 from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
 from pipeline.jsonio import (
     AtomicWriter,
@@ -25,6 +25,7 @@ from pipeline.jsonio import (
     reject_bad_line,
     reject_record,
 )
+from pipeline.pausepoint import pause_point
 
 
 @dataclass
@@ -63,9 +64,11 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
                 rejects_path: str | os.PathLike | None = None, batch: int = 5000) -> LoadReport:
     """Load an export (plain or gzip JSON lines) into the catalog at `catalog_path`.
 
-    A new catalog is built under a temporary name and renamed into place only
-    when complete, so a killed load never leaves a half-filled catalog that a
-    later run would take for a finished one. Loading into an existing catalog
+    A new catalog is built under a temporary name and published only when
+    complete, so a killed load never leaves a half-filled catalog that a
+    later run would take for a finished one; publishing never replaces a
+    catalog that appeared at the path meanwhile (another run's, maybe being
+    edited: replacing it would lose its edits), it fails instead. Loading into an existing catalog
     happens in one transaction. Lines that are not JSON objects or not valid
     entities (bad ident or state, an ident already loaded) are counted, written
     to `rejects_path` (the rejects shape of docs/data.md) and never stop the load.
@@ -117,6 +120,8 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
             cat.insert_rows(pending)
             report.loaded += len(pending)
             record_seed(cat.db, export)
+            if fresh:
+                record_identity(cat.db)
             cat.db.execute("COMMIT")
         except BaseException:
             if cat.db.in_transaction:  # SQLite already rolled back after a disk-full error
@@ -138,12 +143,32 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
         if rejects:
             rejects.__exit__(None, None, None)
         if fresh:
-            if ok:
-                fsync_file(build_path)
-                os.replace(build_path, catalog_path)
-            for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
-                leftover.unlink(missing_ok=True)
+            try:
+                if ok:
+                    fsync_file(build_path)
+                    pause_point("catalog-publish")
+                    publish_new(build_path, catalog_path)
+            finally:
+                for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+                    leftover.unlink(missing_ok=True)
     return report
+
+
+def publish_new(built: Path, final: Path) -> None:
+    """Put the built catalog at `final` only if nothing is there: a hard link fails when the
+    name exists, where a rename would silently replace it. (A file system without hard
+    links gets a rename after a check; the caller's catalog lock covers that window.)"""
+    try:
+        os.link(built, final)
+    except FileExistsError:
+        raise CatalogError(f"embedded catalog {final} appeared while {built.name} was being "
+                           "loaded (another run loaded it): this load is not published over it, "
+                           "rerun to use that catalog") from None
+    except OSError:
+        if final.exists():
+            raise CatalogError(f"embedded catalog {final} appeared while it was being loaded; "
+                               "this load is not published over it, rerun to use it") from None
+        os.replace(built, final)
 
 
 def dump(catalog: SqliteCatalog, out) -> int:

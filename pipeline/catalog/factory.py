@@ -16,6 +16,7 @@ from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
 from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.runlock import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ def rejects_path_for(catalog_path: str | os.PathLike) -> str:
     return f"{os.fspath(catalog_path)}.rejects.json"
 
 
+def catalog_lock(path: str | os.PathLike) -> RunLock:
+    """The one lock of an embedded catalog (`<catalog>.lock`): held while it is loaded from its
+    seed and for the whole of an import into it, so one process at a time writes it."""
+    return RunLock(f"{os.fspath(path)}.lock", f"catalog {os.fspath(path)}")
+
+
 def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Catalog, LoadReport | None]:
     """The catalog named by `spec`, and the load report if it had to be seeded first.
 
@@ -39,12 +46,30 @@ def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Cata
     if is_api_url(spec):
         return FatcatCatalog(spec), None
     report = None
-    if os.path.exists(spec):
-        check_catalog_file(spec, seed)  # damaged, or seeded from another export: refused
-    else:
+    if not os.path.exists(spec):
         if not seed:
             raise CatalogError(f"embedded catalog {spec} does not exist and no seed export was given")
-        report = load_export(spec, seed, rejects_path=rejects_path_for(spec))
-        log.info("catalog %s loaded from %s: %d entities, %d lines rejected (%s)", spec, seed,
-                 report.loaded, report.rejected, dict(report.reasons))
+        report = seed_catalog(spec, seed)
+    if report is None:
+        check_catalog_file(spec, seed)  # damaged, or seeded from another export: refused
     return SqliteCatalog(spec), report
+
+
+def seed_catalog(spec: str, seed: str | os.PathLike) -> LoadReport | None:
+    """Load the missing catalog `spec` from `seed` under the catalog's lock; None when another
+    run loaded it meanwhile.
+
+    Why the lock: two runs that both found the catalog missing each built
+    one, and the slower one renamed its catalog over the one the faster was
+    already importing into, losing those edits. Now the second one fails at
+    once (`LockHeld`, the first is loading or importing), or finds the
+    catalog made when it gets the lock and uses it; and the load itself never
+    publishes over an existing file (`publish_new`).
+    """
+    with catalog_lock(spec):
+        if os.path.exists(spec):
+            return None
+        report = load_export(spec, seed, rejects_path=rejects_path_for(spec))
+    log.info("catalog %s loaded from %s: %d entities, %d lines rejected (%s)", spec, seed,
+             report.loaded, report.rejected, dict(report.reasons))
+    return report

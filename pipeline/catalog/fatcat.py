@@ -11,7 +11,15 @@ Calls (fatcat v0 API):
   and carries `changelog_index` once accepted): used to resume after a crash;
 - `POST /editgroup` {description, extra} -> 201 editgroup with `editgroup_id`;
 - `PUT  /editgroup/{id}/file/{ident}` file entity -> entity_edit;
-- `POST /editgroup/{id}/accept` -> success.
+- `POST /editgroup/{id}/accept` -> success;
+- `DELETE /editgroup/{id}/file/edit/{edit_id}` -> success (`delete_file_edit`);
+- `GET /editor/{editor_id}/editgroups?limit=` -> the editor's editgroups,
+  newest first, without edit lists (`get_editor_editgroups`, a read): the
+  open editgroups of another run. The editor is the one the token names:
+  fatcat's tokens are macaroons with an `editor_id = ...` caveat (fatcat's
+  web interface reads it the same way). The token is not checked first
+  (`GET /auth/check`): a run with nothing left to write needs no valid
+  token, and a wrong one fails at the first write with InvalidCredentials.
 Errors come back as `{"success": false, "error": NAME, "message": ...}` and
 are raised as the matching `pipeline.catalog.base` exception.
 
@@ -29,8 +37,11 @@ that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
+import re
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -47,6 +58,7 @@ from pipeline.catalog.base import (
     InvalidCredentials,
     NotFound,
     editgroup_file_edits,
+    editgroup_is_accepted,
 )
 from pipeline.httpretry import Retrying
 
@@ -54,6 +66,21 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
 USER_AGENT = "filemeta-backfill"
+# the editor's newest editgroups looked at for another run's open ones (the API's maximum)
+EDITGROUPS_LIMIT = 100
+EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
+
+
+def editor_id_of_token(token: str | None) -> str | None:
+    """The editor a fatcat token (a base64 macaroon) names in its `editor_id = ...` caveat."""
+    if not token:
+        return None
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_")
+    except (binascii.Error, ValueError):
+        return None
+    match = EDITOR_CAVEAT.search(raw)
+    return match.group(1).decode("ascii") if match else None
 
 
 class FatcatCatalog(Catalog):
@@ -204,6 +231,39 @@ class FatcatCatalog(Catalog):
             if edit.get("ident") == ident:
                 return edit
         return None
+
+    def delete_edit(self, editgroup_id: str, edit_id: str) -> None:
+        path = f"/editgroup/{quote(editgroup_id, safe='')}/file/edit/{quote(edit_id, safe='')}"
+        resp, attempts = self._request("DELETE", path, write=True)
+        if resp.status_code == 200:
+            return
+        if attempts > 1 and resp.status_code == 404:
+            log.info("fatcat DELETE %s: an earlier attempt was applied", path)
+            return
+        self._raise_for("DELETE", path, resp)
+
+    def open_editgroups(self, agent: str) -> list[dict[str, Any]]:
+        editor = editor_id_of_token(self._token)
+        if editor is None:
+            log.warning("the fatcat token names no editor (not a fatcat macaroon?): cannot look "
+                        "for another run's open editgroups")
+            return []
+        listed = self._get_or_none(f"/editor/{quote(editor, safe='')}/editgroups",
+                                   params={"limit": EDITGROUPS_LIMIT})
+        if listed is None:  # no such editor: it has no editgroups (and its writes will fail)
+            return []
+        if not isinstance(listed, list):
+            raise self._error(CatalogError, f"fatcat GET /editor/{editor}/editgroups: not a list")
+        out = []
+        for eg in listed:
+            if not isinstance(eg, dict) or editgroup_is_accepted(eg):
+                continue
+            if (eg.get("extra") or {}).get("agent") != agent:
+                continue
+            full = self.get_editgroup(eg["editgroup_id"])  # the listing has no edits
+            if full is not None and not editgroup_is_accepted(full):
+                out.append(full)
+        return out
 
     def accept_editgroup(self, editgroup_id: str) -> None:
         path = f"/editgroup/{quote(editgroup_id, safe='')}/accept"

@@ -10,6 +10,12 @@ fsynced before its rename; an existing one is checked (`PRAGMA quick_check`)
 before use and refused with a clear error when damaged; and the catalog
 records the exports it was loaded from (path, size, mtime, sha256), which a
 run compares with its own seed export.
+
+A catalog also gets an identity when it is built (`catalog_id`, a random
+UUID in the same table): an import records the identity of the catalog it
+wrote to, so a catalog replaced at the same path (moved away and loaded
+again, or restored from elsewhere) is seen as another catalog and its import
+is redone instead of being reported complete.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import os
 import sqlite3
+import uuid
 from typing import Any
 
 from pipeline.catalog.base import CatalogError
@@ -39,6 +46,42 @@ def record_seed(db: sqlite3.Connection, export: str | os.PathLike) -> None:
     seeds.append(export_identity(export))
     db.execute("INSERT OR REPLACE INTO catalog_meta (key, value) VALUES ('seeds', ?)",
                (json.dumps(seeds, sort_keys=True),))
+
+
+def record_identity(db: sqlite3.Connection) -> str:
+    """Give a catalog being built its identity (kept when it already has one); return it."""
+    db.execute(META_TABLE)
+    db.execute("INSERT OR IGNORE INTO catalog_meta (key, value) VALUES ('catalog_id', ?)",
+               (str(uuid.uuid4()),))
+    return db.execute("SELECT value FROM catalog_meta WHERE key = 'catalog_id'").fetchone()[0]
+
+
+def recorded_identity(db: sqlite3.Connection) -> str | None:
+    """The identity of the catalog behind `db`; None for one built before identities existed."""
+    try:
+        row = db.execute("SELECT value FROM catalog_meta WHERE key = 'catalog_id'").fetchone()
+    except sqlite3.OperationalError:  # no catalog_meta table at all
+        return None
+    return row[0] if row else None
+
+
+def catalog_identity(path: str | os.PathLike) -> str | None:
+    """The identity of the catalog file now at `path` (None: none recorded, or no catalog).
+
+    Read as an immutable file: a task's completeness check must not leave `-wal`/`-shm`
+    files behind (a rerun writes nothing), and the identity is written once, when the
+    catalog is built, into the main file (`seal`), never into a WAL.
+    """
+    if not os.path.exists(path):
+        return None
+    try:
+        db = sqlite3.connect(f"file:{os.fspath(path)}?mode=ro&immutable=1", uri=True)
+        try:
+            return recorded_identity(db)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
 
 
 def recorded_seeds(db: sqlite3.Connection) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 from pipeline.catalog.base import (
     CATALOG_KEYS,
     DUPLICATE_EDIT_MESSAGE,
+    BadRequest,
     Catalog,
     ConstraintViolation,
     EditgroupAlreadyAccepted,
@@ -42,6 +43,7 @@ from pipeline.catalog.base import (
     new_fatcat_id,
     new_uuid,
 )
+from pipeline.catalog.integrity import recorded_identity
 from pipeline.provenance import utc_now
 
 SCHEMA = """
@@ -129,6 +131,10 @@ class SqliteCatalog(Catalog):
 
     def close(self) -> None:
         self.db.close()
+
+    def identity(self) -> str | None:
+        """The `catalog_id` given when the file was built (`pipeline.catalog.integrity`)."""
+        return recorded_identity(self.db)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -292,6 +298,25 @@ class SqliteCatalog(Catalog):
         return {"edit_id": edit_id, "ident": ident, "revision": rev_id, "prev_revision": row[0],
                 "editgroup_id": editgroup_id}
 
+    def delete_edit(self, editgroup_id: str, edit_id: str) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT editgroup_id, rev_id FROM file_edit WHERE edit_id = ?",
+                             (edit_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no such file edit found: {edit_id}")
+            if row[0] != editgroup_id:
+                raise BadRequest("editgroup_id parameter didn't match that of the edit")
+            self._require_open(db, editgroup_id)
+            db.execute("DELETE FROM file_edit WHERE edit_id = ?", (edit_id,))
+            db.execute("DELETE FROM file_rev WHERE rev_id = ?", (row[1],))
+
+    def open_editgroups(self, agent: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT e.editgroup_id FROM editgroup e LEFT JOIN changelog c USING (editgroup_id) "
+            "WHERE c.idx IS NULL AND json_extract(e.extra, '$.agent') = ? ORDER BY e.rowid",
+            (agent,)).fetchall()
+        return [self.get_editgroup(r[0]) for r in rows]
+
     def accept_editgroup(self, editgroup_id: str) -> None:
         with self._tx() as db:
             self._require_open(db, editgroup_id)
@@ -310,7 +335,8 @@ class SqliteCatalog(Catalog):
                        (editgroup_id, _now()))
 
     def commit_editgroup(self, editgroup_id: str, description: str, extra: dict[str, Any] | None,
-                         updates: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+                         updates: list[tuple[str, dict[str, Any]]],
+                         keep: Callable[[str, str | None], bool] | None = None) -> list[dict[str, Any]]:
         """Create editgroup `editgroup_id`, put one edit per (ident, entity) in, accept it:
         one transaction, so it happens whole or not at all; return the edits.
 
@@ -318,6 +344,10 @@ class SqliteCatalog(Catalog):
         kill leaves nothing to resume, and a commit per editgroup instead of
         one per edit is what makes the import fast. The rows are those
         `create_editgroup`, `update_file` and `accept_editgroup` would write.
+        `keep(ident, prev_revision)` (the importer's revision check) is asked
+        inside the transaction about each edit; an edit it refuses is not
+        written (absent from the returned edits), so no other writer can
+        come in between the check and the accept.
         """
         idents = [ident for ident, _ in updates]
         if len(set(idents)) != len(idents):
@@ -338,6 +368,8 @@ class SqliteCatalog(Catalog):
             for ident, entity in updates:
                 if ident not in prev:
                     raise NotFound(f"no such file found: {ident}")
+                if keep is not None and not keep(ident, prev[ident]):
+                    continue
                 body = body_of(entity)
                 text = to_json(body)
                 rev_id, edit_id = new_uuid(), new_uuid()

@@ -53,7 +53,15 @@ One import at a time per catalog and journal: a real run holds `flock`s on
 `<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
 second importer fails at once (`LockHeld`) instead of taking the first one's
 open editgroup for a killed run's; and recovery leaves alone any editgroup
-whose journal owner is a live process. After a resume, the counters are the
+whose journal owner is a live process. The fatcat API has no such lock, and
+two runs from two work directories hold two different journal locks, so the
+importer also checks, in one place for every catalog (`_unchanged`), that
+each entity is still at the revision it looked up: when an edit is made
+(fatcat returns the edit's `prev_revision`), just before its editgroup is
+accepted (the embedded catalog: inside that editgroup's transaction); an
+edit that fails is deleted and counted `skip-concurrent-edit`. And a run
+refuses to start while another run's editgroups hold edits
+(`check_no_other_run`). After a resume, the counters are the
 run's true totals (`add_earlier_attempts`). The
 runbook's `file_edit_editgroup_id_ident_id_key` ConstraintViolation was one
 editgroup editing one ident twice (duplicate sha1s in one importer's input):
@@ -80,11 +88,13 @@ from pipeline.checks import StepFailed
 from pipeline.importer.entity import apply_file_meta, is_complete
 from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
 from pipeline.importer.records import want_reason
-from pipeline.runlock import describe
+from pipeline.runlock import LockHeld, describe
 
 log = logging.getLogger(__name__)
 
 AGENT = "filemeta-backfill.FileMetaImporter"
+# an entity another writer changed between this run's lookup and its edit or accept
+CONCURRENT = "skip-concurrent-edit"
 BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
 # The editgroup description of docs/delivery.md; `[importer] description` defaults to it.
 # records per batched lookup (embedded catalog): one query instead of one per record
@@ -99,7 +109,7 @@ def new_counter() -> Counter:
 
 def check_counts(counts: Counter) -> None:
     """Every record is counted exactly once (a failure here is a bug, never an input)."""
-    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete"]
+    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete", CONCURRENT]
     if counts["total"] != sum(counts[p] for p in parts):
         raise StepFailed(f"import counters do not add up: {counts!r}")
     want_fails = sum(v for k, v in counts.items() if k in ("skip-missing-field", "skip-malformed-field"))
@@ -142,6 +152,8 @@ class FileMetaImporter:
         self.editgroups: list[str] = []  # accepted by this run, in order
         self._editgroup_id: str | None = None
         self._pending: dict[str, dict[str, Any]] = {}  # ident -> entity as the open editgroup makes it
+        self._looked_up: dict[str, str | None] = {}  # ident -> its revision when looked up (pending)
+        self._edits: dict[str, dict[str, Any]] = {}  # ident -> its edit in the open editgroup (API)
         self._dry_filled: set[str] = set()
         # an embedded catalog: one transaction per editgroup, lookups a batch at a time
         self.atomic = hasattr(catalog, "commit_editgroup")
@@ -178,6 +190,10 @@ class FileMetaImporter:
                 continue
             changed = [e["ident"] for e in edits if not self._unchanged_since(e)]
             if changed:
+                # emptied first: an open editgroup with our edits in it would stop every other
+                # run (`check_no_other_run`), and nothing is left in it to accept by mistake
+                for edit in edits:
+                    self.catalog.delete_edit(eg_id, edit["edit_id"])
                 self._abandon(rec, eg_id, f"stale: {len(changed)} entities changed since the edit")
                 continue
             self.catalog.accept_editgroup(eg_id)
@@ -225,12 +241,72 @@ class FileMetaImporter:
         if self.dry_run:
             self._dry_filled.add(ident)
         else:
+            self._looked_up[ident] = entity.get("revision")
             if not self.atomic:
-                self.catalog.update_file(self._open_editgroup(), ident, updated)
+                eg_id = self._open_editgroup()
+                edit = self.catalog.update_file(eg_id, ident, updated)
+                if not self._unchanged(ident, edit.get("prev_revision")):
+                    self.catalog.delete_edit(eg_id, edit["edit_id"])
+                    del self._looked_up[ident]
+                    return self._count(CONCURRENT)
+                self._edits[ident] = edit
             self._pending[ident] = updated
             if len(self._pending) >= self.batch_size:
                 self.flush()
         return self._count("update")
+
+    # -- another writer -------------------------------------------------------
+    def _unchanged(self, ident: str, revision: str | None) -> bool:
+        """Whether `revision` (the catalog's, at an edit or just before an accept) is still the
+        one this run looked up: the one check, whatever the catalog, that an edit is not
+        made over another run's. fatcat checks nothing (its accept takes any edit), so
+        without it two runs importing the same records would both edit every entity."""
+        expected = self._looked_up[ident]
+        if revision == expected:
+            return True
+        log.warning("file %s was changed by another writer since this run looked it up "
+                    "(revision %s, now %s): edit dropped (%s)", ident, expected, revision, CONCURRENT)
+        return False
+
+    def _dropped(self, idents: list[str]) -> None:
+        """Pending edits dropped at accept time: counted as CONCURRENT instead of updates."""
+        for ident in idents:
+            self._pending.pop(ident, None)
+            self._looked_up.pop(ident, None)
+            self._edits.pop(ident, None)
+            self.counts["update"] -= 1
+            self.counts[CONCURRENT] += 1
+
+    def _recheck_before_accept(self, eg_id: str) -> None:
+        """Just before an accept, drop the edits whose entity another run changed since it
+        was looked up: accepting them would overwrite that run's edit (the window left is
+        the time between this check and the accept; docs/delivery.md)."""
+        stale = []
+        for ident in list(self._pending):
+            current = self.catalog.get_file(ident)
+            if current is None or not self._unchanged(ident, current.get("revision")):
+                stale.append(ident)
+        for ident in stale:
+            self.catalog.delete_edit(eg_id, self._edits[ident]["edit_id"])
+        self._dropped(stale)
+
+    def check_no_other_run(self) -> None:
+        """Refuse to start while another run of this importer has editgroups open for this
+        editor with edits in them (its own journal does not list them): both would edit the
+        same entities. Editgroups of this run's journal are its own (recovery settles them);
+        empty ones hold nothing to accept twice."""
+        if self.dry_run:
+            return
+        ours = self.journal.editgroup_ids(self.catalog.name) if self.journal is not None else set()
+        others = [eg for eg in self.catalog.open_editgroups(AGENT)
+                  if eg["editgroup_id"] not in ours and editgroup_file_edits(eg)]
+        if others:
+            named = ", ".join(f"{eg['editgroup_id']} ({len(editgroup_file_edits(eg))} edits, created "
+                              f"{eg.get('created', '?')})" for eg in others[:10])
+            raise LockHeld(
+                f"catalog {self.catalog.name}: another run of this importer has editgroups open "
+                f"with edits: {named}. Wait for it to finish (a killed run: rerun it in its own "
+                "work directory, which settles them); two runs at once would edit entities twice")
 
     def _lookup(self, sha1: str) -> dict[str, Any] | None:
         """The entity of `sha1` as the catalog has it now: from the batch's prefetched
@@ -268,13 +344,18 @@ class FileMetaImporter:
             return
         if self._editgroup_id is None:
             return
-        eg_id, n = self._editgroup_id, len(self._pending)
-        self.catalog.accept_editgroup(eg_id)
-        if self.journal is not None:
-            self.journal.record(ACCEPTED, eg_id, self.catalog.name, edits=n)
-        self.editgroups.append(eg_id)
+        eg_id = self._editgroup_id
+        self._recheck_before_accept(eg_id)
+        n = len(self._pending)
+        if n:
+            self.catalog.accept_editgroup(eg_id)
+            if self.journal is not None:
+                self.journal.record(ACCEPTED, eg_id, self.catalog.name, edits=n)
+            self.editgroups.append(eg_id)
+        elif self.journal is not None:  # every edit dropped: nothing to accept, ever
+            self.journal.record(ABANDONED, eg_id, self.catalog.name, reason="empty")
         self._editgroup_id = None
-        self._pending = {}
+        self._pending, self._looked_up, self._edits = {}, {}, {}
 
     def _commit_atomic(self) -> None:
         """Write the pending edits as one editgroup in one transaction (embedded catalog).
@@ -287,16 +368,22 @@ class FileMetaImporter:
         """
         if not self._pending:
             return
-        eg_id, n, name = new_fatcat_id(), len(self._pending), self.catalog.name
+        eg_id, name = new_fatcat_id(), self.catalog.name
         if self.journal is not None:
             self.journal.record(OPEN, eg_id, name, sync=False)
-        self.catalog.commit_editgroup(eg_id, self.description, self.extra, list(self._pending.items()))
+        edits = self.catalog.commit_editgroup(eg_id, self.description, self.extra,
+                                              list(self._pending.items()), keep=self._unchanged)
+        kept = {e["ident"]: e for e in edits}
+        self._dropped([ident for ident in self._pending if ident not in kept])
+        n = len(kept)
         if self.journal is not None:
             self.journal.record(ACCEPTED, eg_id, name, edits=n, sync=False)
         self.editgroups.append(eg_id)
-        if self._prefetched is not None:
-            self._accepted_since_prefetch.update(self._pending)
-        self._pending = {}
+        if self._prefetched is not None:  # what each entity is now, at its new revision
+            self._accepted_since_prefetch.update(
+                {ident: {**entity, "revision": kept[ident]["revision"]}
+                 for ident, entity in self._pending.items()})
+        self._pending, self._looked_up = {}, {}
 
     def finish(self) -> Counter:
         self.flush()

@@ -88,6 +88,11 @@ class ImportJournal:
                     owner[e["editgroup_id"]] = e.get("owner")
         return {eg: owner.get(eg) for eg, ev in state.items() if ev == OPEN}
 
+    def editgroup_ids(self, catalog: str) -> set[str]:
+        """Every editgroup of `catalog` this journal names: the runs of this work directory's."""
+        return {e["editgroup_id"] for e in self.events()
+                if e.get("catalog") == catalog and "editgroup_id" in e}
+
     def accepted_since_finished(self, catalog: str) -> int:
         """Edits of `catalog` accepted since the last import run that finished: the current
         run's, over all its attempts (a killed attempt's, a recovery's, this attempt's)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.catalog.base import Catalog
-from pipeline.catalog.factory import is_api_url
+from pipeline.catalog.factory import catalog_lock, is_api_url
 from pipeline.checks import StepFailed
 from pipeline.importer.importer import (
     DEFAULT_DESCRIPTION,
@@ -40,6 +40,7 @@ class ImportResult:
     editgroups: list[str]
     recovery: Recovery
     dry_run: bool
+    catalog_id: str | None = None  # the identity of the catalog written to (Catalog.identity)
 
     def counters(self) -> dict[str, int]:
         """The counts target of docs/targets.md: a JSON object of the counters, nothing else."""
@@ -48,7 +49,8 @@ class ImportResult:
     def report(self) -> dict[str, Any]:
         """The counters plus how the run went (for the provenance sidecar)."""
         return {**self.counters(), "editgroups": len(self.editgroups),
-                "recovery": self.recovery.as_dict(), "dry_run": self.dry_run}
+                "recovery": self.recovery.as_dict(), "dry_run": self.dry_run,
+                "catalog_id": self.catalog_id}
 
 
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
@@ -80,7 +82,7 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
     if journal_path:
         locks.append(RunLock(f"{os.fspath(journal_path)}.lock", f"import journal {os.fspath(journal_path)}"))
     if not is_api_url(str(catalog.name)):
-        locks.append(RunLock(f"{catalog.name}.lock", f"catalog {catalog.name}"))
+        locks.append(catalog_lock(catalog.name))
     for lock in locks:
         try:
             lock.acquire()
@@ -100,12 +102,13 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
             batch_size: int, description: str, dry_run: bool) -> ImportResult:
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
+    importer.check_no_other_run()
     recovery = importer.recover()
     counts = importer.run(records)
     if journal is not None:
         counts = add_earlier_attempts(counts, journal, catalog.name, recovery)
     return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
-                        dry_run=dry_run)
+                        dry_run=dry_run, catalog_id=catalog.identity())
 
 
 def record_finished(journal_path: str | os.PathLike, catalog_name: str, counts: dict) -> None:

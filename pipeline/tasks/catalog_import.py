@@ -8,9 +8,10 @@ import os
 from pipeline import config
 from pipeline.base import BackfillTask
 from pipeline.catalog import is_api_url
+from pipeline.catalog.integrity import catalog_identity
 from pipeline.importer import import_file_meta, import_records, record_finished, sample_file_meta
-from pipeline.jsonio import write_json
-from pipeline.provenance import upstream_count
+from pipeline.jsonio import read_json, write_json
+from pipeline.provenance import meta_path, upstream_count
 from pipeline.targets import IMPORT_JOURNAL, PREFIX
 from pipeline.tasks.file_meta import UniqFileMeta
 from pipeline.tasks.ingest import IngestSampleResults
@@ -24,7 +25,14 @@ log = logging.getLogger("luigi-interface")
 
 
 class ImportTask(BackfillTask):
-    """Base of the two import steps: an embedded catalog that was removed makes them stale."""
+    """Base of the two import steps: an embedded catalog that was removed, or replaced by
+    another catalog at the same path, makes them stale.
+
+    Why the identity: the counts target says what was done to one catalog; when
+    the file at the path is another catalog (another run built its own over
+    it, or it was moved away and loaded again) those edits are not in it, and
+    a rerun that said "Did not run any tasks" would leave it unfilled.
+    """
 
     jsonl = False
 
@@ -33,7 +41,17 @@ class ImportTask(BackfillTask):
 
     def complete(self) -> bool:
         spec = config.backfill().catalog_path()
-        return super().complete() and (is_api_url(spec) or os.path.exists(spec))
+        if not super().complete():
+            return False
+        if is_api_url(spec):
+            return True
+        if not os.path.exists(spec):
+            return False
+        try:
+            recorded = (read_json(meta_path(self.output().path)).get("counts") or {}).get("catalog_id")
+        except (OSError, ValueError):
+            return False
+        return recorded == catalog_identity(spec)
 
 
 class ImportFileMetaSample(ImportTask):
