@@ -121,7 +121,7 @@ class IngestShard(BackfillTask):
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
         write_json(self.counts_path(), dict(counts))
-        self.finish(summarise(counts) | {"messages": sink.published})
+        self.finish(summarise(counts) | {"messages": sink.published} | sink.grobid_counts())
 
 
 class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
