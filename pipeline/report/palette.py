@@ -57,8 +57,8 @@ def status_color(status: str) -> str:
     if known is not None:
         return known
     digest = hashlib.sha256(status.encode("utf-8")).digest()
-    # hues 0-80 and 170-360 degrees: everything but the greens success owns
-    hue = (digest[0] * 250 / 255 + 170) % 360
+    # hues 185-360 and 0-60 degrees: everything but the greens (and green-cyans) success owns
+    hue = (digest[0] * 235 / 255 + 185) % 360
     lightness = 0.38 + digest[1] / 255 * 0.2
     r, g, b = colorsys.hls_to_rgb(hue / 360, lightness, 0.65)
     return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
