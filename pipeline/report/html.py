@@ -172,7 +172,7 @@ def _timing(timing: dict) -> str:
                  f"{_e(timing['started'])} to {_e(timing['finished'])} (the first step's start to the "
                  "last step's end; steps that ran in parallel overlap, so their sum below is "
                  "larger).</p>")
-    return intro + _table(["step", "runs", "time"], rows, "timing")
+    return intro + _table(["step", "tasks", "time"], rows, "timing")
 
 
 def _grobid(grobid: dict) -> str:
