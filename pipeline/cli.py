@@ -22,6 +22,7 @@ from pipeline.base import BackfillTask, walk_steps
 from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
+from pipeline.cli_kafka import add_parser as add_kafka
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path, read_counts, read_meta
 
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_path)
     add_catalog(sub)
     add_archive(sub)
+    add_kafka(sub)
     return p
 
 

@@ -23,7 +23,7 @@ LUIGI_LAYER = {"pipeline.tasks", "pipeline.tasks.prepare", "pipeline.tasks.inges
                "pipeline.tasks.file_meta", "pipeline.tasks.catalog_import", "pipeline.tasks.run",
                "pipeline.tasks.preconditions", "pipeline.base",
                "pipeline.config", "pipeline.wiring", "pipeline.cli", "pipeline.cli_catalog",
-               "pipeline.cli_archive", "pipeline.__main__"}
+               "pipeline.cli_archive", "pipeline.cli_kafka", "pipeline.__main__"}
 
 
 def all_modules() -> list[str]:

@@ -201,6 +201,15 @@ def test_grobid_failures_are_recorded_and_grobid_retry_fixes_them(world_cfg, gro
     want = {"fail": "error", "stall": "error-timeout", "busy": "error"}[mode]
     assert {r["grobid"]["status"] for r in success} == {want}
     assert all(r["pdf_meta"]["status"] in ("success", "parse-error") for r in success)
+    # each shard's sidecar counts what it published, for the run report's GROBID section
+    shards = [json.loads(meta_path(p).read_text())["counts"]
+              for p in sorted((work / "ingest_results").glob("shard-*.json.gz"))]
+    sent = sum(c["messages"][topic_name(GROBID, "dev")] for c in shards)
+    assert sent == len(pdfs) + 1  # one PDF twice, in two shards
+    code = {"fail": "500", "stall": "-4", "busy": "503"}[mode]
+    assert [c["grobid"] for c in shards] == [{want: c["messages"][topic_name(GROBID, "dev")]}
+                                             for c in shards]
+    assert sum(c["grobid_error_codes"].get(code, 0) for c in shards) == sent
     grobid.set_mode("ok")
     assert build(GrobidRetry()).status.name == "SUCCESS"
     out = work / "files_missing_sha256.grobid_retry.json.gz"

@@ -9,7 +9,9 @@ recomputed, so the report shows what the steps themselves checked.
 
 `gather_report(workdir)` builds the plain dict (written as `report.json`);
 `render_html(report)` turns it into one self-contained page with its charts
-(matplotlib PNGs) embedded as data URIs. Plain code: no Luigi here.
+(inline SVG, one fixed colour per status: `palette`). The page also has the
+run's total and per-step times, GROBID's outcomes and the messages each sink
+stored. Plain code: no Luigi here.
 """
 
 from pipeline.report.gather import gather_report

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
 from pipeline.jsonio import read_json
 from pipeline.provenance import META_SUFFIX, utc_now
+from pipeline.sinks.message import GROBID, topic_name
 from pipeline.targets import PREFIX
 
 # Dependency order of the steps (the report lists them so); unknown steps follow, by name.
@@ -164,6 +166,104 @@ def consistency(rows: list[dict], ingest: dict) -> list[dict]:
     return checks
 
 
+def grobid_section(sidecars: list[dict]) -> dict | None:
+    """What GROBID was sent and answered, from the shards' sidecars and GrobidRetry's.
+
+    `sent` is the messages published to the GROBID topic (one per PDF per
+    shard); the statuses and error codes are those the shard's sink counted.
+    None when no shard ran with GROBID.
+    """
+    shards = [m for m in sidecars if m["task"] == "IngestShard"
+              and ((m.get("settings") or {}).get("grobid") or (m.get("counts") or {}).get("grobid"))]
+    if not shards:
+        return None
+    status: Counter = Counter()
+    codes: Counter = Counter()
+    sent = 0
+    for meta in shards:
+        counts = meta.get("counts") or {}
+        topic = topic_name(GROBID, (meta.get("settings") or {}).get("kafka_env") or "dev")
+        sent += (counts.get("messages") or {}).get(topic, 0)
+        status.update(counts.get("grobid") or {})
+        codes.update(counts.get("grobid_error_codes") or {})
+    retry = next((m.get("counts") or {} for m in sidecars if m["task"] == "GrobidRetry"), None)
+    return {
+        "sent": sent,
+        "succeeded": status.get("success", 0),
+        "status": dict(sorted(status.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "errors_by_kind": {grobid_error_kind(code): n for code, n in
+                           sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))},
+        "retry": None if retry is None else {
+            "retried": retry.get("total", 0),
+            "status": dict(sorted((retry.get("status") or {}).items(),
+                                  key=lambda kv: (-kv[1], kv[0])))},
+    }
+
+
+def grobid_error_kind(status_code: str) -> str:
+    """A GROBID error's status code in words (docs/sinks.md's table)."""
+    return {"-4": "timed out", "-2": "could not connect",
+            "200": "unusable answer (HTTP 200)"}.get(status_code, f"HTTP {status_code}")
+
+
+def sinks_section(sidecars: list[dict], workdir: str | os.PathLike) -> dict | None:
+    """Messages stored per topic by every shard's sink (and GrobidRetry's), and where they went."""
+    rows = []
+    totals: Counter = Counter()
+    kinds = set()
+    for meta in sidecars:
+        messages = (meta.get("counts") or {}).get("messages")
+        if meta["task"] not in ("IngestShard", "GrobidRetry") or messages is None:
+            continue
+        kinds.add((meta.get("settings") or {}).get("sink") or "unknown")
+        totals.update(messages)
+        files = [_relative(o["path"], workdir) for o in meta.get("outputs") or []
+                 if isinstance(o, dict) and f"{os.sep}sinks{os.sep}" in str(o.get("path"))]
+        params = meta.get("params") or {}
+        rows.append({"step": meta["task"], "shard": params.get("shard"),
+                     "messages": dict(sorted(messages.items())), "files": files})
+    if not rows:
+        return None
+    return {"sink": ", ".join(sorted(kinds)), "per_step": rows,
+            "total": dict(sorted(totals.items()))}
+
+
+def timing_section(sidecars: list[dict]) -> dict | None:
+    """The run's time: first step start to last step end, and each step's seconds (shards summed).
+
+    Wall time is what the operator waited (steps overlap when workers run
+    shards in parallel); the sum of step seconds is the work done.
+    """
+    spans = [(_parse_time(m.get("started")), _parse_time(m.get("finished"))) for m in sidecars]
+    spans = [(a, b) for a, b in spans if a is not None and b is not None]
+    per_step: dict[str, dict[str, Any]] = {}
+    for meta in sidecars:
+        seconds = meta.get("seconds")
+        if seconds is None:
+            continue
+        row = per_step.setdefault(meta["task"], {"step": meta["task"], "runs": 0, "seconds": 0.0})
+        row["runs"] += 1
+        row["seconds"] = round(row["seconds"] + seconds, 3)
+    if not spans and not per_step:
+        return None
+    start = min(a for a, _ in spans) if spans else None
+    end = max(b for _, b in spans) if spans else None
+    return {
+        "started": None if start is None else start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "finished": None if end is None else end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_seconds": None if start is None else (end - start).total_seconds(),
+        "step_seconds": round(sum(r["seconds"] for r in per_step.values()), 3),
+        "per_step": list(per_step.values()),
+    }
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+
+
 def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) -> dict[str, Any]:
     """The whole report as a JSON-able dict (see the module docstring)."""
     sidecars = read_sidecars(workdir, targets)
@@ -183,6 +283,9 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
         "count_check": count_check,
         "consistency": consistency(rows, ingest),
         "total_step_seconds": round(sum(timed), 3) if timed else None,
+        "timing": timing_section(sidecars),
+        "grobid": grobid_section(sidecars),
+        "sinks": sinks_section(sidecars, workdir),
     }
 
 

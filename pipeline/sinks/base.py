@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import collections
 
-from pipeline.sinks.message import TOPICS, Message, take
+from pipeline.sinks.message import GROBID, TOPICS, Message, take
 
 
 class SinkError(Exception):
@@ -26,6 +26,10 @@ class Sink:
         self._seen: set[tuple[str, str]] = set()
         self.counts: collections.Counter = collections.Counter({kind: 0 for kind in TOPICS})
         self.published: dict[str, int] = {}  # set by close(): messages stored per topic name
+        # GROBID's answers as published: the run report's GROBID section reads them from the
+        # shard's sidecar (a Kafka topic cannot be read back cheaply)
+        self.grobid_status: collections.Counter = collections.Counter()
+        self.grobid_error_codes: collections.Counter = collections.Counter()
 
     def publish(self, message: Message) -> None:
         ident = (message.kind, message.key)
@@ -34,6 +38,16 @@ class Sink:
         self._seen.add(ident)
         self._send(message)
         self.counts[message.kind] += 1
+        if message.kind == GROBID and isinstance(message.value, dict):
+            status = str(message.value.get("status"))
+            self.grobid_status[status] += 1
+            if status != "success":
+                self.grobid_error_codes[str(message.value.get("status_code"))] += 1
+
+    def grobid_counts(self) -> dict:
+        """For a sidecar: GROBID statuses published, and the status codes of the errors."""
+        return {"grobid": dict(sorted(self.grobid_status.items())),
+                "grobid_error_codes": dict(sorted(self.grobid_error_codes.items()))}
 
     def publish_result(self, result: dict) -> None:
         """Publish the messages post-processors queued on `result` (and remove them from it)."""

@@ -76,7 +76,9 @@ class IngestShard(BackfillTask):
     shard's sink (Kafka topics, or `sinks/<topic>/shard-NNN-of-MMM.*` files),
     which is closed, every message acknowledged, before the shard's target is
     published: a failed delivery fails the shard and writes no target. The
-    sidecar's counts carry `messages` per topic. GROBID takes about a second
+    sidecar's counts carry `messages` per topic and the GROBID statuses and
+    error codes published (`grobid`, `grobid_error_codes`: the run report's
+    GROBID section, which cannot read a Kafka topic back). GROBID takes about a second
     of a GROBID core per PDF; text and thumbnail about 50 ms of one core here.
     """
 
@@ -121,7 +123,7 @@ class IngestShard(BackfillTask):
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
         write_json(self.counts_path(), dict(counts))
-        self.finish(summarise(counts) | {"messages": sink.published})
+        self.finish(summarise(counts) | {"messages": sink.published} | sink.grobid_counts())
 
 
 class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
