@@ -22,13 +22,15 @@ from typing import IO, Any
 
 from isal import igzip, igzip_threaded
 
+from pipeline.errors import OperatorError
+
 GZIP_MAGIC = b"\x1f\x8b"
 # A catalog entity or ingest result is a few KB; a longer line is damage (a missing newline,
 # a binary file, a gzip bomb), and is rejected without ever being held whole in memory.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
-class InputError(Exception):
+class InputError(OperatorError):
     """An input file cannot be read to its end (truncated gzip, missing file...)."""
 
 
