@@ -24,7 +24,7 @@ import luigi
 
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
-from pipeline.errors import DiskFull, OperatorError, is_disk_full
+from pipeline.errors import OperatorError, disk_full_reported
 from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
@@ -196,18 +196,14 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             return
         # one maker per target: a second run on this work directory making the same target
         # at the same time fails at once instead of mixing its work into ours
-        with RunLock(self.lock_path(), f"step {self.task_family} ({self.target_name})"):
+        with disk_full_reported(self.output().path), \
+                RunLock(self.lock_path(), f"step {self.task_family} ({self.target_name})"):
             if self.complete():  # made by another run while we were scheduled
                 log.info("%s: made by another run meanwhile; target kept", self)
                 return
             self._started = (utc_now(), time.monotonic())
             self._inputs_at_start = {p: _stat(p) for p in self.input_files()}
-            try:
-                self.work()
-            except Exception as exc:
-                if is_disk_full(exc):  # an operator error: the path and the space left, one line
-                    raise DiskFull.at(getattr(exc, "filename", None) or self.output().path) from None
-                raise
+            self.work()
 
     def work(self) -> None:
         """The step itself: call plain functions, then `self.finish(counts)`."""

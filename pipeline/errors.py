@@ -11,10 +11,12 @@ types: a new operator-facing error only has to derive from this class.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 
 
 class OperatorError(Exception):
@@ -29,8 +31,21 @@ class DiskFull(OperatorError):
     def at(cls, path: str | os.PathLike) -> DiskFull:
         """The error for a write under `path`, naming the path and the space left there."""
         path = os.fspath(path)
-        return cls(f"no space left on device writing {path} ({free_space(path)}); free some space "
-                   "or point [backfill] workdir at a larger filesystem, then rerun")
+        return cls(f"no space left on device while writing {path} ({free_space(path)} once this "
+                   "step's temporary files were removed); free some space or point [backfill] "
+                   "workdir at a larger filesystem, then rerun")
+
+
+@contextlib.contextmanager
+def disk_full_reported(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a full disk met inside the block into `DiskFull` naming the file (the one the
+    error names, else `path`) and the space left; every other error passes unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if is_disk_full(exc) and not isinstance(exc, DiskFull):
+            raise DiskFull.at(getattr(exc, "filename", None) or path) from None
+        raise
 
 
 def is_disk_full(exc: BaseException) -> bool:

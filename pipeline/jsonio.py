@@ -11,6 +11,7 @@ number); and a truncated gzip ended a loop early without a word (we raise
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -278,9 +279,19 @@ class AtomicWriter:
         os.replace(self.tmp, self.path)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._close(flush=False)
-        if self.tmp.exists():
-            self.tmp.unlink()
+        """Discard what was not committed. Nothing here may raise over the error that got us
+        here: closing the compressor writes its last buffered bytes, which a full disk refuses
+        again, and that second error would hide the first (and leave the file behind)."""
+        try:
+            self._close(flush=False)
+        except OSError:
+            for f in (self._f, self._raw):
+                if f is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        f.close()
+            self._f = self._raw = None
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
