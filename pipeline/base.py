@@ -121,7 +121,7 @@ def install_error_filter() -> None:
         logger.addFilter(_FILTER)
 
 
-_checked_settings: set[str] = set()
+_checked_settings: dict[str, str] = {}  # settings fingerprint -> the work directory
 _swept: set[str] = set()
 
 
@@ -134,13 +134,13 @@ def check_settings_once() -> str:
     """
     from pipeline.preflight import check_settings, raise_problems
 
-    raise_problems(config.unreadable_settings())
-    sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
-    key = repr([s.to_str_params() for s in sections])
+    key = config.settings_fingerprint()
     if key not in _checked_settings:
+        raise_problems(config.unreadable_settings())
+        sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
         check_settings(*sections)
-        _checked_settings.add(key)
-    return sections[0].workdir
+        _checked_settings[key] = sections[0].workdir
+    return _checked_settings[key]
 
 
 def preflight() -> None:

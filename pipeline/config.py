@@ -17,6 +17,7 @@ are not involved: these sections are read, never passed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import luigi
@@ -130,6 +131,22 @@ SECTIONS: tuple[type[luigi.Config], ...] = (backfill, ingest, grobid, kafka, pdf
 _KINDS = ((luigi.BoolParameter, "true or false"), (luigi.IntParameter, "an integer"),
           (luigi.FloatParameter, "a number"),
           (luigi.ListParameter, 'a JSON list, e.g. ["/srv/a.json.gz"]'))
+
+
+def settings_fingerprint() -> str:
+    """What the settings are made of, as given: the command line, the raw values of the
+    pipeline's sections and the API token (hashed). Equal fingerprints, equal settings: the
+    settings check (run before every `complete()`) is done once per fingerprint, and this
+    costs microseconds where reading every value costs milliseconds."""
+    from luigi.cmdline_parser import CmdlineParser
+
+    parser = CmdlineParser.get_instance()
+    cfg = luigi.configuration.get_config()
+    given = sorted(vars(parser.known_args).items()) if parser is not None else None
+    raw = [cfg.items(s.get_task_family(), raw=True) if cfg.has_section(s.get_task_family())
+           else None for s in SECTIONS]
+    token = os.environ.get("FATCAT_API_AUTH_TOKEN", "").encode("utf-8", "surrogateescape")
+    return repr((given, raw, hashlib.sha256(token).hexdigest()))
 
 
 def unreadable_settings() -> list[str]:
