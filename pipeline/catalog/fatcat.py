@@ -33,7 +33,7 @@ import json
 import logging
 import os
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -106,7 +106,7 @@ class FatcatCatalog(Catalog):
             raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
         if parts.username or parts.password:
             raise ValueError("fatcat API base URL must not carry credentials; use FATCAT_API_AUTH_TOKEN")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = urlunsplit(parts).rstrip("/")  # the scheme lower-cased (`HTTPS://`)
         self.name = self.base_url
         self._token = clean_token(token if token is not None else os.environ.get(TOKEN_ENV))
         self.retry = Retrying(retries, backoff)
