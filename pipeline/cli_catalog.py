@@ -27,6 +27,7 @@ from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.errors import OperatorError
 from pipeline.importer import import_file_meta, record_finished
 from pipeline.jsonio import dumps, write_json
+from pipeline.locations import unusable_url_problem
 from pipeline.runlock import LockHeld
 from pipeline.targets import IMPORT_JOURNAL
 
@@ -34,8 +35,14 @@ from pipeline.targets import IMPORT_JOURNAL
 LOCKED = 10
 
 
-def _default_catalog() -> str:
-    return wiring.catalog_spec()
+def _catalog(args: argparse.Namespace) -> str:
+    """`--catalog`, else `[backfill] catalog`: a path or an http(s) URL (scheme in any case);
+    another URL (`ftp://...`) is refused, never taken for a file name."""
+    spec = args.catalog or wiring.catalog_spec()
+    problem = unusable_url_problem("--catalog" if args.catalog else "[backfill] catalog", spec)
+    if problem:
+        raise CatalogError(problem)
+    return spec
 
 
 def _sqlite_only(spec: str, command: str) -> None:
@@ -44,7 +51,7 @@ def _sqlite_only(spec: str, command: str) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     _sqlite_only(spec, "load")
     rejects = args.rejects or rejects_path_for(spec)
     report = load_export(spec, args.export, rejects_path=rejects)
@@ -56,7 +63,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     _sqlite_only(spec, "dump")
     if not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
@@ -74,7 +81,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     if not is_api_url(spec) and not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
     cat = wiring.open_named_catalog(spec)
@@ -89,7 +96,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     settings = wiring.import_options()
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     journal = args.journal or wiring.import_journal_path()
     cat = wiring.open_named_catalog(spec, seed=args.seed)
     with cat:

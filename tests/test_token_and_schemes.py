@@ -101,3 +101,16 @@ def test_schemes_are_matched_case_insensitively():
         assert not is_api_url(spec or "") and not is_http_url(spec)
     assert url_scheme("FTP://x") == "ftp" and url_scheme("/a/b") is None
     assert FatcatCatalog("HTTPS://api.example/v0").base_url == "https://api.example/v0"
+
+
+def test_the_catalog_cli_refuses_a_url_that_is_not_http(tmp_path, world):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "catalog", "load",
+                           str(world / "file_export.json.gz"), "--catalog", "ftp://x/catalog"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines() == [
+        "catalog load: --catalog is a ftp:// URL ('ftp://x/catalog'); only an http(s) URL or a "
+        "local path is accepted"]
+    assert list(tmp_path.iterdir()) == []  # no SQLite file named after the URL

@@ -50,6 +50,7 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
 )
 from pipeline.httpretry import Retrying
+from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class FatcatCatalog(Catalog):
                  backoff: float = 0.5, timeout: float = 60.0,
                  session: requests.Session | None = None):
         parts = urlsplit(base_url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(base_url) or not parts.netloc:
             raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
         if parts.username or parts.password:
             raise ValueError("fatcat API base URL must not carry credentials; use FATCAT_API_AUTH_TOKEN")
