@@ -243,6 +243,8 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             meta = read_json(sidecar)
         except (OSError, ValueError):
             return False
+        if not isinstance(meta, dict):  # damaged: the step did not finish as far as we know
+            return False
         if meta.get("settings") != _jsonable(self.settings()):
             return False
         recorded = {i["path"]: i for i in meta.get("inputs", [])}

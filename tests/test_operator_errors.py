@@ -94,6 +94,7 @@ def test_a_damaged_sidecar_is_one_line_in_status_counter_and_messages(tmp_path, 
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(b"")
         Path(f"{target}.meta.json").write_bytes(garbage)
+    (work / "files_missing_sha256.rejects.json.gz").write_bytes(b"")  # the sidecar is read
 
     status = run_cli("--workdir", str(work), "status")
     assert status.returncode == 1
