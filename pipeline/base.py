@@ -24,7 +24,7 @@ import luigi
 
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
-from pipeline.errors import OperatorError, disk_full_reported
+from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
 from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
@@ -97,7 +97,7 @@ class OperatorErrorFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, OperatorError):
+        if exc is not None and (isinstance(exc, OperatorError) or is_disk_full(exc)):
             record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
             record.args = ()
             record.exc_info = None
