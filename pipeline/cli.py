@@ -28,13 +28,18 @@ from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path
 
 
+def damaged(what: str, path: str | os.PathLike, why: object) -> InputError:
+    """The one-line error of a sidecar or counters file the CLI cannot report from."""
+    return InputError(f"{what} {path} is damaged ({why}); remove it and rerun the step")
+
+
 def json_document(path: str | os.PathLike, what: str) -> Any:
     """A JSON file the CLI reports from; a damaged one is an `InputError` naming it (one line
     on stderr, not json's traceback)."""
     try:
         return read_json(path)
     except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
-        raise InputError(f"{what} {path} is damaged ({e}); remove it and rerun the step") from None
+        raise damaged(what, path, e) from None
 
 
 def finished_meta(task: BackfillTask) -> dict | None:
@@ -44,8 +49,7 @@ def finished_meta(task: BackfillTask) -> dict | None:
         return None
     meta = json_document(sidecar, "sidecar")
     if not isinstance(meta, dict) or not isinstance(meta.get("counts"), dict):
-        raise InputError(f"sidecar {sidecar} is damaged (no counts object); remove it and rerun "
-                         "the step")
+        raise damaged("sidecar", sidecar, "no counts object")
     return meta
 
 
@@ -138,8 +142,7 @@ def step_counter(task: BackfillTask) -> dict[str, int] | None:
     if not task.jsonl:  # a counters document (the import): exactly that
         counts = json_document(task.output().path, "counters")
         if not isinstance(counts, dict):
-            raise InputError(f"counters {task.output().path} is damaged (not a JSON object); "
-                             "remove it and rerun the step")
+            raise damaged("counters", task.output().path, "not a JSON object")
     else:
         counts = meta["counts"]
         if isinstance(counts.get("status"), dict) and "rejects" not in counts:
@@ -178,8 +181,7 @@ def cmd_messages(args: argparse.Namespace) -> int:
             continue
         if not isinstance(messages, dict) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in messages.values()):
-            raise InputError(f"sidecar {meta_path(t.output().path)} is damaged (messages is not "
-                             "a count per topic); remove it and rerun the step")
+            raise damaged("sidecar", meta_path(t.output().path), "messages is not a count per topic")
         totals.update(messages)
         print(f"{label(t)}: {format_counts(messages) or 'no messages'}")
     print(f"all sinks: {format_counts(dict(sorted(totals.items()))) or 'no messages'}")

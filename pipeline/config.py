@@ -23,6 +23,7 @@ import os
 import luigi
 
 from pipeline.catalog.factory import is_api_url
+from pipeline.catalog.fatcat import TOKEN_ENV
 from pipeline.importer.importer import DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
@@ -124,7 +125,6 @@ class importer(luigi.Config):  # noqa: N801
     description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 
 
-
 # Every section of the pipeline's own, in the order docs/configuration.md lists them.
 SECTIONS: tuple[type[luigi.Config], ...] = (backfill, ingest, grobid, kafka, pdftext, importer)
 
@@ -145,7 +145,7 @@ def settings_fingerprint() -> str:
     given = sorted(vars(parser.known_args).items()) if parser is not None else None
     raw = [cfg.items(s.get_task_family(), raw=True) if cfg.has_section(s.get_task_family())
            else None for s in SECTIONS]
-    token = os.environ.get("FATCAT_API_AUTH_TOKEN", "").encode("utf-8", "surrogateescape")
+    token = os.environ.get(TOKEN_ENV, "").encode("utf-8", "surrogateescape")
     return repr((given, raw, hashlib.sha256(token).hexdigest()))
 
 
