@@ -24,10 +24,11 @@ import luigi
 
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
+from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
 from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
-from pipeline.runlock import LockHeld, RunLock, sweep_temp_files
+from pipeline.runlock import RunLock, sweep_temp_files
 
 log = logging.getLogger("luigi-interface")
 
@@ -42,7 +43,9 @@ def run_key() -> str:
     it is derived from the `--backfill-workdir` option every run already
     gives, and a rerun of the same run gets the same task ids.
     """
-    return os.path.abspath(config.backfill().workdir)
+    # only the workdir: an unreadable other setting is the settings check's to report, with its
+    # name, not an error of building the task (a traceback and luigi's exit code 40)
+    return os.path.abspath(config.backfill.workdir.task_value("backfill", "workdir"))
 
 
 def tell_scheduler(task: luigi.Task, message: str, percent: float | None = None) -> None:
@@ -72,29 +75,29 @@ class InRun:
                            description="the run (absolute work directory); derived, do not set")
 
 
-def operator_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that describe bad data, settings or services, never a bug: the operator
-    gets their message, not a traceback."""
-    from pipeline.archive.model import ArchiveError
-    from pipeline.catalog.base import CatalogError
-    from pipeline.jsonio import InputError
-    from pipeline.preflight import SettingsError
-
-    return (StepFailed, InputError, SettingsError, CatalogError, ArchiveError, LockHeld)
+def _operator_error_names() -> set[str]:
+    """Names of `OperatorError` and every subclass loaded so far (for tracebacks luigi has
+    already formatted into text)."""
+    names, todo = set(), [OperatorError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
 
 
 class OperatorErrorFilter(logging.Filter):
     """Turn luigi's traceback of an operator error into one line naming the error.
 
     Luigi logs every failed task with `logger.exception` (and a failed
-    `requires()` with the formatted traceback in the message). For the
-    errors of `operator_errors()` the message already says what is wrong
-    with which file, line or setting; the traceback only hides it.
+    `requires()` or `complete()` with the formatted traceback in the message).
+    An `OperatorError` already says what is wrong with which file, line,
+    setting or service; the traceback only hides it.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and isinstance(exc, operator_errors()):
+        if exc is not None and (isinstance(exc, OperatorError) or is_disk_full(exc)):
             record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
             record.args = ()
             record.exc_info = None
@@ -102,8 +105,7 @@ class OperatorErrorFilter(logging.Filter):
         elif isinstance(record.msg, str) and "Traceback (most recent call last)" in record.msg:
             text = record.getMessage()
             last = text.rstrip().splitlines()[-1]
-            names = {cls.__name__ for cls in operator_errors()}
-            if last.split(":", 1)[0].rsplit(".", 1)[-1] in names:
+            if last.split(":", 1)[0].rsplit(".", 1)[-1] in _operator_error_names():
                 record.msg = text.split("\n", 1)[0] + " " + last
                 record.args = ()
         return True
@@ -119,20 +121,35 @@ def install_error_filter() -> None:
         logger.addFilter(_FILTER)
 
 
-_checked_settings: set[str] = set()
+_checked_settings: dict[str, str] = {}  # settings fingerprint -> the work directory
+_swept: set[str] = set()
+
+
+def check_settings_once() -> str:
+    """Check every setting once per process and configuration (see `pipeline.preflight`);
+    raises `SettingsError` naming each bad one. Returns the work directory.
+
+    Called by `complete()` as well as `deps()`: luigi asks the first task whether it is
+    complete before anything else, and that must not be where a bad value surfaces.
+    """
+    from pipeline.preflight import check_settings, raise_problems
+
+    key = config.settings_fingerprint()
+    if key not in _checked_settings:
+        raise_problems(config.unreadable_settings())
+        sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
+        check_settings(*sections)
+        _checked_settings[key] = sections[0].workdir
+    return _checked_settings[key]
 
 
 def preflight() -> None:
-    """Check every setting once per process and configuration (see `pipeline.preflight`)."""
-    from pipeline.preflight import check_settings
-
-    sections = (config.backfill(), config.ingest(), config.importer())
-    key = repr([s.to_str_params() for s in sections])
-    if key not in _checked_settings:
-        check_settings(*sections)
-        # a rerun first removes what killed runs left behind (never a final path)
-        sweep_temp_files(sections[0].workdir, recursive=True)
-        _checked_settings.add(key)
+    """The settings check, then (once per work directory) the sweep of what killed runs left
+    behind (never a final path)."""
+    workdir = check_settings_once()
+    if workdir not in _swept:
+        sweep_temp_files(workdir, recursive=True)
+        _swept.add(workdir)
 
 
 class PreflightMixin:
@@ -146,6 +163,10 @@ class PreflightMixin:
     def deps(self):
         preflight()
         return super().deps()
+
+    def complete(self) -> bool:
+        check_settings_once()
+        return super().complete()
 
 
 class BackfillTask(PreflightMixin, InRun, luigi.Task):
@@ -175,7 +196,8 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             return
         # one maker per target: a second run on this work directory making the same target
         # at the same time fails at once instead of mixing its work into ours
-        with RunLock(self.lock_path(), f"step {self.task_family} ({self.target_name})"):
+        with disk_full_reported(self.output().path), \
+                RunLock(self.lock_path(), f"step {self.task_family} ({self.target_name})"):
             if self.complete():  # made by another run while we were scheduled
                 log.info("%s: made by another run meanwhile; target kept", self)
                 return
@@ -210,6 +232,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
 
     # -- completeness -----------------------------------------------------
     def complete(self) -> bool:
+        check_settings_once()
         target = self.output().path
         sidecar = meta_path(target)
         if not (os.path.exists(target) and sidecar.exists()):
@@ -219,6 +242,8 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         try:
             meta = read_json(sidecar)
         except (OSError, ValueError):
+            return False
+        if not isinstance(meta, dict):  # damaged: the step did not finish as far as we know
             return False
         if meta.get("settings") != _jsonable(self.settings()):
             return False

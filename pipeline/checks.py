@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.errors import OperatorError
 
-class StepFailed(Exception):
+
+class StepFailed(OperatorError):
     """A step's own check failed (counts that do not add up, a QA gate): never publish."""
 
 

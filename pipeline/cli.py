@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 import luigi
 
@@ -23,21 +24,52 @@ from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
 from pipeline.cli_kafka import add_parser as add_kafka
+from pipeline.errors import OperatorError
 from pipeline.jsonio import InputError, count_lines, read_json
-from pipeline.provenance import meta_path, read_counts, read_meta
+from pipeline.provenance import meta_path
+
+
+def damaged(what: str, path: str | os.PathLike, why: object) -> InputError:
+    """The one-line error of a sidecar or counters file the CLI cannot report from."""
+    return InputError(f"{what} {path} is damaged ({why}); remove it and rerun the step")
+
+
+def json_document(path: str | os.PathLike, what: str) -> Any:
+    """A JSON file the CLI reports from; a damaged one is an `InputError` naming it (one line
+    on stderr, not json's traceback)."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise damaged(what, path, e) from None
+
+
+def finished_meta(task: BackfillTask) -> dict | None:
+    """A step's sidecar, None when the step has not finished; `InputError` when damaged."""
+    sidecar = meta_path(task.output().path)
+    if not sidecar.exists():
+        return None
+    meta = json_document(sidecar, "sidecar")
+    if not isinstance(meta, dict) or not isinstance(meta.get("counts"), dict):
+        raise damaged("sidecar", sidecar, "no counts object")
+    return meta
 
 
 def step_status(task: BackfillTask) -> dict:
-    """Existence, line count and recorded counts of one step's target."""
+    """Existence, line count and recorded counts of one step's target (a damaged sidecar is
+    shown on its row, the other steps are still listed)."""
     path = task.output().path
-    row = {"step": task.task_id, "target": path, "exists": os.path.exists(path), "lines": None}
+    row = {"step": task.task_id, "target": path, "exists": os.path.exists(path), "lines": None,
+           "problem": None}
     if row["exists"] and task.jsonl:
         try:
             row["lines"] = count_lines(path)
         except InputError as e:
             row["lines"] = f"unreadable: {e}"
-    meta = read_meta(path)
-    row["counts"] = meta.get("counts", {}) if meta is not None else {}
+    try:
+        meta = finished_meta(task)
+    except InputError as e:
+        meta, row["problem"] = None, str(e)
+    row["counts"] = meta["counts"] if meta is not None else {}
     row["complete"] = task.complete()
     return row
 
@@ -50,6 +82,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         mark = "done" if r["complete"] else ("stale" if r["exists"] else "missing")
         lines = "-" if r["lines"] is None else r["lines"]
         print(f"{mark:8} {lines!s:>8}  {r['target']}")
+        if r["problem"]:
+            print(f"{'':18}{r['problem']}")
         if r["counts"] and not args.brief:
             print(f"{'':18}{format_counts(r['counts'])}")
             for key, value in r["counts"].items():
@@ -103,14 +137,17 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 def step_counter(task: BackfillTask) -> dict[str, int] | None:
     """A finished step's counters in the runbook's shape (status histogram + total for ingest)."""
-    sidecar = meta_path(task.output().path)
-    if not sidecar.exists():
+    meta = finished_meta(task)
+    if meta is None:
         return None
     if not task.jsonl:  # a counters document (the import): exactly that
-        return read_json(task.output().path)
-    counts = read_counts(task.output().path)
-    if isinstance(counts.get("status"), dict) and "rejects" not in counts:
-        return {"total": counts["in"], **counts["status"]}
+        counts = json_document(task.output().path, "counters")
+        if not isinstance(counts, dict):
+            raise damaged("counters", task.output().path, "not a JSON object")
+    else:
+        counts = meta["counts"]
+        if isinstance(counts.get("status"), dict) and "rejects" not in counts:
+            counts = {"total": counts.get("in"), **counts["status"]}
     return {k: v for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
@@ -139,10 +176,13 @@ def cmd_messages(args: argparse.Namespace) -> int:
 
     totals: collections.Counter = collections.Counter()
     for t in [*find_steps("IngestShard"), GrobidRetry()]:
-        meta = read_meta(t.output().path)
+        meta = finished_meta(t)
         messages = meta["counts"].get("messages") if meta is not None else None
         if messages is None:
             continue
+        if not isinstance(messages, dict) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in messages.values()):
+            raise damaged("sidecar", meta_path(t.output().path), "messages is not a count per topic")
         totals.update(messages)
         print(f"{label(t)}: {format_counts(messages) or 'no messages'}")
     print(f"all sinks: {format_counts(dict(sorted(totals.items()))) or 'no messages'}")
@@ -179,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
         luigi.configuration.get_config().set("backfill", "workdir", args.workdir)
     try:
         return args.func(args)
+    except OperatorError as e:  # a bad setting, a damaged file...: one line, no traceback
+        print(f"backfill {args.command}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # `backfill catalog dump | head`: the reader left; not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

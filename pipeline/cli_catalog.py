@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 
 from pipeline import wiring
 from pipeline.catalog import is_api_url, rejects_path_for
 from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
+from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.errors import OperatorError
 from pipeline.importer import import_file_meta, record_finished
-from pipeline.jsonio import InputError, dumps, write_json
+from pipeline.jsonio import dumps, write_json
+from pipeline.locations import unusable_url_problem
 from pipeline.runlock import LockHeld
 from pipeline.targets import IMPORT_JOURNAL
 
@@ -31,8 +35,14 @@ from pipeline.targets import IMPORT_JOURNAL
 LOCKED = 10
 
 
-def _default_catalog() -> str:
-    return wiring.catalog_spec()
+def _catalog(args: argparse.Namespace) -> str:
+    """`--catalog`, else `[backfill] catalog`: a path or an http(s) URL (scheme in any case);
+    another URL (`ftp://...`) is refused, never taken for a file name."""
+    spec = args.catalog or wiring.catalog_spec()
+    problem = unusable_url_problem("--catalog" if args.catalog else "[backfill] catalog", spec)
+    if problem:
+        raise CatalogError(problem)
+    return spec
 
 
 def _sqlite_only(spec: str, command: str) -> None:
@@ -41,7 +51,7 @@ def _sqlite_only(spec: str, command: str) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     _sqlite_only(spec, "load")
     rejects = args.rejects or rejects_path_for(spec)
     report = load_export(spec, args.export, rejects_path=rejects)
@@ -53,21 +63,25 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     _sqlite_only(spec, "dump")
     if not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
-    with SqliteCatalog(spec) as cat:
-        try:
+    check_catalog_file(spec)  # a damaged file: one line saying so, not SQLite's traceback
+    try:
+        with SqliteCatalog(spec) as cat:
             dump(cat, sys.stdout)
             sys.stdout.flush()
-        except BrokenPipeError:  # `catalog dump | head`: the reader has seen enough
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:  # `catalog dump | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except sqlite3.DatabaseError as e:  # damage the quick check did not reach
+        raise CatalogError(f"embedded catalog {spec} is damaged ({e}); load it again "
+                           "(`catalog load EXPORT`)") from None
     return 0
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     if not is_api_url(spec) and not os.path.exists(spec):
         raise CatalogError(f"no catalog at {spec}; load one with `catalog load EXPORT`")
     cat = wiring.open_named_catalog(spec)
@@ -82,7 +96,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     settings = wiring.import_options()
-    spec = args.catalog or _default_catalog()
+    spec = _catalog(args)
     journal = args.journal or wiring.import_journal_path()
     cat = wiring.open_named_catalog(spec, seed=args.seed)
     with cat:
@@ -133,8 +147,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _guard(func):
-    """Report catalog and input errors as one line on stderr and exit status 1; another
-    importer holding the catalog or journal exits LOCKED (10, luigi's `already_running`)."""
+    """Report operator errors (and a bad value: ValueError) as one line on stderr and exit
+    status 1; another importer holding the catalog or journal exits LOCKED (10, luigi's
+    `already_running`)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
@@ -142,7 +157,7 @@ def _guard(func):
         except LockHeld as e:
             print(f"catalog {args.catalog_command}: {e}", file=sys.stderr)
             return LOCKED
-        except (CatalogError, InputError, ValueError) as e:
+        except (OperatorError, ValueError) as e:
             print(f"catalog {args.catalog_command}: {e}", file=sys.stderr)
             return 1
 

@@ -17,11 +17,13 @@ are not involved: these sections are read, never passed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import luigi
 
 from pipeline.catalog.factory import is_api_url
+from pipeline.catalog.fatcat import TOKEN_ENV
 from pipeline.importer.importer import DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
@@ -122,3 +124,64 @@ class importer(luigi.Config):  # noqa: N801
     batch_size = luigi.IntParameter(default=100, significant=False)
     description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 
+
+# Every section of the pipeline's own, in the order docs/configuration.md lists them.
+SECTIONS: tuple[type[luigi.Config], ...] = (backfill, ingest, grobid, kafka, pdftext, importer)
+
+_KINDS = ((luigi.BoolParameter, "true or false"), (luigi.IntParameter, "an integer"),
+          (luigi.FloatParameter, "a number"),
+          (luigi.ListParameter, 'a JSON list, e.g. ["/srv/a.json.gz"]'))
+
+
+def settings_fingerprint() -> str:
+    """What the settings are made of, as given: the command line, the raw values of the
+    pipeline's sections and the API token (hashed). Equal fingerprints, equal settings: the
+    settings check (run before every `complete()`) is done once per fingerprint, and this
+    costs microseconds where reading every value costs milliseconds."""
+    from luigi.cmdline_parser import CmdlineParser
+
+    parser = CmdlineParser.get_instance()
+    cfg = luigi.configuration.get_config()
+    given = sorted(vars(parser.known_args).items()) if parser is not None else None
+    raw = [cfg.items(s.get_task_family(), raw=True) if cfg.has_section(s.get_task_family())
+           else None for s in SECTIONS]
+    token = os.environ.get(TOKEN_ENV, "").encode("utf-8", "surrogateescape")
+    return repr((given, raw, hashlib.sha256(token).hexdigest()))
+
+
+def unreadable_settings() -> list[str]:
+    """Every value of the pipeline's sections that cannot be read, as one problem each.
+
+    Why here, not in `luigi`: luigi parses a section's values only when the
+    section is first instantiated, inside whichever step asks, and reports
+    an unparsable `--backfill-shards abc` as an unhandled exception with a
+    traceback (exit 40), or only after earlier steps ran (`--pdftext-enabled
+    maybe`). Reading each value on its own here names the setting and what
+    it should be. A value given empty on the command line
+    (`--backfill-export ''`, e.g. from an unset shell variable) is refused
+    too: luigi silently takes it as "not given" and the run would use the
+    default (the sample world's export).
+    """
+    from luigi.cmdline_parser import CmdlineParser
+
+    parser = CmdlineParser.get_instance()
+    given = vars(parser.known_args) if parser is not None else {}
+    problems = []
+    for section in SECTIONS:
+        family = section.get_task_family()
+        for name, param in section.get_params():
+            option = f"--{family}-{name.replace('_', '-')}"
+            # luigi's own name for the option's argparse destination
+            raw = given.get(param._parser_global_dest(name, family))
+            if raw == "" and param._default not in ("", None, (), []):
+                problems.append(f"[{family}] {name} is given empty ({option} ''); give a value, "
+                                f"or leave the option out for the default {param._default!r}")
+                continue
+            try:
+                param.task_value(family, name)
+            except Exception:  # noqa: BLE001 - any parse error of any parameter type is reported
+                if raw is None:
+                    raw = luigi.configuration.get_config().get(family, name, None)
+                kind = next((k for cls, k in _KINDS if isinstance(param, cls)), "readable")
+                problems.append(f"[{family}] {name} must be {kind}, got {raw!r}")
+    return problems

@@ -11,6 +11,7 @@ number); and a truncated gzip ended a loop early without a word (we raise
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -22,13 +23,15 @@ from typing import IO, Any
 
 from isal import igzip, igzip_threaded
 
+from pipeline.errors import OperatorError
+
 GZIP_MAGIC = b"\x1f\x8b"
 # A catalog entity or ingest result is a few KB; a longer line is damage (a missing newline,
 # a binary file, a gzip bomb), and is rejected without ever being held whole in memory.
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
 
-class InputError(Exception):
+class InputError(OperatorError):
     """An input file cannot be read to its end (truncated gzip, missing file...)."""
 
 
@@ -276,9 +279,19 @@ class AtomicWriter:
         os.replace(self.tmp, self.path)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._close(flush=False)
-        if self.tmp.exists():
-            self.tmp.unlink()
+        """Discard what was not committed. Nothing here may raise over the error that got us
+        here: closing the compressor writes its last buffered bytes, which a full disk refuses
+        again, and that second error would hide the first (and leave the file behind)."""
+        try:
+            self._close(flush=False)
+        except OSError:
+            for f in (self._f, self._raw):
+                if f is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        f.close()
+            self._f = self._raw = None
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -19,6 +19,7 @@ from pipeline.archive.factory import open_archive, wayback_endpoints
 from pipeline.archive.model import ArchiveError
 from pipeline.checks import StepFailed
 from pipeline.jsonio import InputError, iter_objects
+from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def probe_urls(export: str, limit: int = PROBE_URLS) -> list[str]:
 
 def _clients(archive: str, ingest):
     """Archive clients with a short timeout and no retries: a check, not the ingest."""
-    if not archive.startswith(("http://", "https://")):
+    if not is_http_url(archive):
         try:
             return open_archive(archive, ingest)
         except ValueError as e:
@@ -120,7 +121,7 @@ def check_archive(archive: str, ingest, export: str) -> str:
 
 def check_catalog(catalog: str) -> str:
     """The import can write: the API token is set (fatcat), or the file is writable (SQLite)."""
-    if catalog.startswith(("http://", "https://")):
+    if is_http_url(catalog):
         if not os.environ.get(TOKEN_ENV, "").strip():
             raise PreconditionFailed(
                 f"catalog {catalog}: the environment variable {TOKEN_ENV} is not set; export the "

@@ -24,12 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import OperatorError
+
 log = logging.getLogger("luigi-interface")
 
 TEMP_RE = re.compile(r"\.tmp-(\d+)(-wal|-shm|-journal)?$")
 
 
-class LockHeld(Exception):
+class LockHeld(OperatorError):
     """Another live process holds the lock: this run must not go on."""
 
 

@@ -176,13 +176,16 @@ def settings_sections(**over):
 
     sections = {
         "backfill": dict(workdir="w", shards=4, sample_min_success=0.5, sample_size=10,
-                         archive="/", export="/nonexistent"),
+                         archive="/", export="/nonexistent", progress_seconds=5.0,
+                         extra_results=(), catalog="", catalog_seed=""),
         "ingest": dict(concurrency=4, cdx_dialect="auto", max_hops=6, max_redirects=25,
                        max_body_bytes=1000, cdx_limit=25, blocklist=lambda: [],
-                       cookies=lambda: []),
+                       cookies=lambda: [], warc_base="", archive_proxy=""),
         "importer": dict(batch_size=100),
     }
     for key, value in over.items():
         section, name = key.split("__")
         sections[section][name] = value
+    backfill = sections["backfill"]
+    backfill.setdefault("catalog_path", lambda: backfill["catalog"] or f"{backfill['workdir']}/catalog.sqlite")
     return tuple(SimpleNamespace(**sections[name]) for name in ("backfill", "ingest", "importer"))

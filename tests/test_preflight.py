@@ -87,3 +87,41 @@ def test_data_error_in_a_step_is_one_line_not_a_traceback(tmp_path, world):
     assert proc.returncode == 30, proc.stderr[-3000:]
     assert "InputError" in proc.stderr and str(export) in proc.stderr and "truncated" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("option, value, needle", [
+    ("--backfill-shards", "abc", "[backfill] shards must be an integer, got 'abc'"),
+    ("--backfill-extra-results", "not-a-list", "[backfill] extra_results must be a JSON list"),
+    ("--backfill-progress-seconds", "-1", "[backfill] progress_seconds must be > 0, got -1.0"),
+    ("--pdftext-enabled", "maybe", "[pdftext] enabled must be true or false, got 'maybe'"),
+    ("--backfill-catalog-seed", "{tmp}/no-such-seed.json.gz",
+     "[backfill] catalog_seed {tmp}/no-such-seed.json.gz does not exist"),
+    ("--backfill-shards", "100000000", "[backfill] shards must be <= 4096, got 100000000"),
+    ("--backfill-export", "", "[backfill] export is given empty (--backfill-export '')"),
+    ("--backfill-catalog", "ftp://x", "[backfill] catalog is a ftp:// URL ('ftp://x')"),
+    ("--backfill-archive", "FTP://archive.example/", "[backfill] archive is a ftp:// URL"),
+])
+def test_each_bad_setting_is_one_line_and_exit_35_before_any_step(tmp_path, world, option, value,
+                                                                   needle):
+    work = tmp_path / "work"
+    proc = luigi(work, world, option, value.format(tmp=tmp_path))
+    assert proc.returncode == 35, proc.stderr[-3000:]  # [retcode] scheduling_error
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    rejected = [line for line in proc.stderr.splitlines() if "configuration rejected" in line]
+    assert len(rejected) == 1 and needle.format(tmp=tmp_path) in rejected[0], proc.stderr[-3000:]
+    assert "running   " not in proc.stderr  # luigi started no task
+    assert not work.exists() or not any(p.is_file() for p in work.rglob("*"))
+
+
+def test_settings_problems_of_urls_and_ranges():
+    assert settings_problems(*settings_sections(backfill__shards=4096)) == []
+    assert settings_problems(*settings_sections(backfill__catalog="HTTPS://api.example/v0"),
+                             environ={"FATCAT_API_AUTH_TOKEN": "tok\r\n"}) == []
+    for over, needle in (
+            ({"backfill__progress_seconds": float("nan")}, "progress_seconds must be > 0"),
+            ({"backfill__extra_results": "a-string"}, "extra_results must be a JSON list"),
+            ({"ingest__archive_proxy": "socks5://p:1080"}, "[ingest] archive_proxy is a socks5://"),
+            ({"ingest__warc_base": "s3://bucket/"}, "[ingest] warc_base is a s3:// URL"),
+            ({"backfill__archive": "ftp://x"}, "[backfill] archive is a ftp:// URL")):
+        problems = settings_problems(*settings_sections(**over))
+        assert len(problems) == 1 and needle in problems[0], problems

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxClient, ContentClient
+from pipeline.locations import is_http_url
 
 # The Internet Archive keeps its CDX API and replay under different paths.
 _IA_HOSTS = ("web.archive.org",)
@@ -44,7 +45,7 @@ def open_archive(spec: str, settings=None, *, warc_base: str | None = None,
     file) when given. Raises ValueError
     for a spec that is neither an existing directory nor an http(s) URL.
     """
-    if spec.startswith(("http://", "https://")):
+    if is_http_url(spec):
         # Imported here: the HTTP stack (requests) costs a local-collection run ~0.1 s of startup.
         from pipeline.archive.cdxapi import HttpCdxClient
         from pipeline.archive.rangeread import HttpRangeWarcClient

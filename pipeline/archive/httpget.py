@@ -14,12 +14,14 @@ from collections.abc import Mapping
 
 import requests
 
+from pipeline.locations import is_http_url
+
 
 def proxies_for(proxy: str | None) -> dict[str, str]:
     """`requests` proxies mapping for one configured proxy URL (empty: connect directly)."""
     if not proxy:
         return {}
-    if not proxy.startswith(("http://", "https://")):
+    if not is_http_url(proxy):
         raise ValueError(f"archive proxy must be an http(s):// URL, not {proxy!r}")
     return {"http": proxy, "https": proxy}
 

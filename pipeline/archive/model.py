@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
+from pipeline.errors import OperatorError
 
-class ArchiveError(Exception):
+
+class ArchiveError(OperatorError):
     """Base of archive failures; `status` is the ingest status it becomes."""
 
     status = "wayback-error"

@@ -22,13 +22,15 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
+from pipeline.errors import OperatorError
+
 IDENT_RE = re.compile(r"^[a-z2-7]{26}$")
 ENTITY_STATES = ("wip", "active", "redirect", "deleted")
 # Keys that describe an entity's place in the catalog rather than its content.
 CATALOG_KEYS = ("ident", "revision", "state")
 
 
-class CatalogError(Exception):
+class CatalogError(OperatorError):
     """Base of every catalog failure; `error` is fatcat's error name."""
 
     error = "CatalogError"

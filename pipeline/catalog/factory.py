@@ -16,13 +16,15 @@ from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
 from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.locations import is_http_url
 from pipeline.runlock import RunLock
 
 log = logging.getLogger(__name__)
 
 
 def is_api_url(spec: str) -> bool:
-    return spec.startswith(("http://", "https://"))
+    """An http(s) URL (scheme in any case) is the fatcat API; anything else a file path."""
+    return is_http_url(spec)
 
 
 def rejects_path_for(catalog_path: str | os.PathLike) -> str:

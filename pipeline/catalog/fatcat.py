@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -61,6 +62,7 @@ from pipeline.catalog.base import (
     editgroup_is_accepted,
 )
 from pipeline.httpretry import Retrying
+from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,44 @@ def editor_id_of_token(token: str | None) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
+def token_problem(raw: str | None) -> str | None:
+    """Why the token cannot be sent as an HTTP header (None: it can, or it is unset).
+
+    Surrounding whitespace (the CR/LF of `$(cat token.txt)` from a CRLF file)
+    is not a problem: `clean_token` strips it. What is left must be visible
+    ASCII: `requests` refuses a header with a control character (and its
+    error repeats the header, token and all), and a non-Latin-1 character
+    fails deep in `http.client`. The message names the variable and the
+    position, never the value.
+    """
+    token = (raw or "").strip()
+    for i, ch in enumerate(token):
+        if not "!" <= ch <= "~":
+            what = ("a space or control character" if ch.isspace() or ord(ch) < 32 or ord(ch) == 127
+                    else "a non-ASCII character")
+            return (f"{TOKEN_ENV} holds {what} at position {i + 1} of {len(token)}, which an HTTP "
+                    "header cannot carry; export the token exactly as issued")
+    return None
+
+
+def clean_token(raw: str | None) -> str | None:
+    """The token without surrounding whitespace (None when unset or blank); raises
+    `InvalidCredentials` (naming the variable, not the value) when it cannot be sent."""
+    problem = token_problem(raw)
+    if problem:
+        raise InvalidCredentials(problem)
+    return (raw or "").strip() or None
+
+
+def token_forms(token: str) -> list[str]:
+    """Every way the token can appear in a text: as is, stripped, and escaped the way a
+    repr or JSON writes it (`abc\\r`, `\\u00e9`), longest first."""
+    forms = {token, token.strip(), repr(token)[1:-1], json.dumps(token)[1:-1],
+             token.encode("unicode_escape").decode("ascii"),
+             repr(token.encode("utf-8", "backslashreplace"))[2:-1]}
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
 class FatcatCatalog(Catalog):
     """A fatcat API at an explicit base URL; the token is read from the environment."""
 
@@ -90,13 +130,13 @@ class FatcatCatalog(Catalog):
                  backoff: float = 0.5, timeout: float = 60.0,
                  session: requests.Session | None = None):
         parts = urlsplit(base_url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not is_http_url(base_url) or not parts.netloc:
             raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
         if parts.username or parts.password:
             raise ValueError("fatcat API base URL must not carry credentials; use FATCAT_API_AUTH_TOKEN")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = urlunsplit(parts).rstrip("/")  # the scheme lower-cased (`HTTPS://`)
         self.name = self.base_url
-        self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self._token = clean_token(token if token is not None else os.environ.get(TOKEN_ENV))
         self.retry = Retrying(retries, backoff)
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -116,8 +156,10 @@ class FatcatCatalog(Catalog):
 
     # -- plumbing -----------------------------------------------------------
     def _scrub(self, text: str) -> str:
+        """The text without the token, in any of the forms an error message may quote it."""
         if self._token:
-            text = text.replace(self._token, "[token]")
+            for form in token_forms(self._token):
+                text = text.replace(form, "[token]")
         return text
 
     def _error(self, cls: type[CatalogError], text: str) -> CatalogError:

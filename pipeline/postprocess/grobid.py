@@ -23,6 +23,8 @@ import xml.etree.ElementTree as ET
 import grobid_tei_xml
 import requests
 
+from pipeline.errors import OperatorError
+from pipeline.locations import is_http_url
 from pipeline.sinks.message import GROBID, Message, attach
 
 TIMEOUT = 180.0
@@ -41,7 +43,7 @@ FORM = {
 BIBLIO_KEYS = ("title", "authors", "journal", "date", "doi")
 
 
-class GrobidUnavailable(Exception):
+class GrobidUnavailable(OperatorError):
     """GROBID is configured but does not answer its health check."""
 
 
@@ -49,7 +51,7 @@ class GrobidClient:
     """A GROBID server at `host` (base URL without `/api`). Thread-safe: a session per thread."""
 
     def __init__(self, host: str, timeout: float = TIMEOUT, isalive_timeout: float = ISALIVE_TIMEOUT):
-        if not host.startswith(("http://", "https://")):
+        if not is_http_url(host):
             raise ValueError(f"GROBID host must be an http(s) URL, got {host!r}")
         self.host = host.rstrip("/")
         self.timeout = timeout

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import collections
 
+from pipeline.errors import OperatorError
 from pipeline.sinks.message import GROBID, TOPICS, Message, take
 
 
-class SinkError(Exception):
+class SinkError(OperatorError):
     """A message could not be stored (delivery failed, not acknowledged, too large...)."""
 
 

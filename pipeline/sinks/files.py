@@ -13,6 +13,7 @@ Every topic gets its file, even with no message (the shard ran, it had none).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
 from pathlib import Path
@@ -66,10 +67,17 @@ class FileSink(Sink):
         return {topic_name(kind, self.env): self.counts[kind] for kind in self.paths}
 
     def abort(self) -> None:
+        """Drop the temporary files; never raises (a full disk refuses the zip's last bytes
+        too, and that must not hide why the shard is aborting)."""
         for writer in self._json.values():
             writer.__exit__(None, None, None)
-        if self._zip is not None:
-            self._zip.close()
-            self._zip = None
-        if self._zip_tmp.exists():
-            self._zip_tmp.unlink()
+        zf, self._zip = self._zip, None
+        if zf is not None:
+            try:
+                zf.close()
+            except OSError:
+                if zf.fp is not None:
+                    with contextlib.suppress(OSError):
+                        zf.fp.close()
+        with contextlib.suppress(OSError):
+            self._zip_tmp.unlink(missing_ok=True)
