@@ -217,6 +217,11 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         """Companion files published with the target (rejects, reports)."""
         return []
 
+    def output_files(self) -> list[str]:
+        """The target and its companions, absolute: recorded in the sidecar and compared with
+        it, so a run started from another directory (a relative workdir) finds the same files."""
+        return [os.path.abspath(p) for p in [self.output().path, *self.extra_outputs()]]
+
     # -- completeness -----------------------------------------------------
     def complete(self) -> bool:
         """Target, companions and sidecar are the ones this step wrote, made with today's
@@ -231,7 +236,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         sidecar = meta_path(target)
         if not (os.path.exists(target) and sidecar.exists()):
             return False
-        outputs = [target, *self.extra_outputs()]
+        outputs = self.output_files()
         if any(not os.path.exists(p) for p in outputs):
             return False
         try:
@@ -312,7 +317,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             "params": self.to_str_params(only_significant=True),
             "settings": _jsonable(self.settings()),
             "inputs": [file_identity(p, current_digest(p)) for p in self.input_files()],
-            "outputs": [file_identity(p) for p in [target, *self.extra_outputs()]],
+            "outputs": [file_identity(p) for p in self.output_files()],
             "counts": counts,
             "version": __version__,
             "finished": utc_now(),
