@@ -110,6 +110,7 @@ def summary(text: str) -> str:
     return parts[1] if len(parts) >= 3 else ""
 
 
+# (a sidecar's `checksum` covers its timings, so it differs between two correct runs too)
 TIMING_KEYS = ("generated", "started", "finished", "seconds", "rate_per_s", "mtime_ns", "checksum",
                "total_step_seconds")
 
