@@ -27,7 +27,16 @@ from pipeline.checks import StepFailed, format_counts
 from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
 from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
-from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
+from pipeline.provenance import (
+    changed_outputs,
+    current_digest,
+    file_identity,
+    meta_path,
+    seal_meta,
+    seal_problem,
+    unchanged,
+    utc_now,
+)
 from pipeline.runlock import RunLock, sweep_temp_files
 
 log = logging.getLogger("luigi-interface")
@@ -230,14 +239,28 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         """Companion files published with the target (rejects, reports)."""
         return []
 
+    def output_files(self) -> list[str]:
+        """The target and its companions, absolute: recorded in the sidecar and compared with
+        it, so a run started from another directory (a relative workdir) finds the same files."""
+        return [os.path.abspath(p) for p in [self.output().path, *self.extra_outputs()]]
+
     # -- completeness -----------------------------------------------------
     def complete(self) -> bool:
+        """Target, companions and sidecar are the ones this step wrote, made with today's
+        settings from the same inputs, and every data upstream step is complete too.
+
+        A target or companion that differs from what the sidecar recorded (a shard
+        cut short by hand, a truncated sink file, garbage in `report.json`), or a
+        sidecar edited since it was written (its checksum), makes the step
+        incomplete: it is made again, never passed on downstream.
+        """
         check_settings_once()
         target = self.output().path
         sidecar = meta_path(target)
         if not (os.path.exists(target) and sidecar.exists()):
             return False
-        if any(not os.path.exists(p) for p in self.extra_outputs()):
+        outputs = self.output_files()
+        if any(not os.path.exists(p) for p in outputs):
             return False
         try:
             meta = read_json(sidecar)
@@ -245,7 +268,16 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             return False
         if not isinstance(meta, dict):  # damaged: the step did not finish as far as we know
             return False
+        problem = seal_problem(meta)
+        if problem:
+            _say_once(f"{self}: sidecar {sidecar} {problem}; the step is made again")
+            return False
         if meta.get("settings") != _jsonable(self.settings()):
+            return False
+        changed = changed_outputs(meta, outputs)
+        if changed:
+            _say_once(f"{self}: {', '.join(changed)} not as its sidecar recorded "
+                      "(edited, cut short or replaced); the step is made again")
             return False
         recorded = {i["path"]: i for i in meta.get("inputs", [])}
         inputs = self.input_files()
@@ -310,7 +342,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             "params": self.to_str_params(only_significant=True),
             "settings": _jsonable(self.settings()),
             "inputs": [file_identity(p, current_digest(p)) for p in self.input_files()],
-            "outputs": [file_identity(p) for p in [target, *self.extra_outputs()]],
+            "outputs": [file_identity(p) for p in self.output_files()],
             "counts": counts,
             "version": __version__,
             "finished": utc_now(),
@@ -319,7 +351,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         if started is not None:  # the run report's duration and rate of each step
             meta["started"] = started[0]
             meta["seconds"] = round(time.monotonic() - started[1], 3)
-        write_json(meta_path(target), meta)
+        write_json(meta_path(target), seal_meta(meta))
         log.info("%s: %s", self.task_family, format_counts(counts))
         # the final counts stay in the scheduler's status message
         final = f"done: {format_counts(counts)}"
@@ -345,6 +377,16 @@ def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
             yield task
 
     yield from visit(root)
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """Log why a step is not complete once per process (Luigi asks `complete()` many times)."""
+    if message not in _said:
+        _said.add(message)
+        log.warning("%s", message)
 
 
 def _stat(path: str) -> tuple[int, int] | None:

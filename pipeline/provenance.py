@@ -12,13 +12,21 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from pipeline.jsonio import read_json
+from pipeline.jsonio import InputError, read_json
 
 META_SUFFIX = ".meta.json"
+# the sidecar's own checksum: sha256 of the rest of the sidecar (see `seal_meta`)
+CHECKSUM_KEY = "checksum"
+
+
+class SidecarError(InputError, ValueError):
+    """A sidecar that is not what its step wrote (unreadable, or edited since): its counts
+    cannot be trusted, and the step that wrote it is not complete."""
 
 
 def utc_now(*, micro: bool = False) -> str:
@@ -39,8 +47,62 @@ def read_meta(target: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def read_counts(target: str | os.PathLike) -> dict[str, Any]:
-    """The counts a finished step recorded for `target` (its sidecar must exist)."""
-    return read_json(meta_path(target))["counts"]
+    """The counts a finished step recorded for `target` (its sidecar must exist and be the one
+    the step wrote: an edited sidecar raises `SidecarError` rather than hand on its figures)."""
+    return read_sealed_meta(target)["counts"]
+
+
+def seal_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """`meta` with its checksum: the sha256 of the rest of it, canonically serialised.
+
+    Why a checksum inside the sidecar: its counts are what the next step, the
+    report and the operator trust, and a hand edit ("fix" a count, paste another
+    run's sidecar) would otherwise pass for the step's own record. It guards
+    against edits and accidents, not against someone who recomputes it.
+    """
+    body = {k: v for k, v in meta.items() if k != CHECKSUM_KEY}
+    return {**body, CHECKSUM_KEY: _meta_digest(body)}
+
+
+def seal_problem(meta: Any) -> str | None:
+    """Why `meta` is not a sidecar as its step wrote it, or None when its checksum holds."""
+    if not isinstance(meta, dict):
+        return "is not a JSON object"
+    recorded = meta.get(CHECKSUM_KEY)
+    if recorded is None:
+        return "has no checksum (written by hand or by an older version)"
+    if recorded != _meta_digest({k: v for k, v in meta.items() if k != CHECKSUM_KEY}):
+        return "does not match its checksum (edited since its step wrote it)"
+    return None
+
+
+def _meta_digest(body: dict[str, Any]) -> str:
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_sealed_meta(target: str | os.PathLike) -> dict[str, Any]:
+    """A target's sidecar, checked against its checksum (`SidecarError` when it fails)."""
+    sidecar = meta_path(target)
+    try:
+        meta = read_json(sidecar)
+    except ValueError as e:
+        raise SidecarError(f"sidecar {sidecar} is not JSON ({e}); rerun its step") from None
+    problem = seal_problem(meta)
+    if problem:
+        raise SidecarError(f"sidecar {sidecar} {problem}; rerun its step")
+    return meta
+
+
+def changed_outputs(meta: dict[str, Any], paths: list[str]) -> list[str]:
+    """Which of a step's `paths` (its target and companions) are not the files its sidecar
+    `meta` recorded: missing, unrecorded, or with other content.
+
+    Same size and mtime is the same file (a no-op rerun reads no byte); only a
+    file whose mtime changed is hashed, and kept if its bytes are the recorded ones.
+    """
+    recorded = {o.get("path"): o for o in meta.get("outputs") or [] if isinstance(o, dict)}
+    return [p for p in paths if not os.path.exists(p) or not unchanged(recorded.get(p), p)]
 
 
 def file_identity(path: str | os.PathLike, sha256: str | None = None) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OperatorError
+from pipeline.fswalk import walk_names
 
 log = logging.getLogger("luigi-interface")
 
@@ -175,14 +176,14 @@ def sweep_temp_files(directory: str | os.PathLike, recursive: bool = False) -> l
 
 
 def _listed(directory: Path, recursive: bool) -> list[Path]:
-    """The temporary names under `directory`, listed before anything is removed (listed
-    again when a directory vanishes while it is being listed)."""
-    for _attempt in range(3):
-        try:
-            return sorted(directory.rglob("*.tmp-*") if recursive else directory.glob("*.tmp-*"))
-        except FileNotFoundError:
-            continue
-    return []
+    """The temporary names under `directory`, listed before anything is removed (another
+    run may remove its own scratch directory meanwhile: what vanished is not listed)."""
+    if recursive:
+        return walk_names(directory, "*.tmp-*")
+    try:
+        return sorted(directory.glob("*.tmp-*"))
+    except FileNotFoundError:
+        return []
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -88,3 +88,24 @@ def test_catalog_from_another_export_is_refused(tmp_path, world):
         open_catalog(str(cat), seed=str(other))
     msg = str(err.value)
     assert str(export) in msg and str(other) in msg and "skip-no-match" in msg
+
+
+def test_the_cheap_header_check_sees_garbage_and_a_cut_file(tmp_path):
+    """`header_problem` (run at every completeness check of the import) reads 100 bytes."""
+    import sqlite3
+
+    from pipeline.catalog.integrity import header_problem
+
+    cat = tmp_path / "c.sqlite"
+    db = sqlite3.connect(cat)
+    db.execute("CREATE TABLE t (x TEXT)")
+    db.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
+    db.commit()
+    db.close()
+    assert header_problem(cat) is None
+    whole = cat.read_bytes()
+    cat.write_bytes(whole[:4096 * 3])  # cut at a page boundary: SQLite itself may not notice
+    assert header_problem(cat).startswith("cut short")
+    cat.write_bytes(b"\0" * len(whole))
+    assert header_problem(cat) == "not a SQLite database"
+    assert header_problem(tmp_path / "missing.sqlite").startswith("unreadable")

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.fswalk import walk_names
 from pipeline.jsonio import read_json
 
 pytestmark = pytest.mark.crash_trials
@@ -68,7 +69,9 @@ def _journal_events(work: Path) -> int:
 
 
 def _steps_done(work: Path) -> int:
-    return sum(1 for _ in work.rglob("*.meta.json")) if work.exists() else 0
+    # walked while the pipeline runs: a scratch directory (`.merge-parts-*.tmp-PID`) can vanish
+    # mid-walk, which `Path.rglob` reports as FileNotFoundError; `walk_names` skips it
+    return len(walk_names(work, "*.meta.json", files_only=True))
 
 
 def _killed_run(work: Path, world: Path, *, after_steps: tuple[int, float] | None = None,

@@ -280,3 +280,29 @@ def test_sigkill_then_rerun_edits_each_entity_once_and_never_leaks_the_token(tmp
     for path in work.rglob("*"):
         if path.is_file():
             assert token not in path.read_bytes(), path
+
+
+def test_a_finished_run_over_the_same_input_gets_its_counts_back(world):
+    """The import step's rerun after its run finished (sidecar lost, killed before it): the
+    journal's FINISHED counts, when they fit; another input or a misfit: what this run saw."""
+    from pipeline.importer import import_source, record_finished, restore_finished_run
+
+    db, fm, journal = world
+    first = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert first.counts["update"] == N
+    record_finished(journal, db.name, first.counters(), source=import_source(fm))
+
+    again = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert again.counts["update"] == 0  # what this attempt saw: nothing left to fill
+    restored = restore_finished_run(again, journal, db.name, import_source(fm))
+    assert restored.counters() == first.counters() and restored.recovery.earlier_edits == N
+
+    other = write_lines(fm.parent / "other.json", [file_meta(i) for i in range(N)])
+    seen = import_file_meta(other, db, journal_path=journal, batch_size=10)
+    kept = restore_finished_run(seen, journal, db.name, import_source(other))
+    assert kept.counts["update"] == 0 and kept.counts["skip-existing-complete"] == N  # not its run
+
+    # the FINISHED counts do not fit what a rerun over the same input sees: left as seen
+    record_finished(journal, db.name, {**first.counters(), "skip-no-match": 5}, source=import_source(fm))
+    misfit = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert restore_finished_run(misfit, journal, db.name, import_source(fm)).counts["update"] == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.jsonio import read_json, write_json
+from pipeline.provenance import SidecarError, file_identity, seal_meta
 from pipeline.report import gather_report, render_html, write_report
 from pipeline.report.charts import all_charts
 from pipeline.report.palette import STATUS_COLORS, SUCCESS_COLOR, status_color
@@ -25,10 +26,10 @@ def sidecar(work: Path, target: str, task: str, counts: dict, params: dict | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("x\n")
     meta = {"task": task, "params": params or {}, "counts": counts, "settings": {},
-            "finished": "2026-12-04T10:00:00Z", **extra}
+            "outputs": [file_identity(path)], "finished": "2026-12-04T10:00:00Z", **extra}
     if seconds is not None:
         meta["seconds"] = seconds
-    write_json(f"{path}.meta.json", meta)
+    write_json(f"{path}.meta.json", seal_meta(meta))
     return str(path)
 
 
@@ -96,6 +97,27 @@ def test_hand_offs_are_checked_and_a_mismatch_shows(work):
     assert "MISMATCH" in page
 
 
+def test_sidecars_and_targets_not_as_their_steps_wrote_them_show(work):
+    check = "every sidecar and target is as its step wrote it"
+    assert {c["check"]: c["ok"] for c in gather_report(work)["consistency"]}[check] is True
+    uniq = work / "files_missing_sha256.file_meta.uniq.json.gz.meta.json"
+    meta = read_json(uniq)
+    meta["counts"]["out"] = 81  # a count "fixed" by hand
+    write_json(uniq, meta)
+    (work / "ingest_results/shard-001-of-002.json.gz").write_text("cut\n")  # a target remade by hand
+    found = {c["check"]: c for c in gather_report(work)["consistency"]}[check]
+    assert found["ok"] is False and len(found["found"]) == 2
+    assert "uniq.json.gz.meta.json does not match its checksum" in found["found"][1]
+    assert "shard-001-of-002.json.gz is not the file its sidecar recorded" in found["found"][0]
+    assert "MISMATCH" in render_html(gather_report(work), charts={})
+
+
+def test_a_sidecar_that_is_not_json_is_refused_with_its_path(work):
+    (work / "files_missing_sha256.file_meta.json.gz.meta.json").write_text("{garbage")
+    with pytest.raises(SidecarError, match=r"file_meta.json.gz.meta.json is not JSON"):
+        gather_report(work)
+
+
 def test_duplicates_keep_the_analysis_and_the_top_ten(work):
     dupes = gather_report(work)["duplicates"]
     assert dupes["from_duplicate_requests"] == 2
@@ -112,7 +134,7 @@ def test_only_the_given_targets_are_reported(work):
 def test_page_draws_every_chart_as_inline_svg_and_escapes_text(work):
     meta = read_json(work / "files_missing_sha256.json.gz.meta.json")
     meta["counts"]["rejects_by_reason"]["<script>alert(1)</script>"] = 0
-    write_json(work / "files_missing_sha256.json.gz.meta.json", meta)
+    write_json(work / "files_missing_sha256.json.gz.meta.json", seal_meta(meta))
     report = write_report(work, work / "report.json", work / "report.html")
     page = (work / "report.html").read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page

@@ -125,7 +125,10 @@ def check_catalog_file(path: str | os.PathLike, seed: str | os.PathLike | None =
     path = os.fspath(path)
     advice = (f"move it away and rerun (it is loaded again from {seed})" if seed
               else "move it away and load it again (`catalog load EXPORT`)")
+    cut = header_problem(path)
     try:
+        if cut:  # garbage or cut short: SQLite may read what is left without complaint
+            raise sqlite3.DatabaseError(cut)
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             problems = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
@@ -162,3 +165,35 @@ def check_seed(path: str, seeds: list[dict[str, Any]], seed: str | os.PathLike) 
         f"embedded catalog {path} was loaded from {loaded}, not from this run's export {seed} "
         f"(sha256 {digest[:12]}…): its entities would not match (all skip-no-match). Give this "
         "run its own catalog (--backfill-catalog), or move the old one away to load it again")
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def header_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` is plainly not a whole SQLite database, from its 100-byte header: cheap
+    enough for every completeness check (a no-op rerun), unlike `check_catalog_file`.
+
+    Catches garbage (no SQLite magic) and a file cut short (smaller than the page
+    count its header records). A file whose header holds is not proven sound:
+    the import's own open runs `PRAGMA quick_check` before any use.
+    """
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+        size = os.path.getsize(path)
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        return "not a SQLite database"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    if page_size < 512 or page_size & (page_size - 1):
+        return "not a SQLite database (bad page size)"
+    pages = int.from_bytes(header[28:32], "big")
+    # the header's page count is valid when its change counter matches version-valid-for; a
+    # WAL beside the file may hold pages not yet written back: then only the magic is checked
+    wal = os.path.exists(f"{os.fspath(path)}-wal")
+    if header[24:28] == header[92:96] and not wal and size < pages * page_size:
+        return f"cut short ({size} bytes, its header records {pages} pages of {page_size})"
+    return None

@@ -11,7 +11,15 @@ The backends it writes to are `pipeline.catalog`; the rules are docs/delivery.md
 
 from pipeline.importer.importer import AGENT, DEFAULT_DESCRIPTION, FileMetaImporter, new_counter
 from pipeline.importer.records import sample_file_meta, want_reason
-from pipeline.importer.run import ImportResult, import_file_meta, import_records, record_finished
+from pipeline.importer.run import (
+    ImportResult,
+    import_file_meta,
+    import_records,
+    import_source,
+    record_finished,
+    restore_finished_run,
+)
 
 __all__ = ["AGENT", "DEFAULT_DESCRIPTION", "FileMetaImporter", "ImportResult", "import_file_meta",
-           "import_records", "new_counter", "record_finished", "sample_file_meta", "want_reason"]
+           "import_records", "import_source", "new_counter", "record_finished",
+           "restore_finished_run", "sample_file_meta", "want_reason"]

@@ -29,6 +29,7 @@ from pipeline.importer.importer import (
 from pipeline.importer.journal import FINISHED, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta
 from pipeline.progress import Progress, counting
+from pipeline.provenance import current_digest
 from pipeline.runlock import RunLock
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,61 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
                         dry_run=dry_run, catalog_id=catalog.identity())
 
 
-def record_finished(journal_path: str | os.PathLike, catalog_name: str, counts: dict) -> None:
+def record_finished(journal_path: str | os.PathLike, catalog_name: str, counts: dict,
+                    source: dict[str, Any] | None = None) -> None:
     """Close the import run in its journal, once its counts target is written: a later import
-    starts a new run (a kill before this line resumes the same run and counts its edits)."""
-    ImportJournal(journal_path).record(FINISHED, None, catalog_name, counts=dict(counts))
+    starts a new run (a kill before this line resumes the same run and counts its edits).
+    `source` (see `import_source`) names the input, so a rerun over the same input can
+    restore these counts (`restore_finished_run`)."""
+    fields: dict[str, Any] = {"counts": dict(counts)}
+    if source is not None:
+        fields["source"] = source
+    ImportJournal(journal_path).record(FINISHED, None, catalog_name, **fields)
+
+
+def import_source(path: str | os.PathLike) -> dict[str, Any]:
+    """The input of an import as the journal's FINISHED event records it: path and sha256
+    (from the producing step's sidecar when it describes the file as it is)."""
+    path = os.path.abspath(path)
+    return {"path": path, "sha256": current_digest(path)}
+
+
+def restore_finished_run(result: ImportResult, journal_path: str | os.PathLike, catalog_name: str,
+                         source: dict[str, Any]) -> ImportResult:
+    """The true counts of an import run that already finished over this exact input.
+
+    Why: a run killed after its journal recorded FINISHED but before its step's
+    sidecar was written (or whose sidecar or counts target was removed or
+    damaged) is run again, and that attempt finds every entity already complete:
+    it would report `update: 0`. When the journal's last FINISHED event of this
+    catalog is over the same input (sha256), nothing was accepted since, this
+    attempt edited nothing, and its counters are consistent with the recorded
+    ones (same total and same skips, and the recorded updates are now complete
+    entities), the recorded counts are the run's counts and are restored.
+    """
+    journal = ImportJournal(journal_path)
+    last = next((e for e in reversed(journal.events())
+                 if e.get("catalog") == catalog_name and e["event"] == FINISHED), None)
+    counts = result.counts
+    if last is None or (last.get("source") or {}).get("sha256") != source["sha256"]:
+        return result
+    if counts["update"] or journal.accepted_since_finished(catalog_name):
+        return result
+    recorded = Counter({k: v for k, v in (last.get("counts") or {}).items() if isinstance(v, int)})
+    moved = ("update", "skip-existing-complete")
+    same_rest = all(recorded[k] == counts[k] for k in set(recorded) | set(counts) if k not in moved)
+    if not same_rest or recorded["update"] + recorded["skip-existing-complete"] \
+            != counts["skip-existing-complete"]:
+        log.warning("journal %s: the finished run over %s counted %r, which this rerun's %r does "
+                    "not fit; counters left as this attempt saw them", journal.path, source["path"],
+                    dict(recorded), dict(counts))
+        return result
+    check_counts(recorded)
+    log.info("import of %s already finished (journal %s): its counts restored (%d updates)",
+             source["path"], journal.path, recorded["update"])
+    result.recovery.earlier_edits = recorded["update"]
+    result.counts = recorded
+    return result
 
 
 def add_earlier_attempts(counts: Counter, journal: ImportJournal, name: str,

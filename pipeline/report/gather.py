@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import __version__
+from pipeline.fswalk import walk_names
 from pipeline.jsonio import read_json
-from pipeline.provenance import META_SUFFIX, utc_now
+from pipeline.provenance import META_SUFFIX, SidecarError, changed_outputs, seal_problem, utc_now
 from pipeline.sinks.message import GROBID, topic_name
 from pipeline.targets import PREFIX
 
@@ -37,18 +38,36 @@ def read_sidecars(workdir: str | os.PathLike, targets: list[str] | None = None) 
     looked at by hand, where stale targets of other settings may also lie.
     """
     if targets is None:
-        paths = sorted(Path(workdir).rglob(f"*{META_SUFFIX}"))
+        paths = walk_names(workdir, f"*{META_SUFFIX}", files_only=True)
     else:
         paths = [Path(f"{t}{META_SUFFIX}") for t in targets]
     sidecars = []
     for path in paths:
         if not path.exists():
             continue
-        meta = read_json(path)
+        try:
+            meta = read_json(path)
+        except ValueError as e:
+            raise SidecarError(f"sidecar {path} is not JSON ({e}); rerun its step") from None
         if isinstance(meta, dict) and meta.get("task"):
             meta = dict(meta, target=str(path)[: -len(META_SUFFIX)])
             sidecars.append(meta)
     return sorted(sidecars, key=_step_key)
+
+
+def tampered(sidecars: list[dict]) -> list[str]:
+    """Sidecars, targets and companions the report reads that are not as their step wrote
+    them: a sidecar whose checksum fails, a file whose size/mtime (else sha256) differ."""
+    problems = []
+    for meta in sidecars:
+        sidecar = f"{meta['target']}{META_SUFFIX}"
+        problem = seal_problem({k: v for k, v in meta.items() if k != "target"})
+        if problem:
+            problems.append(f"{sidecar} {problem}")
+            continue
+        paths = [o["path"] for o in meta.get("outputs") or [] if isinstance(o, dict) and "path" in o]
+        problems += [f"{p} is not the file its sidecar recorded" for p in changed_outputs(meta, paths)]
+    return problems
 
 
 def _step_key(meta: dict) -> tuple:
@@ -264,6 +283,16 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
+def untouched_check(sidecars: list[dict]) -> list[dict]:
+    """The report's figures come from sidecars: they hold only if every sidecar, target and
+    companion is still what its step wrote (a luigi run remakes what is not first)."""
+    if not sidecars:
+        return []
+    problems = tampered(sidecars)
+    return [{"check": "every sidecar and target is as its step wrote it", "expected": [],
+             "found": problems, "ok": not problems}]
+
+
 def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) -> dict[str, Any]:
     """The whole report as a JSON-able dict (see the module docstring)."""
     sidecars = read_sidecars(workdir, targets)
@@ -281,7 +310,7 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
         "duplicates": duplicates_section(workdir, sidecars),
         "import": import_section(sidecars),
         "count_check": count_check,
-        "consistency": consistency(rows, ingest),
+        "consistency": consistency(rows, ingest) + untouched_check(sidecars),
         "total_step_seconds": round(sum(timed), 3) if timed else None,
         "timing": timing_section(sidecars),
         "grobid": grobid_section(sidecars),

@@ -8,8 +8,15 @@ import os
 from pipeline import config
 from pipeline.base import BackfillTask
 from pipeline.catalog import is_api_url
-from pipeline.catalog.integrity import catalog_identity
-from pipeline.importer import import_file_meta, import_records, record_finished, sample_file_meta
+from pipeline.catalog.integrity import catalog_identity, header_problem
+from pipeline.importer import (
+    import_file_meta,
+    import_records,
+    import_source,
+    record_finished,
+    restore_finished_run,
+    sample_file_meta,
+)
 from pipeline.jsonio import read_json, write_json
 from pipeline.provenance import meta_path, upstream_count
 from pipeline.targets import IMPORT_JOURNAL, PREFIX
@@ -40,12 +47,19 @@ class ImportTask(BackfillTask):
         return import_settings()
 
     def complete(self) -> bool:
+        """Also: an embedded catalog must still be there and look like a whole SQLite file.
+
+        Why: the catalog is a side effect, not a file this step owns (other runs and
+        `catalog load` write it too), so its size and mtime are not recorded; a
+        removed, truncated or garbage catalog makes the import run again, and the
+        catalog's open then refuses a damaged one with one line (never reused).
+        """
         spec = config.backfill().catalog_path()
         if not super().complete():
             return False
         if is_api_url(spec):
             return True
-        if not os.path.exists(spec):
+        if not os.path.exists(spec) or header_problem(spec) is not None:
             return False
         try:
             recorded = (read_json(meta_path(self.output().path)).get("counts") or {}).get("catalog_id")
@@ -106,14 +120,18 @@ class ImportFileMeta(ImportTask):
 
     def work(self):
         file_meta = self.input()["file_meta"].path
+        journal = self.workdir / IMPORT_JOURNAL
+        source = import_source(file_meta)
         with import_catalog() as catalog, self.progress(upstream_count(file_meta),
                                                         "records") as p:
-            result = import_file_meta(file_meta, catalog,
-                                      journal_path=self.workdir / IMPORT_JOURNAL,
+            result = import_file_meta(file_meta, catalog, journal_path=journal,
                                       batch_size=config.importer().batch_size,
                                       description=config.importer().description, progress=p)
+        # a run over this input that already finished (killed before its sidecar, or its
+        # sidecar or counts target removed or damaged): its counts, not this attempt's skips
+        result = restore_finished_run(result, journal, catalog.name, source)
         log.info("ImportFileMeta: %r", result.counts)
         write_json(self.output().path, result.counters())
         # the counts target holds the run's totals: only now does the journal close this run
-        record_finished(self.workdir / IMPORT_JOURNAL, catalog.name, result.counters())
+        record_finished(journal, catalog.name, result.counters(), source=source)
         self.finish(result.report())
