@@ -216,7 +216,7 @@ def test_no_raw_python_values_on_the_page(work):
     meta = read_json(f"{imp}.meta.json")
     meta["counts"].update({"dry_run": False, "recovery": {"abandoned": {}, "resumed": [],
                                                           "earlier_edits": 0}})
-    write_json(f"{imp}.meta.json", meta)
+    write_json(f"{imp}.meta.json", seal_meta(meta))
     text = page_text(render_html(gather_report(work)))
     for raw in ("{'", "{}", "[]", "True", "False", "None"):
         assert raw not in text, raw

@@ -209,7 +209,7 @@ def _duplicates(dupes: dict) -> str:
 
 
 def _consistency(checks: list[dict]) -> str:
-    rows = [[_e(c["check"]), _num(c["expected"]), _num(c["found"]),
+    rows = [[_e(c["check"]), _value(c["expected"]), _value(c["found"]),
              '<span class="ok">ok</span>' if c["ok"] else '<span class="bad">MISMATCH</span>']
             for c in checks]
     return _table(["hand-off", "expected", "found", ""], rows, "consistency")
