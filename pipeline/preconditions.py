@@ -3,7 +3,8 @@
 Why: the runbook found a missing fatcat token, an unreachable archive or a
 down GROBID only when the step needing it ran; an unreachable archive cost
 about 14 s of retries per request, an hour before the sample gate failed.
-Each check here takes seconds at most (short timeouts, no retries) and
+Each check here takes seconds at most (every exchange ends within
+`CHECK_TIMEOUT` in total, however slowly a service answers; no retries) and
 raises `PreconditionFailed` saying what is wrong and how to fix it. The
 Luigi side (`pipeline/tasks/preconditions.py`) makes them requirements of
 the first step and of the steps that need them.
@@ -18,6 +19,7 @@ from pathlib import Path
 from pipeline.archive.factory import open_archive, wayback_endpoints
 from pipeline.archive.model import ArchiveError
 from pipeline.checks import StepFailed
+from pipeline.httpdeadline import deadline_in
 from pipeline.jsonio import InputError, iter_objects
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,9 @@ def check_archive(archive: str, ingest, export: str) -> str:
             try:
                 capture = content.fetch(row, FETCH_MAX_BYTES)
             except ArchiveError as e:
+                if deadline_in(e):
+                    raise PreconditionFailed(f"archive {archive}: capture fetch too slow ({e}); "
+                                             f"{how}") from e
                 failures.append(f"{row.url} @ {row.datetime}: {e}")
                 continue
             return (f"archive {archive}: CDX lookup of {url} answered, capture of {row.url} at "
