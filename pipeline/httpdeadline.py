@@ -130,12 +130,16 @@ class Deadline:
         cut it. The deadline keeps running for the body: `finish()` it when read."""
         token = _running.set(self)
         try:
-            return send()
+            response = send()
         except BaseException as exc:
             self.finish(exc)
             raise
         finally:
             _running.reset(token)
+        if self.fired:  # headers cut short can still parse as an answer: it is not one
+            response.close()
+            self.finish()
+        return response
 
     def read(self, response: requests.Response, max_bytes: int, *, refuse: bool = True,
              decode_content: bool = True) -> bytes:
@@ -145,9 +149,13 @@ class Deadline:
             raise ValueError("max_bytes must be >= 0")
         parts: list[bytes] = []
         held = 0
-        # raw.stream, not raw.read(n): read(n) ends early on chunked answers
-        for chunk in response.raw.stream(max(1, min(CHUNK, max_bytes + 1)),
-                                         decode_content=decode_content):
+        while True:
+            # read1: what has come, not a whole chunk's worth, so `received` is up to date
+            # when the deadline cuts the body
+            chunk = response.raw.read1(max(1, min(CHUNK, max_bytes + 1 - held)),
+                                       decode_content=decode_content)
+            if not chunk:
+                break
             self.received += len(chunk)
             chunk = chunk[: max_bytes + 1 - held]
             parts.append(chunk)
@@ -237,20 +245,32 @@ class _CountingReader:
 # -- connections that report to the running deadline ------------------------------------------
 
 class _Watched:
-    """Mixin for urllib3 connections: a duplicate of each socket is kept to shut it down from
-    the watchdog thread (shutdown acts on the connection, whichever descriptor names it; the
-    TLS layer wraps the socket it was given, so only a duplicate survives the wrapping)."""
+    """Mixin for urllib3 connections: each remembers the socket a deadline must shut down.
 
-    _handle: socket.socket | None = None
+    That is the connection's socket once connected (http.client may drop the
+    connection's hold on it while the answer is still read; the object, still
+    open, is kept here). While connecting it is a duplicate of the TCP socket:
+    the TLS layer takes over the socket it wraps, and shutdown acts on the
+    connection whichever descriptor names it, so the handshake can be cut too.
+    """
+
+    _target: socket.socket | None = None
 
     def _new_conn(self):
         sock = super()._new_conn()
-        self._close_handle()
-        self._handle = sock.dup()
+        self._target = sock.dup()
         deadline = _running.get()
         if deadline is not None:
             deadline.attach(self)
         return sock
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        finally:
+            if self._target is not None:
+                self._target.close()  # the duplicate: only needed while connecting
+            self._target = self.sock
 
     def request(self, *args, **kwargs):
         deadline = _running.get()
@@ -259,21 +279,13 @@ class _Watched:
         return super().request(*args, **kwargs)
 
     def _cut(self) -> None:
-        handle = self._handle
-        if handle is not None:
+        target = self._target
+        if target is not None:
             try:
-                handle.shutdown(socket.SHUT_RDWR)
+                # socket's own shutdown (an SSLSocket's would also drop its TLS state)
+                socket.socket.shutdown(target, socket.SHUT_RDWR)
             except OSError:
                 pass  # already closed: nothing left to wait on
-
-    def _close_handle(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            handle.close()
-
-    def close(self) -> None:
-        self._close_handle()
-        super().close()
 
 
 class _WatchedHTTPConnection(_Watched, HTTPConnection):
@@ -361,7 +373,10 @@ class _Watchdog:
                     self._cond.wait(delay)
                     continue
                 # a shutdown() per connection: brief enough to do under the lock
-                heapq.heappop(self._heap)[2]._fire()
+                try:
+                    heapq.heappop(self._heap)[2]._fire()
+                except Exception:  # the watchdog must outlive any one deadline
+                    log.exception("cutting an exchange at its deadline failed")
 
 
 _WATCHDOG = _Watchdog()
