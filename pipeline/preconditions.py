@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from pipeline.archive.factory import open_archive, wayback_endpoints
-from pipeline.archive.model import ArchiveError
+from pipeline.archive.model import ArchiveError, ArchiveUnreadable
 from pipeline.checks import StepFailed
 from pipeline.httpdeadline import deadline_in
 from pipeline.jsonio import InputError, iter_objects
@@ -85,9 +85,18 @@ def check_archive(archive: str, ingest, export: str) -> str:
 
     Looks up the export's first usable URLs (up to 20) until one has a
     capture, then fetches it (trying up to 3 captures: one damaged record is
-    the ingest's business, not a broken archive). Returns what was checked.
+    the ingest's business, not a broken archive; an archive too slow to answer
+    within `CHECK_TIMEOUT`, or a local one whose files cannot be read, is, and
+    fails the check at once). Returns what was checked.
     """
     cdx, content = _clients(archive, ingest)
+    try:
+        return _check_archive(archive, cdx, content, export)
+    except ArchiveUnreadable as e:
+        raise PreconditionFailed(f"archive {archive}: {e}") from e
+
+
+def _check_archive(archive: str, cdx, content, export: str) -> str:
     how = f"check that it is running and reachable, or fix [backfill] archive (now {archive!r})"
     urls = probe_urls(export) or ["http://example.com/"]
     failures: list[str] = []

@@ -43,6 +43,7 @@ CDX_LINE = json.dumps({"urlkey": "example,journal)/paper.pdf", "timestamp": "202
                        "url": URL, "mime": "application/pdf", "status": "200",
                        "digest": "A" * 32, "length": "1000", "offset": "0",
                        "filename": "a.warc.gz"}).encode() + b"\n"
+PAD = b" " * 2000  # trickled, 100 s: a client without a deadline outlasts BOUND
 
 
 def _request():
@@ -75,7 +76,7 @@ def _archive() -> FakeArchive:
 def test_archive_reachable_fails_within_its_deadline_against_a_trickling_cdx(monkeypatch, caplog):
     monkeypatch.setattr(preconditions, "CHECK_TIMEOUT", DEADLINE)
     settings = SimpleNamespace(cdx_dialect="pywb", warc_base="", archive_proxy="")
-    with Trickle(http_answer(body=CDX_LINE)) as server:
+    with Trickle(http_answer(body=CDX_LINE + PAD)) as server:
         ended = ends_within(lambda: preconditions.check_archive(
             f"{server.url}/world", settings, "/nonexistent/export.json"), BOUND)
     assert isinstance(ended.error, preconditions.PreconditionFailed), ended.error
@@ -109,7 +110,7 @@ def test_archive_reachable_fails_at_the_first_capture_fetch_too_slow(monkeypatch
 # -- the archive's clients in the shards -------------------------------------------------------
 
 def test_cdx_lookup_trickling_ends_by_its_deadline_is_retried_then_cdx_error():
-    with Trickle(http_answer(body=CDX_LINE)) as server:
+    with Trickle(http_answer(body=CDX_LINE + PAD)) as server:
         cdx = HttpCdxClient(f"{server.url}/cdx", dialect="pywb", timeout=DEADLINE, retry=FAST)
         ended = ends_within(lambda: cdx.lookup(URL), BOUND)
         assert isinstance(ended.error, CdxError), ended.error
@@ -166,7 +167,7 @@ def test_grobid_trickling_ends_by_its_deadline():
 
 
 def test_fatcat_trickling_ends_by_its_deadline_retried_and_without_the_token():
-    with Trickle(http_answer(body=b'{"editgroup_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa"}')) as server:
+    with Trickle(http_answer(body=b'{"editgroup_id": "aaaaaaaaaaaaaaaaaaaaaaaaaa"}' + PAD)) as server:
         catalog = FatcatCatalog(server.url, TOKEN, retries=1, backoff=0.01, timeout=DEADLINE)
         ended = ends_within(lambda: catalog.create_editgroup("test", {}), BOUND)
     assert isinstance(ended.error, CatalogUnavailable), ended.error
