@@ -39,6 +39,9 @@ def get_unfollowed(url: str, *, timeout: float, params: Mapping[str, str] | None
     still consult the environment; the transport adapter alone does neither.
     """
     session = httpdeadline.session()  # no proxy variables, no .netrc credentials
+    # one request per connection: the socket closes with the answer's last byte, not when
+    # this throwaway session is garbage-collected
+    headers = {"Connection": "close", **(headers or {})}
     prepared = session.prepare_request(requests.Request("GET", url, params=params, headers=headers))
     return session.get_adapter(url).send(prepared, stream=True,
                                          timeout=httpdeadline.socket_timeouts(timeout),
