@@ -344,13 +344,18 @@ class _Watchdog:
 
     def __init__(self):
         self._pid: int | None = None
+        self._starting = threading.Lock()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, Deadline]] = []
-        self._seq = itertools.count()
-        threading.Thread(target=self._run, name="http-deadline", daemon=True).start()
+        with self._starting:
+            if self._pid == os.getpid():
+                return  # another thread started it meanwhile
+            self._cond = threading.Condition()
+            self._heap: list[tuple[float, int, Deadline]] = []
+            self._seq = itertools.count()
+            threading.Thread(target=self._run, args=(self._cond, self._heap),
+                             name="http-deadline", daemon=True).start()
+            self._pid = os.getpid()
 
     def watch(self, deadline: Deadline) -> None:
         if self._pid != os.getpid():  # first use, or a forked child (threads do not survive fork)
@@ -360,21 +365,21 @@ class _Watchdog:
             if self._heap[0][2] is deadline:
                 self._cond.notify()
 
-    def _run(self) -> None:
-        with self._cond:
+    def _run(self, cond: threading.Condition, heap: list) -> None:
+        with cond:
             while True:
-                while self._heap and self._heap[0][2].done:
-                    heapq.heappop(self._heap)  # finished in time: forgotten when it comes up
-                if not self._heap:
-                    self._cond.wait()
+                while heap and heap[0][2].done:
+                    heapq.heappop(heap)  # finished in time: forgotten when it comes up
+                if not heap:
+                    cond.wait()
                     continue
-                delay = self._heap[0][0] - time.monotonic()
+                delay = heap[0][0] - time.monotonic()
                 if delay > 0:
-                    self._cond.wait(delay)
+                    cond.wait(delay)
                     continue
                 # a shutdown() per connection: brief enough to do under the lock
                 try:
-                    heapq.heappop(self._heap)[2]._fire()
+                    heapq.heappop(heap)[2]._fire()
                 except Exception:  # the watchdog must outlive any one deadline
                     log.exception("cutting an exchange at its deadline failed")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -19,7 +20,7 @@ from fakes import FakeArchive, row_for
 from services import QuietHandler, serve_http
 from trickle import Trickle, ends_within, header_length, http_answer
 
-from pipeline import preconditions
+from pipeline import httpdeadline, preconditions
 from pipeline.archive.cdxapi import HttpCdxClient
 from pipeline.archive.model import CdxError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
@@ -221,3 +222,41 @@ def test_fatcat_answer_above_the_cap_is_refused_with_a_line(monkeypatch, caplog)
         with pytest.raises(CatalogError, match="larger than 1000 bytes, refused"):
             catalog.lookup_sha1("0" * 40)
     _refused_line(caplog, "fatcat GET /file/lookup", 1000)
+
+
+def test_a_kept_alive_connection_reused_by_the_next_exchange_is_cut_too():
+    ports = []
+
+    class KeepAlive(QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            ports.append(self.client_address[1])
+            if self.path == "/fast":
+                self.reply(200, b"ok")
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "2000")
+            self.end_headers()
+            for _ in range(2000):  # 100 s, unless the client hangs up
+                try:
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.05)
+
+    with serve_http(KeepAlive) as base:
+        session = httpdeadline.session()
+
+        def get(path):
+            return httpdeadline.complete(
+                lambda: session.get(base + path, stream=True,
+                                    timeout=httpdeadline.socket_timeouts(DEADLINE)),
+                f"GET {base}{path}", DEADLINE, 10_000)
+
+        assert get("/fast").content == b"ok"
+        ended = ends_within(lambda: get("/slow"), BOUND)
+    assert isinstance(ended.error, httpdeadline.DeadlineExceeded), ended.error
+    _says_deadline(ended.error, f"{base}/slow")
+    assert len(ports) == 2 and ports[0] == ports[1]  # the same connection, reused
