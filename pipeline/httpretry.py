@@ -3,7 +3,9 @@
 Wayback services, WARC stores and the fatcat API fail transiently (5xx,
 resets). One policy object, injected into each client, keeps tests fast (a
 tiny backoff) and production patient, and every client retries the same way:
-a connection error or a status the caller names is tried again after
+a connection error, a timeout (an answer not complete within its total
+deadline too: `pipeline.httpdeadline.DeadlineExceeded` is a `requests.Timeout`)
+or a status the caller names is tried again after
 `backoff * 2**n` seconds, at most `retries` more times.
 """
 

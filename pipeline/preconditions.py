@@ -3,7 +3,8 @@
 Why: the runbook found a missing fatcat token, an unreachable archive or a
 down GROBID only when the step needing it ran; an unreachable archive cost
 about 14 s of retries per request, an hour before the sample gate failed.
-Each check here takes seconds at most (short timeouts, no retries) and
+Each check here takes seconds at most (every exchange ends within
+`CHECK_TIMEOUT` in total, however slowly a service answers; no retries) and
 raises `PreconditionFailed` saying what is wrong and how to fix it. The
 Luigi side (`pipeline/tasks/preconditions.py`) makes them requirements of
 the first step and of the steps that need them.
@@ -16,8 +17,9 @@ import os
 from pathlib import Path
 
 from pipeline.archive.factory import open_archive, wayback_endpoints
-from pipeline.archive.model import ArchiveError
+from pipeline.archive.model import ArchiveError, ArchiveUnreadable
 from pipeline.checks import StepFailed
+from pipeline.httpdeadline import deadline_in
 from pipeline.jsonio import InputError, iter_objects
 from pipeline.locations import is_http_url
 
@@ -84,9 +86,18 @@ def check_archive(archive: str, ingest, export: str) -> str:
 
     Looks up the export's first usable URLs (up to 20) until one has a
     capture, then fetches it (trying up to 3 captures: one damaged record is
-    the ingest's business, not a broken archive). Returns what was checked.
+    the ingest's business, not a broken archive; an archive too slow to answer
+    within `CHECK_TIMEOUT`, or a local one whose files cannot be read, is, and
+    fails the check at once). Returns what was checked.
     """
     cdx, content = _clients(archive, ingest)
+    try:
+        return _check_archive(archive, cdx, content, export)
+    except ArchiveUnreadable as e:
+        raise PreconditionFailed(f"archive {archive}: {e}") from e
+
+
+def _check_archive(archive: str, cdx, content, export: str) -> str:
     how = f"check that it is running and reachable, or fix [backfill] archive (now {archive!r})"
     urls = probe_urls(export) or ["http://example.com/"]
     failures: list[str] = []
@@ -101,6 +112,9 @@ def check_archive(archive: str, ingest, export: str) -> str:
             try:
                 capture = content.fetch(row, FETCH_MAX_BYTES)
             except ArchiveError as e:
+                if deadline_in(e):
+                    raise PreconditionFailed(f"archive {archive}: capture fetch too slow ({e}); "
+                                             f"{how}") from e
                 failures.append(f"{row.url} @ {row.datetime}: {e}")
                 continue
             return (f"archive {archive}: CDX lookup of {url} answered, capture of {row.url} at "

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
+import errno
 import hashlib
 import json
 import random
+import re
 
 import pytest
 from archive_collections import CollectionBuilder, cdxj, write_lines
 
+from pipeline.archive import local as local_module
 from pipeline.archive import open_archive
 from pipeline.archive import sortedindex as sortedindex_module
 from pipeline.archive.indexer import index_collection
@@ -17,6 +21,10 @@ from pipeline.archive.model import CdxError, WaybackContentError, WaybackError
 from pipeline.archive.rows import sha1_hex_to_b32
 from pipeline.archive.sortedindex import SortedIndex
 from pipeline.archive.surt import surt
+from pipeline.checks import StepFailed
+from pipeline.ingest.settings import IngestSettings
+from pipeline.ingest.shard import run_shard
+from pipeline.ingest.worker import IngestWorker
 
 PDF = b"%PDF-1.4\n" + b"x" * 5000 + b"\n%%EOF\n"
 DIGEST = sha1_hex_to_b32(hashlib.sha1(PDF).hexdigest())
@@ -433,3 +441,75 @@ def test_open_archive_picks_local_and_rejects_nonsense(collection, tmp_path):
         open_archive(str(tmp_path / "nowhere"))
     with pytest.raises(ValueError, match="http"):
         open_archive("ftp://example.com/coll")
+
+
+# --- an archive that cannot be read: the machine failed, not a capture ----------------------
+
+
+class _FailingReads:
+    """A file whose reads fail as a dying disk's do (EIO)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.real.close()
+
+    def seek(self, offset):
+        return self.real.seek(offset)
+
+    def read(self, length=-1):
+        raise OSError(errno.EIO, "Input/output error")
+
+    readline = read
+
+
+def _inject(fault, warc, monkeypatch):
+    """Make `warc` unreadable: a directory in its place (root reads any file whatever its mode),
+    or, through the module's `open`, a permission denied or an I/O error on read."""
+    if fault == "directory":
+        warc.unlink()
+        warc.mkdir()
+        return "Is a directory"
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        if str(path) != str(warc):
+            return builtins.open(path, mode, *args, **kwargs)
+        if fault == "permission":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return _FailingReads(builtins.open(path, mode, *args, **kwargs))
+
+    monkeypatch.setattr(local_module, "open", fake_open, raising=False)
+    return {"permission": "Permission denied", "eio": "Input/output error"}[fault]
+
+
+@pytest.mark.parametrize("fault", ["directory", "permission", "eio"])
+def test_unreadable_warc_stops_the_shard_naming_the_file(collection, monkeypatch, fault):
+    cdx, content = open_local(str(collection))
+    row = _row(cdx, "http://example.com/paper.pdf", "20200101000000")
+    warc = collection / "archive" / row.warc_path
+    why = _inject(fault, warc, monkeypatch)
+    line = f"local archive WARC {re.escape(str(warc))} cannot be read: {why}"
+    with pytest.raises(StepFailed, match=line):  # not a per-request ArchiveError
+        content.fetch(row, 10**6)
+    worker = IngestWorker(cdx, content, IngestSettings())
+    request = {"base_url": row.url, "ingest_type": "pdf"}
+    with pytest.raises(StepFailed, match=line):
+        worker.process(request)
+    written = []
+    with pytest.raises(StepFailed, match=line):
+        run_shard([request] * 6, worker, written.append, concurrency=2)
+    assert written == []
+
+
+def test_index_unreadable_after_start_stops_the_shard(collection):
+    cdx, _ = open_local(str(collection))
+    index = next((collection / "indexes").iterdir())
+    index.unlink()
+    index.mkdir()
+    with pytest.raises(StepFailed, match=f"local archive index {re.escape(str(index))} cannot be "
+                                         "read"):
+        cdx.lookup("http://example.com/paper.pdf")

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import json
 import logging
+import re
 from pathlib import Path
 
 import luigi
@@ -132,3 +133,44 @@ def test_bad_archive_setting_fails_clearly(small_world, tmp_path):
     # refused by the settings check (a step checks them before its work, even run by hand)
     with pytest.raises(ValueError, match="archive is neither a directory nor an http"):
         IngestSampleResults().run()
+
+
+def test_unreadable_warc_fails_the_shard_with_one_line_and_a_rerun_after_the_fix_completes(
+        small_world, caplog, monkeypatch):
+    from pipeline.tasks import preconditions as precondition_tasks
+
+    monkeypatch.setattr(precondition_tasks, "CACHE_SECONDS", 0.0)  # the fix must be seen at once
+    values, expected = small_world
+    work = Path(values["workdir"])
+    assert build(IngestSampleResults()).status == luigi.LuigiStatusCode.SUCCESS
+    warc = Path(values["archive"]) / "archive" / "test-00000.warc.gz"
+    kept = warc.with_name("kept.bak")
+    warc.rename(kept)
+    warc.mkdir()  # tests run as root, who reads any file whatever its mode: a directory is unreadable
+
+    def published():
+        return sorted(str(p.relative_to(work)) for p in work.rglob("*")
+                      if p.is_file() and ("ingest_results" in p.parts or "sinks" in p.parts))
+
+    line = f"local archive WARC {warc} cannot be read: Is a directory"
+    with pytest.raises(StepFailed, match=re.escape(line)):  # not 253 final wayback-errors
+        IngestShard(shard=0, shards=3).run()
+    assert published() == []
+    with caplog.at_level(logging.INFO, logger="luigi-interface"):
+        res = build(IngestResults(), log_level="INFO")
+    assert res.status == luigi.LuigiStatusCode.FAILED, res.summary_text
+    failures = [r for r in caplog.records if line in r.getMessage()]
+    assert failures and all(r.exc_info is None and "Traceback" not in r.getMessage()
+                            for r in failures), caplog.text
+    assert published() == []
+
+    warc.rmdir()
+    kept.rename(warc)
+    res = build(IngestResults())
+    assert res.status == luigi.LuigiStatusCode.SUCCESS, res.summary_text
+    statuses = {}
+    for s in range(3):
+        for r in read_lines(work / "ingest_results" / f"shard-{s:03d}-of-003.json.gz"):
+            assert r["status"] == expected[r["request"]["base_url"]], r
+            statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    assert statuses == {"no-capture": 6, "no-pdf-link": 4, "success": 20}

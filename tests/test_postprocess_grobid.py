@@ -84,7 +84,9 @@ def test_stall_past_the_timeout_is_error_timeout(grobid):
     grobid.stall_seconds = 1.5
     sub, msg = run(GrobidClient(grobid.url, timeout=0.3))
     assert sub == {"status": "error-timeout", "status_code": -4,
-                   "error_msg": "GROBID request timed out after 0.3 s"}
+                   "error_msg": f"GROBID request timed out: GROBID POST {grobid.url}/api/"
+                                "processFulltextDocument: no complete answer within the 0.3 s "
+                                "deadline (0 bytes of body received)"}
     assert msg["status"] == "error-timeout"
 
 

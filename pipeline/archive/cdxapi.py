@@ -8,6 +8,11 @@ client learns the dialect once, from the shape of its first answer, unless
 it is configured. Rows come back exactly as the local collection client
 gives them for the same archive.
 
+Each request (headers and body) ends within `timeout` seconds in total, and
+an answer above `max_answer_bytes` is refused (`pipeline.httpdeadline`): a
+service that trickles or floods is a `cdx-error`, after the retries a
+timeout gets.
+
 No connection is kept between requests: fresh connections were measured
 faster than keep-alive against pywb, and it makes the client safe to use
 from several threads.
@@ -21,22 +26,27 @@ import threading
 from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import CdxError, CdxRow
 from pipeline.archive.rows import lookup_key, matches_url, newest_first, row_from_api_fields
+from pipeline.httpdeadline import BodyTooLarge, complete, no_answer
 from pipeline.httpretry import Retrying
 
 DIALECTS = ("auto", "ia", "pywb")
 # Answers worth asking again (5xx and above): the service failing, not refusing.
 _SERVER_ERRORS = range(500, 1000)
+# 10,000 rows (a revisit's resolution asks for that many) are about 3 MB.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class HttpCdxClient:
     """Exact-URL lookups against `<cdx_url>?url=...&matchType=exact&output=json&allowFuzzy=0`."""
 
     def __init__(self, cdx_url: str, dialect: str = "auto", timeout: float = 30.0,
-                 retry: Retrying | None = None, proxy: str | None = None):
+                 retry: Retrying | None = None, proxy: str | None = None,
+                 max_answer_bytes: int = MAX_ANSWER_BYTES):
         if dialect not in DIALECTS:
             raise ValueError(f"cdx dialect must be one of {DIALECTS}, not {dialect!r}")
         self.cdx_url = cdx_url
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
         proxies_for(proxy)  # a bad proxy URL fails here, not on the first request
         self.proxy = proxy or None
         self.retry = retry or Retrying()
@@ -81,16 +91,21 @@ class HttpCdxClient:
         return {"url": url, "matchType": "exact", "output": "json", "allowFuzzy": "0"}
 
     def _get(self, params: dict[str, str]) -> str:
-        response = self.retry.send(
-            lambda: get_unfollowed(self.cdx_url, params=params, timeout=self.timeout, proxy=self.proxy),
-            _SERVER_ERRORS,
-            lambda exc: CdxError(f"CDX service unreachable at {self.cdx_url}: {exc}"))
-        with response:
-            if response.status_code != 200:
-                # a 3xx too: the index is this service's, not wherever it points
-                raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
-                               f": {response.text[:200]!r}")
-            return response.text
+        what = f"CDX lookup GET {self.cdx_url}?url={params['url']}"
+        try:
+            response = self.retry.send(
+                lambda: complete(lambda: get_unfollowed(self.cdx_url, params=params,
+                                                        timeout=self.timeout, proxy=self.proxy),
+                                 what, self.timeout, self.max_answer_bytes),
+                _SERVER_ERRORS,
+                lambda exc: CdxError(f"CDX service {no_answer(exc)} at {self.cdx_url}: {exc}"))
+        except BodyTooLarge as exc:
+            raise CdxError(str(exc)) from exc
+        if response.status_code != 200:
+            # a 3xx too: the index is this service's, not wherever it points
+            raise CdxError(f"CDX service answered {response.status_code} for {params['url']}"
+                           f": {response.text[:200]!r}")
+        return response.text
 
 
 def parse_cdx_json(text: str) -> list[CdxRow]:

@@ -7,15 +7,21 @@
 This is the default archive of the pipeline and the reference the HTTP
 clients are tested against: the same rows and captures must come back over
 pywb serving this very directory.
+
+A file of the collection that exists but cannot be read (permission denied,
+an I/O error, a directory in its place) is `ArchiveUnreadable`: the shard
+stops, naming the file, instead of giving every request that needs it a
+final `wayback-error` that no rerun would retry.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 from contextlib import contextmanager
 
-from pipeline.archive.model import CdxError, CdxRow, WaybackError
+from pipeline.archive.model import ArchiveUnreadable, CdxError, CdxRow, WaybackError
 from pipeline.archive.rows import lookup_key, matches_url, newest_first, parse_index_line
 from pipeline.archive.sortedindex import SortedIndex, UnsortedIndex, verify_sorted
 from pipeline.archive.warcclient import WarcContentClient
@@ -50,8 +56,9 @@ class LocalCdxClient:
     def lookup(self, url: str, limit: int = 25) -> list[CdxRow]:
         """The newest `limit` rows for exactly `url`, newest first; [] when none.
 
-        Raises CdxError when an index file cannot be read or a line of this
-        URL's key is broken (a damaged index must not look like a miss).
+        Raises CdxError when a line of this URL's key is broken (a damaged
+        index must not look like a miss), ArchiveUnreadable when an index file
+        cannot be read.
         """
         key = lookup_key(url, limit)
         rows: list[CdxRow] = []
@@ -59,7 +66,7 @@ class LocalCdxClient:
             try:
                 lines = list(index.lines_for(key))
             except OSError as exc:
-                raise CdxError(f"cannot read index {index.path}: {exc}") from exc
+                raise unreadable("index", index.path, exc) from exc
             for line in lines:
                 row = parse_index_line(line, cdxj=index.cdxj)
                 if matches_url(row, key):
@@ -79,11 +86,16 @@ class LocalContentClient(WarcContentClient):
         path = self._warc_file(row.warc_path)
         try:
             handle = open(path, "rb")
-        except OSError as exc:
+        except FileNotFoundError as exc:
+            if not os.path.isdir(self.archive_dir):  # the whole archive gone: a lost mount
+                raise unreadable("directory", self.archive_dir, exc) from exc
             raise WaybackError(f"cannot open WARC {row.warc_path}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise unreadable("WARC", path, exc) from exc
         with handle:
-            handle.seek(row.warc_offset)
-            yield handle
+            reads = _DiskReads(handle, path)
+            reads.seek(row.warc_offset)
+            yield reads
 
     def _warc_file(self, warc_path: str) -> str:
         """The WARC's path; index rows may not point outside the archive directory."""
@@ -91,6 +103,40 @@ class LocalContentClient(WarcContentClient):
         if os.path.isabs(warc_path) or ".." in parts:
             raise WaybackError(f"WARC path escapes the collection: {warc_path!r}")
         return os.path.join(self.archive_dir, *parts)
+
+
+def unreadable(kind: str, path: str, exc: OSError) -> ArchiveUnreadable:
+    """The one-line failure naming the file and what the system said."""
+    why = exc.strerror or errno.errorcode.get(exc.errno or 0) or str(exc)
+    return ArchiveUnreadable(f"local archive {kind} {path} cannot be read: {why}; fix the file "
+                             "(permissions, disk) and rerun: no request got a status for it")
+
+
+class _DiskReads:
+    """read/readline of a WARC file (what the record parser uses), a failing disk read made
+    ArchiveUnreadable so the parser does not take it for a damaged record."""
+
+    def __init__(self, handle, path: str):
+        self.handle = handle
+        self.path = path
+
+    def seek(self, offset: int) -> None:
+        try:
+            self.handle.seek(offset)
+        except OSError as exc:
+            raise unreadable("WARC", self.path, exc) from exc
+
+    def read(self, length=-1):
+        try:
+            return self.handle.read(length)
+        except OSError as exc:
+            raise unreadable("WARC", self.path, exc) from exc
+
+    def readline(self, length=-1):
+        try:
+            return self.handle.readline(length)
+        except OSError as exc:
+            raise unreadable("WARC", self.path, exc) from exc
 
 
 def open_local(collection: str,

@@ -3,7 +3,8 @@
 The worker never knows whether a capture came from a local pywb-layout
 collection or a wayback service over HTTP; both clients speak these types.
 Failures are exceptions that carry the docs/statuses.md status they map to, so the
-worker turns them into a result without guessing.
+worker turns them into a result without guessing; except `ArchiveUnreadable`,
+which is no answer about a capture and stops the shard.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
+from pipeline.checks import StepFailed
 from pipeline.errors import OperatorError
 
 
@@ -37,6 +39,18 @@ class WaybackContentError(ArchiveError):
     """The stored capture is damaged or inconsistent with its index row."""
 
     status = "wayback-content-error"
+
+
+class ArchiveUnreadable(StepFailed):
+    """The local archive's own files cannot be read (permission denied, an I/O error, a
+    directory where a WARC should be): the machine failed, not one capture.
+
+    Not an `ArchiveError`: no request gets a status for it. It stops the
+    shard like an outage, nothing is published, and the next run (after the
+    fix) ingests the shard again. A WARC that is simply missing stays the
+    request's `wayback-error`, and a readable but damaged record its
+    `wayback-content-error` (docs/statuses.md).
+    """
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ pywb renames some archived headers to `X-Archive-Orig-*`, appends its own
 defaults the type of content it could rewrite. This client undoes what it
 can so the `Capture` equals the one read from the WARC, and tells the
 service's own error pages (no Memento-Datetime) from archived 4xx/5xx.
-Each request uses a fresh connection, so the client is thread-safe.
+Each request uses a fresh connection, so the client is thread-safe, and ends
+(headers and body) within `timeout` seconds in total (`pipeline.httpdeadline`):
+a service that trickles is a `wayback-error` after the retries a timeout gets.
 """
 
 from __future__ import annotations
@@ -27,10 +29,9 @@ from pipeline.archive.model import (
     WaybackError,
 )
 from pipeline.archive.rows import sha1_hex_to_b32
-from pipeline.archive.warcread import read_capped
+from pipeline.httpdeadline import complete, no_answer
 from pipeline.httpretry import Retrying
 
-_CHUNK = 256 * 1024
 # Headers a replay server adds after the archived ones (one value each).
 _SERVER_APPENDED = ("memento-datetime", "link", "content-location")
 # Headers that describe the replay connection, not the archived response.
@@ -73,12 +74,12 @@ class HttpReplayClient:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         url = self.replay_url(row)
-        with self._get(url) as response:
-            if "Memento-Datetime" not in response.headers:
-                raise WaybackError(f"replay of {row.url} {row.datetime} failed: HTTP "
-                                   f"{response.status_code} from the service, not a capture")
-            headers = archived_headers(response.raw.headers.items())
-            body, truncated = _read_body(response, max_bytes)
+        response = self._get(url, max_bytes)
+        if "Memento-Datetime" not in response.headers:
+            raise WaybackError(f"replay of {row.url} {row.datetime} failed: HTTP "
+                               f"{response.status_code} from the service, not a capture")
+        headers = archived_headers(response.raw.headers.items())
+        body, truncated = response.content[:max_bytes], len(response.content) > max_bytes
         revisit_of = self._original(row) if row.is_revisit else None
         restore_content_type(headers, (revisit_of or row).mimetype)
         if self.verify_digest and not truncated:
@@ -94,10 +95,17 @@ class HttpReplayClient:
             body_truncated=truncated,
         )
 
-    def _get(self, url: str) -> requests.Response:
-        return self.retry.send(
-            lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy), self.retry_statuses,
-            lambda exc: WaybackError(f"wayback unreachable for {url}: {exc}"))
+    def _get(self, url: str, max_bytes: int) -> requests.Response:
+        """The answer with at most max_bytes + 1 bytes of its (transfer-decoded) body read:
+        one byte more than the limit tells a body above it (`body-too-large`)."""
+        try:
+            return self.retry.send(
+                lambda: complete(lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy),
+                                 f"replay GET {url}", self.timeout, max_bytes + 1, refuse=False),
+                self.retry_statuses,
+                lambda exc: WaybackError(f"wayback {no_answer(exc)} for {url}: {exc}"))
+        except urllib3.exceptions.HTTPError as exc:
+            raise WaybackError(f"replay body of {url} broke off: {exc}") from exc
 
     def _original(self, row: CdxRow) -> CdxRow | None:
         """The newest non-revisit capture of the same URL and payload at or before the revisit."""
@@ -167,13 +175,3 @@ def restore_content_type(headers: dict[str, str], archived_mime: str) -> None:
     mime = content_type.split(";", 1)[0].strip()
     if mime in _REPLAY_DEFAULT_TYPES and mime != archived_mime:
         headers["content-type"] = content_type.replace(mime, archived_mime, 1)
-
-
-def _read_body(response: requests.Response, max_bytes: int) -> tuple[bytes, bool]:
-    """At most max_bytes + 1 bytes of the (transfer-decoded) body; (first max_bytes, more?)."""
-    try:
-        # raw.stream, not raw.read(n): read(n) ends early on pywb's chunked answers.
-        return read_capped(response.raw.stream(min(_CHUNK, max_bytes + 1), decode_content=True),
-                           max_bytes)
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise WaybackError(f"replay body of {response.url} broke off: {exc}") from exc

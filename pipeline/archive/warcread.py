@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from warcio.archiveiterator import ArchiveIterator
 from warcio.limitreader import LimitReader
 
-from pipeline.archive.model import CdxRow, WaybackContentError
+from pipeline.archive.model import ArchiveUnreadable, CdxRow, WaybackContentError
 from pipeline.archive.rows import normalise_digest, sha1_hex_to_b32
 
 _CHUNK = 256 * 1024
@@ -48,13 +48,15 @@ def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
     try:
         iterator = ArchiveIterator(LimitReader(stream, row.warc_csize))
         record = next(iter(iterator), None)
+    except ArchiveUnreadable:
+        raise  # the disk failed, not the record
     except Exception as exc:  # warcio signals damage with many exception types
         raise WaybackContentError(f"no readable WARC record at {_where(row)}: {_brief(exc)}") from exc
     if record is None:
         raise WaybackContentError(f"no WARC record at {_where(row)} (truncated or empty)")
     try:
         return _verified(iterator, record, row, max_bytes)
-    except WaybackContentError:
+    except (WaybackContentError, ArchiveUnreadable):
         raise
     except Exception as exc:
         raise WaybackContentError(f"unreadable WARC record at {_where(row)}: {_brief(exc)}") from exc

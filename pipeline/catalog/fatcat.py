@@ -28,8 +28,12 @@ The token comes only from `FATCAT_API_AUTH_TOKEN` and is sent as
 into an exception: every text that leaves this module passes `_scrub`, and
 exceptions are raised `from None` so no chained request object carries it.
 
-5xx answers and connection errors are retried a bounded number of times with
-exponential backoff. Because a write may have succeeded when its answer was
+Each call (headers and body) ends within `timeout` seconds in total and an
+answer above `MAX_ANSWER_BYTES` is refused (`pipeline.httpdeadline`): an API
+that answers a byte at a time is a timeout like any other.
+
+5xx answers, connection errors and timeouts are retried a bounded number of
+times with exponential backoff. Because a write may have succeeded when its answer was
 lost, a retried write is checked against the catalog's state: a retried PUT
 that meets ConstraintViolation is a success if the editgroup already holds
 that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
@@ -61,6 +65,7 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
     editgroup_is_accepted,
 )
+from pipeline.httpdeadline import BodyTooLarge, complete, socket_timeouts, watch
 from pipeline.httpretry import Retrying
 from pipeline.locations import is_http_url
 
@@ -68,6 +73,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
 USER_AGENT = "filemeta-backfill"
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an editgroup of a large batch is a few MB
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
 EDITGROUPS_LIMIT = 100
 EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
@@ -139,7 +145,7 @@ class FatcatCatalog(Catalog):
         self._token = clean_token(token if token is not None else os.environ.get(TOKEN_ENV))
         self.retry = Retrying(retries, backoff)
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = watch(session or requests.Session())
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = False  # no proxy or .netrc credentials picked up by surprise
 
@@ -182,13 +188,19 @@ class FatcatCatalog(Catalog):
             return self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after "
                                f"{self.retry.retries + 1} attempts: {type(exc).__name__}: {exc}")
 
-        try:
-            resp, attempts = self.retry.send_counted(
+        def send() -> requests.Response:
+            return complete(
                 lambda: self.session.request(method, url, params=params, json=body, headers=headers,
-                                             timeout=self.timeout, allow_redirects=False),
-                range(500, 600), unreachable, retrying)
+                                             timeout=socket_timeouts(self.timeout),
+                                             allow_redirects=False, stream=True),
+                f"fatcat {method} {path}", self.timeout, MAX_ANSWER_BYTES)
+
+        try:
+            resp, attempts = self.retry.send_counted(send, range(500, 600), unreachable, retrying)
         except CatalogUnavailable as e:
             raise e from None  # the connection error's own text is in the message, scrubbed
+        except BodyTooLarge as e:
+            raise self._error(CatalogError, str(e)) from None
         if resp.status_code >= 500:
             raise self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after {attempts} "
                               f"attempts: HTTP {resp.status_code}: {resp.text[:300]}")

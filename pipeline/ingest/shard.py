@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from pipeline.checks import StepFailed
 from pipeline.ingest.worker import BUG_STATUS, truncate
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,12 @@ def shard_of(index: int, shards: int) -> int:
 
 
 def _safe_process(worker, request: dict) -> dict:
-    """`worker.process`, with even a bug escaping it turned into a result (the shard goes on)."""
+    """`worker.process`, with even a bug escaping it turned into a result (the shard goes on);
+    StepFailed (the environment failed, e.g. an unreadable archive) stops the shard."""
     try:
         return worker.process(request)
+    except StepFailed:
+        raise
     except Exception as e:
         log.exception("worker raised on a request")
         return {
@@ -54,8 +58,9 @@ def run_shard(
 
     Returns a Counter of result statuses plus `total`. `concurrency` threads
     share the worker (which must be thread-safe); with 1 everything runs in
-    the calling thread. An exception from `write` (disk full) stops the shard:
-    that is not a per-request failure.
+    the calling thread. An exception from `write` (disk full) or a StepFailed
+    from the worker (an unreadable archive) stops the shard: that is not a
+    per-request failure.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")

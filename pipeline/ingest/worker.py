@@ -9,7 +9,10 @@ its end and its histogram tells operators what happened.
 
 The one status outside docs/statuses.md is `error`: a bug (an exception no rule
 expected). It carries the exception's type and message in `error_message` so
-it can be found and fixed; the shard goes on with the next request.
+it can be found and fixed; the shard goes on with the next request. The one
+exception that escapes is `StepFailed` (e.g. `ArchiveUnreadable`: the local
+archive's files cannot be read): no answer about this request, the
+environment failed, and the shard must stop rather than record it.
 
 Clients are injected (`CdxClient`, `ContentClient` of `pipeline.archive.model`)
 and so are the settings; GROBID and text extraction plug in later as
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from pipeline.archive.model import ArchiveError, Capture, CdxClient, ContentClient
+from pipeline.checks import StepFailed
 from pipeline.ingest.capture import best_capture
 from pipeline.ingest.filemeta import BadGzipEncoding, GzipTooLarge, file_meta, undo_transfer_gzip
 from pipeline.ingest.pdflink import extract_pdf_link
@@ -92,10 +96,14 @@ class IngestWorker:
         return request_problem(request) is None
 
     def process(self, request: dict) -> dict:
-        """The ingest result of one request (docs/data.md); `hit` is true only for success."""
+        """The ingest result of one request (docs/data.md); `hit` is true only for success.
+
+        Raises StepFailed only: the environment failed and the shard must stop."""
         result: dict = {"request": request, "hit": False}
         try:
             self._ingest(request, result)
+        except StepFailed:
+            raise
         except IngestFailure as f:
             self._fail(result, f.status, f.message)
         except ArchiveError as e:

@@ -13,6 +13,10 @@ in multipart field `input`, consolidateHeader=0, consolidateCitations=0,
 includeRawCitations=1, includeRawAffiliations=1, 180 s timeout. The header
 metadata is parsed from the TEI with `grobid_tei_xml` (by sandcrawler's
 author, so the metadata keys are the ones its consumers know).
+
+The timeouts are total deadlines (`pipeline.httpdeadline`): a GROBID that
+answers slowly, a byte at a time, still ends in `error-timeout` after 180 s,
+and an answer above `MAX_ANSWER_BYTES` is refused (`error`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import grobid_tei_xml
 import requests
 
 from pipeline.errors import OperatorError
+from pipeline.httpdeadline import BodyTooLarge, complete, deadline_in, session, socket_timeouts
 from pipeline.locations import is_http_url
 from pipeline.sinks.message import GROBID, Message, attach
 
@@ -31,6 +36,8 @@ TIMEOUT = 180.0
 ISALIVE_TIMEOUT = 10.0
 ERROR_MSG_MAX = 10_000  # as sandcrawler keeps of an error body
 MAX_TEI_CHARS = 12_000_000  # a TEI this large is not an article; keeps the message under 30 MB
+MAX_ANSWER_BYTES = 4 * MAX_TEI_CHARS  # UTF-8: at most 4 bytes a character
+SMALL_ANSWER_BYTES = 64 * 1024  # /api/isalive and /api/version
 TIMEOUT_STATUS_CODE = -4  # heritrix's "HTTP timeout", as sandcrawler records a GROBID timeout
 CONNECT_STATUS_CODE = -2  # heritrix's "connection failed"
 ERROR_STATUSES = frozenset({"error", "error-timeout"})
@@ -59,45 +66,52 @@ class GrobidClient:
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # GROBID is a service of ours: no proxy from the environment
-            self._local.session = session
-        return session
+        held = getattr(self._local, "session", None)
+        if held is None:
+            # GROBID is a service of ours: no proxy from the environment
+            held = self._local.session = session()
+        return held
+
+    def _get(self, path: str) -> requests.Response:
+        url = f"{self.host}{path}"
+        return complete(lambda: self._session().get(url, timeout=socket_timeouts(self.isalive_timeout),
+                                                    stream=True),
+                        f"GROBID GET {url}", self.isalive_timeout, SMALL_ANSWER_BYTES)
 
     def check_alive(self) -> str:
         """Raise `GrobidUnavailable` (saying what to do) unless `/api/isalive` answers true.
 
         Returns GROBID's version string when `/api/version` answers, else "".
         """
-        url = f"{self.host}/api/isalive"
         try:
-            resp = self._session().get(url, timeout=self.isalive_timeout)
-        except requests.RequestException as e:
-            raise GrobidUnavailable(f"GROBID at {self.host} is not reachable ({type(e).__name__}: {e})") from e
+            resp = self._get("/api/isalive")
+        except (requests.RequestException, BodyTooLarge) as e:
+            how = "too slow" if deadline_in(e) else "not reachable"
+            raise GrobidUnavailable(f"GROBID at {self.host} is {how} ({type(e).__name__}: {e})") from e
         if resp.status_code != 200 or resp.text.strip().lower() != "true":
             raise GrobidUnavailable(
                 f"GROBID at {self.host} is not alive: GET /api/isalive answered HTTP {resp.status_code} "
                 f"{resp.text[:200]!r}")
         try:
-            version = self._session().get(f"{self.host}/api/version", timeout=self.isalive_timeout)
+            version = self._get("/api/version")
             return version.text.strip()[:100] if version.status_code == 200 else ""
-        except requests.RequestException:
+        except (requests.RequestException, BodyTooLarge):
             return ""
 
     def process_fulltext(self, body: bytes) -> dict:
         """GROBID's answer for one PDF: status, status_code, and tei_xml or error_msg."""
+        url = f"{self.host}/api/processFulltextDocument"
         try:
-            resp = self._session().post(
-                f"{self.host}/api/processFulltextDocument",
-                files={"input": ("document.pdf", body, "application/pdf")},
-                data=FORM,
-                timeout=self.timeout,
-            )
-        except requests.Timeout:
+            resp = complete(
+                lambda: self._session().post(
+                    url, files={"input": ("document.pdf", body, "application/pdf")}, data=FORM,
+                    timeout=socket_timeouts(self.timeout), stream=True),
+                f"GROBID POST {url}", self.timeout, MAX_ANSWER_BYTES)
+        except requests.Timeout as e:
             return {"status": "error-timeout", "status_code": TIMEOUT_STATUS_CODE,
-                    "error_msg": f"GROBID request timed out after {self.timeout:g} s"}
+                    "error_msg": _cut(f"GROBID request timed out: {e}")}
+        except BodyTooLarge as e:
+            return {"status": "error", "status_code": 200, "error_msg": f"response too large: {e}"}
         except requests.RequestException as e:
             return {"status": "error", "status_code": CONNECT_STATUS_CODE,
                     "error_msg": _cut(f"GROBID request failed: {type(e).__name__}: {e}")}

@@ -1,0 +1,387 @@
+"""Every HTTP exchange ends by a total deadline and holds at most a size cap: the one place.
+
+Why: `requests`' `timeout` bounds each socket read, not the exchange. A server
+that answers one byte every 2 s never trips a 5 s read timeout, so a
+precondition check, a CDX lookup or a WARC read could wait forever and say
+nothing. Here a watchdog thread shuts the connection's socket down when the
+exchange's deadline passes, whatever phase it is in (TLS handshake, headers,
+body) and whoever is reading (our loop, or warcio parsing a WARC range), and
+the body reader refuses a body above its cap. Both failures say what was
+waited for: the URL, how long, how many bytes had come.
+
+The deadline knows nothing of retries: `DeadlineExceeded` is a
+`requests.Timeout`, so whatever retry policy wraps an exchange (today
+`pipeline.httpretry`) counts it as transient, like any other timeout, and
+each attempt gets a deadline of its own. `BodyTooLarge` is not transient:
+asking again brings the same body.
+
+Use: a session from `session()` (its connections report to the running
+deadline), and either `complete(...)` (send, then read the whole body under
+the cap; `.content`, `.text`, `.json()` work afterwards) or, for a body
+streamed to a parser, a `Deadline` kept open while the parser reads.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+
+
+class DeadlineExceeded(requests.exceptions.Timeout):
+    """No complete answer within the exchange's total deadline (transient: worth retrying)."""
+
+    def __init__(self, what: str, seconds: float, received: int):
+        super().__init__(f"{what}: no complete answer within the {seconds:g} s deadline "
+                         f"({received} bytes of body received)")
+        self.what = what
+        self.seconds = seconds
+        self.received = received
+
+
+class BodyTooLarge(Exception):
+    """The answer's body is above the cap its reader holds: refused, not retried."""
+
+    def __init__(self, what: str, max_bytes: int):
+        super().__init__(f"{what}: answer body larger than {max_bytes} bytes, refused")
+        self.what = what
+        self.max_bytes = max_bytes
+
+
+def deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
+    """The DeadlineExceeded behind `exc` (itself or a cause), if a deadline ended it."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DeadlineExceeded):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def no_answer(exc: BaseException) -> str:
+    """How a service failed to answer, for the message that wraps `exc`."""
+    return "too slow" if deadline_in(exc) else "unreachable"
+
+
+_running: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
+    "running_deadline", default=None)
+
+
+class Deadline:
+    """One exchange's clock: started when built, watched until `finish()` (or the `with` ends).
+
+    Connections that `send()` opens or reuses are attached to it; when the
+    deadline passes first, their sockets are shut down, so the blocked read
+    returns, and `finish()` raises `DeadlineExceeded` whatever the read made
+    of the cut (an exception, or a body that merely looks short).
+    """
+
+    def __init__(self, what: str, seconds: float):
+        if seconds <= 0:
+            raise ValueError(f"deadline must be > 0 s, got {seconds!r}")
+        self.what = what
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+        self.received = 0
+        self.fired = False
+        self.done = False
+        self._lock = threading.Lock()
+        self._connections: list[_Watched] = []
+        _WATCHDOG.watch(self)
+
+    # -- the watchdog's side -------------------------------------------------------------
+    def _fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.fired = True
+            connections = list(self._connections)
+        for conn in connections:
+            conn._cut()
+
+    def attach(self, conn: _Watched) -> None:
+        with self._lock:
+            if conn not in self._connections:
+                self._connections.append(conn)
+            fired = self.fired
+        if fired:
+            conn._cut()
+
+    # -- the reader's side ---------------------------------------------------------------
+    def send(self, send: Callable[[], requests.Response]) -> requests.Response:
+        """`send()` with the connections it uses watched; DeadlineExceeded when the deadline
+        cut it. The deadline keeps running for the body: `finish()` it when read."""
+        token = _running.set(self)
+        try:
+            response = send()
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        finally:
+            _running.reset(token)
+        if self.fired:  # headers cut short can still parse as an answer: it is not one
+            response.close()
+            self.finish()
+        return response
+
+    def read(self, response: requests.Response, max_bytes: int, *, refuse: bool = True,
+             decode_content: bool = True) -> bytes:
+        """The body, at most `max_bytes` of it: above that, BodyTooLarge (`refuse`) or the
+        first `max_bytes` (stops reading there)."""
+        if max_bytes < 0:
+            raise ValueError("max_bytes must be >= 0")
+        parts: list[bytes] = []
+        held = 0
+        while True:
+            # read1: what has come, not a whole chunk's worth, so `received` is up to date
+            # when the deadline cuts the body
+            chunk = response.raw.read1(max(1, min(CHUNK, max_bytes + 1 - held)),
+                                       decode_content=decode_content)
+            if not chunk:
+                break
+            self.received += len(chunk)
+            chunk = chunk[: max_bytes + 1 - held]
+            parts.append(chunk)
+            held += len(chunk)
+            if held > max_bytes:
+                if refuse:
+                    log.warning("%s", BodyTooLarge(self.what, max_bytes))
+                    raise BodyTooLarge(self.what, max_bytes)
+                break
+        return b"".join(parts)[:max_bytes]
+
+    def reader(self, stream) -> _CountingReader:
+        """`stream` (a raw body) with the bytes read from it counted for the message."""
+        return _CountingReader(stream, self)
+
+    def cancel(self) -> None:
+        """Stop watching, whatever happened (an attempt given up for another)."""
+        with self._lock:
+            self.done = True
+            self._connections.clear()
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """Stop watching. Raises DeadlineExceeded (from `exc`) when the deadline fired."""
+        with self._lock:
+            already = self.done
+            self.done = True
+            fired = self.fired
+            self._connections.clear()
+        if fired and not already and not isinstance(exc, DeadlineExceeded):
+            error = DeadlineExceeded(self.what, self.seconds, self.received)
+            log.warning("%s", error)
+            raise error from exc
+
+    def __enter__(self) -> Deadline:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.finish(exc)
+
+
+def socket_timeouts(seconds: float) -> tuple[float, float]:
+    """requests' (connect, read) timeouts under a deadline of `seconds`: the deadline ends the
+    exchange; the read timeout, twice as long, is only a backstop should the watchdog not run."""
+    return seconds, 2 * seconds
+
+
+def complete(send: Callable[[], requests.Response], what: str, seconds: float, max_bytes: int,
+             *, refuse: bool = True) -> requests.Response:
+    """`send()` (a streamed request on a `session()`) and its whole body, within `seconds`.
+
+    The body is read now, at most `max_bytes` of it (above: BodyTooLarge, or
+    cut there when not `refuse`), so the response's `.content`, `.text` and
+    `.json()` read memory afterwards and the connection is released.
+    """
+    with Deadline(what, seconds) as deadline:
+        response = deadline.send(send)
+        try:
+            body = deadline.read(response, max_bytes, refuse=refuse)
+        except BaseException:
+            response.close()
+            raise
+        response._content = body  # what requests itself keeps once a body is read
+        response._content_consumed = True
+        if not refuse:
+            response.close()  # a cut body leaves the rest unread: the connection cannot be reused
+    return response
+
+
+class _CountingReader:
+    """read/readline passed through (the interface warcio uses), counting bytes."""
+
+    def __init__(self, stream, deadline: Deadline):
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, length=-1):
+        data = self.stream.read(length) if length not in (None, -1) else self.stream.read()
+        self.deadline.received += len(data)
+        return data
+
+    def readline(self, length=-1):
+        data = self.stream.readline(length) if length not in (None, -1) else self.stream.readline()
+        self.deadline.received += len(data)
+        return data
+
+
+# -- connections that report to the running deadline ------------------------------------------
+
+class _Watched:
+    """Mixin for urllib3 connections: each remembers the socket a deadline must shut down.
+
+    That is the connection's socket once connected (http.client may drop the
+    connection's hold on it while the answer is still read; the object, still
+    open, is kept here). While connecting it is a duplicate of the TCP socket:
+    the TLS layer takes over the socket it wraps, and shutdown acts on the
+    connection whichever descriptor names it, so the handshake can be cut too.
+    """
+
+    _target: socket.socket | None = None
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        self._target = sock.dup()
+        deadline = _running.get()
+        if deadline is not None:
+            deadline.attach(self)
+        return sock
+
+    def connect(self) -> None:
+        try:
+            super().connect()
+        finally:
+            if self._target is not None:
+                self._target.close()  # the duplicate: only needed while connecting
+            self._target = self.sock
+
+    def request(self, *args, **kwargs):
+        deadline = _running.get()
+        if deadline is not None:  # a kept-alive connection, reused for this exchange
+            deadline.attach(self)
+        return super().request(*args, **kwargs)
+
+    def _cut(self) -> None:
+        target = self._target
+        if target is not None:
+            try:
+                # socket's own shutdown (an SSLSocket's would also drop its TLS state)
+                socket.socket.shutdown(target, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: nothing left to wait on
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections (direct or through a proxy) a Deadline can cut."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if isinstance(manager, urllib3.PoolManager):
+            manager.pool_classes_by_scheme = dict(_POOLS)
+        return manager
+
+
+def session() -> requests.Session:
+    """A session whose exchanges a Deadline bounds; no proxy or credentials from the environment."""
+    s = requests.Session()
+    s.trust_env = False
+    watch(s)
+    return s
+
+
+def watch(s: requests.Session) -> requests.Session:
+    """Mount the deadline-aware adapter on `s` (a session handed in from outside)."""
+    for prefix in ("http://", "https://"):
+        if not isinstance(s.get_adapter(prefix), DeadlineAdapter):
+            s.mount(prefix, DeadlineAdapter())
+    return s
+
+
+# -- the watchdog -------------------------------------------------------------------------------
+
+class _Watchdog:
+    """One daemon thread firing deadlines in expiry order; started on first use (per process)."""
+
+    def __init__(self):
+        self._pid: int | None = None
+        self._starting = threading.Lock()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._pid == os.getpid():
+                return  # another thread started it meanwhile
+            self._cond = threading.Condition()
+            self._heap: list[tuple[float, int, Deadline]] = []
+            self._seq = itertools.count()
+            threading.Thread(target=self._run, args=(self._cond, self._heap),
+                             name="http-deadline", daemon=True).start()
+            self._pid = os.getpid()
+
+    def watch(self, deadline: Deadline) -> None:
+        if self._pid != os.getpid():  # first use, or a forked child (threads do not survive fork)
+            self._start()
+        with self._cond:
+            heapq.heappush(self._heap, (deadline.expires, next(self._seq), deadline))
+            if self._heap[0][2] is deadline:
+                self._cond.notify()
+
+    def _run(self, cond: threading.Condition, heap: list) -> None:
+        with cond:
+            while True:
+                while heap and heap[0][2].done:
+                    heapq.heappop(heap)  # finished in time: forgotten when it comes up
+                if not heap:
+                    cond.wait()
+                    continue
+                delay = heap[0][0] - time.monotonic()
+                if delay > 0:
+                    cond.wait(delay)
+                    continue
+                # a shutdown() per connection: brief enough to do under the lock
+                try:
+                    heapq.heappop(heap)[2]._fire()
+                except Exception:  # the watchdog must outlive any one deadline
+                    log.exception("cutting an exchange at its deadline failed")
+
+
+_WATCHDOG = _Watchdog()
