@@ -5,12 +5,16 @@ cannot tell a missing key from an empty one (`"sha256": ""` counts as missing
 here) and silently drops lines that are not JSON objects; this step parses
 every line, keeps the original text of the selected entities byte for byte,
 and writes every unparseable line to a rejects file with its line number.
+A selected entity whose URL list is malformed is rejected here too
+(`bad-urls`, `pipeline.entity_urls`): this is where entities enter the
+pipeline, and no later step has to cope with it.
 """
 
 from __future__ import annotations
 
 import os
 
+from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import BadLine, iter_raw_lines
 from pipeline.progress import Progress, counting
@@ -18,6 +22,9 @@ from pipeline.steps.split import SplitWriter
 
 _FIELDS = ("sha256",)
 _DECODER = struct_decoder("ExportSha256", _FIELDS)
+# the URL list is built only for the selected entities (a minority of the export)
+_URL_FIELDS = ("urls",)
+_URL_DECODER = struct_decoder("ExportUrls", _URL_FIELDS)
 
 
 def lacks_sha256(entity: dict) -> bool:
@@ -41,7 +48,11 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
             if isinstance(obj, BadLine):
                 split.reject_bad_line(obj, source)
             elif lacks_sha256(obj):
-                split.keep_raw(raw)
+                problem = url_list_problem(decode_fields(_URL_DECODER, _URL_FIELDS, n, raw).get("urls"))
+                if problem is None:
+                    split.keep_raw(raw)
+                else:
+                    split.reject_text(BAD_URLS, n, source, raw.decode("utf-8"), detail=problem)
             else:
                 has_sha256 += 1
         return split.publish(n_in, has_sha256=has_sha256)
