@@ -50,7 +50,7 @@ TRICKY = [
     b'{"x": ' + b"[" * 255 + b"]" * 255 + b', "sha256": ""}',  # 256 deep: fine
     b'{"x": "' + b"[" * 600 + b'"}',  # brackets in a string do not nest
     b'[' * 300 + b']' * 300,  # deep and not an object
-    b'{"x": ' + b"1" * 5000 + b'}',  # 5,000 digits: beyond Python's int-string limit
+    b'{"y": ' + b"1" * 5000 + b'}',  # 5,000 digits in a field no step reads: beyond the limit
     b'{"sha256": ' + b"1" * 5000 + b'}',
     b'{"x": ' + b"1" * 4300 + b'}',  # exactly at the limit: fine
     b'{"x": "' + b"1" * 5000 + b'"}',  # digits in a string are text

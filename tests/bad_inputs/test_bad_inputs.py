@@ -12,7 +12,7 @@ from cases import ENTITY, EXPORT, EXTRA, FILE_HASHES, SEED, Case
 from catalog_world import entity, ident_of
 
 from pipeline.catalog.export import load_export
-from pipeline.jsonio import InputError, iter_objects
+from pipeline.jsonio import InputError, iter_lines
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import count_missing_sha256
 from pipeline.steps.ingest_request import build_requests
@@ -38,8 +38,13 @@ def _file(tmp_path: Path, case: Case, good: list[str], name: str) -> Path:
     return path
 
 
+def _no_constant(name: str):
+    raise AssertionError(f"{name} in a rejects file: not JSON")
+
+
 def _rejects(path) -> list[dict]:
-    return [obj for _, obj in iter_objects(path)]
+    """The rejects lines, each read as strict JSON (no NaN or Infinity)."""
+    return [json.loads(line, parse_constant=_no_constant) for _, line in iter_lines(path)]
 
 
 def _expect_reject(case: Case, rejects: list[dict], source: str) -> None:
