@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import msgspec.structs
 
-from pipeline.jsonio import BadLine, may_be_refused, parse_object
+from pipeline.jsonio import SUSPECT_LEN, BadLine, may_be_refused, parse_object
 
 UNSET = msgspec.UNSET
 
@@ -46,7 +46,7 @@ def decode_fields(decoder: msgspec.json.Decoder, fields: tuple[str, ...], n: int
     if isinstance(raw, BadLine):
         return raw
     obj = None
-    if not may_be_refused(raw):
+    if len(raw) < SUSPECT_LEN or not may_be_refused(raw):
         try:
             obj = decoder.decode(raw)
         except (msgspec.MsgspecError, RecursionError):

@@ -32,10 +32,11 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # msgspec both fail somewhere near the interpreter's recursion limit, each at its own depth and
 # that depth moving with the caller's stack, so the same line could pass one step and break
 # another. No entity or ingest result nests beyond a handful of levels.
-MAX_DEPTH = 256
+MAX_DEPTH = 512
 # A line shorter than this can neither nest MAX_DEPTH deep (a JSON value `D` deep is at least
-# 2*D bytes) nor hold an integer longer than Python's int-string limit (at least 640 digits).
-_SUSPECT_LEN = 2 * MAX_DEPTH
+# 2*D bytes) nor hold an integer longer than Python's int-string limit (4300 digits unless
+# PYTHONINTMAXSTRDIGITS lowers it below this, which the pipeline does not support).
+SUSPECT_LEN = 2 * MAX_DEPTH
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -76,9 +77,10 @@ def may_be_refused(line: str | bytes) -> bool:
 
     Why: `pipeline.jsonfast` decodes lines with msgspec and hands only the lines for which
     this is true to `parse_object`, so both decoders give every line the same verdict. It
-    must be cheap: most lines are shorter than `_SUSPECT_LEN` and end at the first test.
+    must be cheap: most lines are shorter than `SUSPECT_LEN` and end at the first test
+    (which `decode_fields` makes before the call).
     """
-    if len(line) < _SUSPECT_LEN:
+    if len(line) < SUSPECT_LEN:
         return False
     if isinstance(line, bytes):
         if line.count(b"[") + line.count(b"{") > MAX_DEPTH:

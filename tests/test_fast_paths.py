@@ -46,10 +46,10 @@ TRICKY = [
     # NaN and Infinity in a field no step reads, lone surrogate escapes
     b'{"x": ' + b"[" * 1000 + b"]" * 1000 + b'}',  # RecursionError in msgspec and json.loads
     b'{"x": ' + b"[" * 995 + b"]" * 995 + b'}',  # msgspec passes, json.loads fails
-    b'{"x": ' + b"[" * 256 + b"]" * 256 + b'}',  # 257 deep: one too many
-    b'{"x": ' + b"[" * 255 + b"]" * 255 + b', "sha256": ""}',  # 256 deep: fine
-    b'{"x": "' + b"[" * 600 + b'"}',  # brackets in a string do not nest
-    b'[' * 300 + b']' * 300,  # deep and not an object
+    b'{"x": ' + b"[" * 512 + b"]" * 512 + b'}',  # 513 deep: one too many
+    b'{"x": ' + b"[" * 511 + b"]" * 511 + b', "sha256": ""}',  # 512 deep: fine
+    b'{"x": "' + b"[" * 1200 + b'"}',  # brackets in a string do not nest
+    b'[' * 600 + b']' * 600,  # deep and not an object
     b'{"y": ' + b"1" * 5000 + b'}',  # 5,000 digits in a field no step reads: beyond the limit
     b'{"sha256": ' + b"1" * 5000 + b'}',
     b'{"x": ' + b"1" * 4300 + b'}',  # exactly at the limit: fine

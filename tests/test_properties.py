@@ -111,10 +111,10 @@ EDGE_LEAVES = {
     "1" * 4301: True,  # beyond Python's int-string limit
     "1" * 4300: False, "1e999": False, "-1" + "0" * 400 + ".5": False,  # inf, but JSON
     '"\\ud83d\\ude00"': False, '"\\\\udc00"': False,  # a pair; an escaped backslash
-    '"' + "[" * 300 + '"': False, '"' + "9" * 5000 + '"': False,  # text, not structure
+    '"' + "[" * 1200 + '"': False, '"' + "9" * 5000 + '"': False,  # text, not structure
     '"x"': False, "0": False, "null": False, "[]": False, "{}": False,
 }
-DEPTHS = [0, 1, 254, 255, 256, 300, 995, 1000]  # the value sits in an object: one level more
+DEPTHS = [0, 1, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 600, 995, 1000]  # in an object: one more
 FIELDS = ("sha256", "urls", "x")
 
 
@@ -128,7 +128,8 @@ def edge_lines(draw):
         leaf = draw(st.sampled_from(sorted(EDGE_LEAVES)))
         depth = draw(st.sampled_from(DEPTHS))
         parts.append(f'"{key}": ' + "[" * depth + leaf + "]" * depth)
-        refused = refused or EDGE_LEAVES[leaf] or depth + 1 > MAX_DEPTH
+        levels = 1 + depth + (leaf in ("[]", "{}"))  # the object, the arrays, the leaf's own
+        refused = refused or EDGE_LEAVES[leaf] or levels > MAX_DEPTH
     return "{" + ", ".join(parts) + "}", refused
 
 
