@@ -18,6 +18,7 @@ from pipeline.steps.file_hashes import count_missing_sha256
 from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 
+ROOT = Path(__file__).resolve().parents[2]
 GOOD_BEFORE = 2  # good lines before the damaged one: it is line 3
 ENTITY_IDENT = ENTITY["ident"]
 
@@ -148,14 +149,29 @@ def test_file_hashes(tmp_path, case):
                       "malformed_lines": [GOOD_BEFORE + 1]}
 
 
-def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
-    """Every damaged export and extra-results line of the corpus in one real luigi run of the
-    whole pipeline: exit 0, each line a reject with its reason, no traceback on stderr."""
+def _backfill(tmp_path: Path, world: Path, export: Path, *extra: str) -> Path:
+    """One real luigi run of the whole pipeline on `export`; it must exit 0 without a traceback.
+    Returns the work directory."""
     import os
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[2]
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
+         "--backfill-workdir", str(work), "--backfill-export", str(export),
+         "--backfill-archive", str(world / "collection"), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return work
+
+
+def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
+    """Every damaged export and extra-results line of the corpus in one real luigi run of the
+    whole pipeline: exit 0, each line a reject with its reason, no traceback on stderr."""
     lines = gzip.decompress((world / "file_export.json.gz").read_bytes()).rstrip(b"\n").split(b"\n")
     bad_export = [c for c in EXPORT if not c.whole and c.name != "huge-line"]  # unit-tested above
     export = tmp_path / "export.json.gz"
@@ -163,17 +179,7 @@ def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
     bad_extra = [c for c in EXTRA if not c.whole]
     extra = tmp_path / "batch1.json.gz"
     extra.write_bytes(gzip.compress(b"\n".join(_bytes(c.content) for c in bad_extra) + b"\n"))
-    work = tmp_path / "work"
-    env = dict(os.environ, PYTHONPATH=str(root))
-    env.pop("LUIGI_CONFIG_PATH", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
-         "--backfill-workdir", str(work), "--backfill-export", str(export),
-         "--backfill-archive", str(world / "collection"),
-         "--backfill-extra-results", json.dumps([str(extra)])],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    work = _backfill(tmp_path, world, export, "--backfill-extra-results", json.dumps([str(extra)]))
     n0 = len(lines)
     rejects = {(r["reason"], r["line"]) for r in _rejects(work / "files_missing_sha256.rejects.json.gz")}
     requests_rejected = _rejects(work / "files_missing_sha256.ingest_request.rejects.json.gz")
@@ -218,11 +224,6 @@ def test_backfill_imports_everything_but_the_damaged_entities(tmp_path, world):
     embedded catalog seeded from the same export) exits 0, each is one reject with its reason
     and line number at the export filter and at the catalog load, and every other entity is
     imported as in the undamaged world."""
-    import os
-    import subprocess
-    import sys
-
-    root = Path(__file__).resolve().parents[2]
     expected = json.loads((world / "expected.json").read_text())
     lines = gzip.decompress((world / "file_export.json.gz").read_bytes()).decode().rstrip("\n").split("\n")
     sha1s = Counter()
@@ -242,16 +243,7 @@ def test_backfill_imports_everything_but_the_damaged_entities(tmp_path, world):
         damaged[n] = reason
     export = tmp_path / "export.json.gz"
     export.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
-    work = tmp_path / "work"
-    env = dict(os.environ, PYTHONPATH=str(root))
-    env.pop("LUIGI_CONFIG_PATH", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
-         "--backfill-workdir", str(work), "--backfill-export", str(export),
-         "--backfill-archive", str(world / "collection")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    work = _backfill(tmp_path, world, export)
     at_filter = {r["line"]: r["reason"] for r in _rejects(work / "files_missing_sha256.rejects.json.gz")
                  if r["line"] in damaged}
     assert at_filter == damaged
