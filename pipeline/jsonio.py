@@ -31,7 +31,8 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # Nesting deeper than this is refused (`invalid-json`). Why a limit of our own: json.loads and
 # msgspec both fail somewhere near the interpreter's recursion limit, each at its own depth and
 # that depth moving with the caller's stack, so the same line could pass one step and break
-# another. No entity or ingest result nests beyond a handful of levels.
+# another. 512 is far enough below the recursion limit (1000) that neither fails first from
+# any call depth a step runs at, and no entity or ingest result nests beyond a few levels.
 MAX_DEPTH = 512
 # A line shorter than this can neither nest MAX_DEPTH deep (a JSON value `D` deep is at least
 # 2*D bytes) nor hold an integer longer than Python's int-string limit (4300 digits unless
