@@ -10,10 +10,14 @@ about ten times faster per line (bench/: measured on the export).
 Exactness: msgspec refuses a few inputs `json.loads` accepts (NaN and
 Infinity, lone surrogate escapes, floats beyond range in a decoded field).
 `decode_fields` therefore falls back to `parse_object` whenever msgspec
-refuses a line, and the step applies its usual rules to that result: every
-line gets the same verdict as before. The one thing msgspec does not check,
-that the bytes of a skipped string are UTF-8, `iter_raw_lines` checks for
-every block it reads.
+refuses a line, and the step applies its usual rules to that result. msgspec
+also accepts a few lines `parse_object` refuses, since it never builds the
+values it skips (an integer beyond Python's 4300-digit limit, nesting deeper
+than `MAX_DEPTH`): the rare lines where that is possible at all
+(`may_be_refused`: long ones with many brackets or a long run of digits) go
+to `parse_object` directly. So every line gets the verdict `parse_object`
+gives it. The one thing msgspec does not check, that the bytes of a skipped
+string are UTF-8, `iter_raw_lines` checks for every block it reads.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 import msgspec
 import msgspec.structs
 
-from pipeline.jsonio import BadLine, parse_object
+from pipeline.jsonio import SUSPECT_LEN, BadLine, may_be_refused, parse_object
 
 UNSET = msgspec.UNSET
 
@@ -41,9 +45,13 @@ def decode_fields(decoder: msgspec.json.Decoder, fields: tuple[str, ...], n: int
     found bad, not UTF-8 or too long, is passed on)."""
     if isinstance(raw, BadLine):
         return raw
-    try:
-        obj = decoder.decode(raw)
-    except msgspec.MsgspecError:
+    obj = None
+    if len(raw) < SUSPECT_LEN or not may_be_refused(raw):
+        try:
+            obj = decoder.decode(raw)
+        except (msgspec.MsgspecError, RecursionError):
+            obj = None
+    if obj is None:  # parse_object decides
         parsed = parse_object(n, raw.decode("utf-8"))
         if isinstance(parsed, BadLine):
             return parsed

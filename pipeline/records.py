@@ -8,6 +8,7 @@ field list are written once, here, below both. Shapes: docs/data.md.
 
 from __future__ import annotations
 
+import math
 import re
 
 # The fields of a file_meta record, in the order they are written.
@@ -39,6 +40,8 @@ def drop_reason(result: dict) -> str | None:
         return "bad-sha1"
     if any(k in fm and not _is_hex(fm[k], n) for k, n in HEX_LENGTHS.items()):
         return "bad-file-meta"
+    if any(isinstance(fm.get(k), float) and not math.isfinite(fm[k]) for k in ("size_bytes", "mimetype")):
+        return "bad-file-meta"  # `1e999` parses as inf, which cannot be written back as JSON
     if fm["sha1hex"].lower() != sha1.lower():
         return "sha1-mismatch"
     return None

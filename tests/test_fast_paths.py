@@ -15,8 +15,9 @@ from collections import Counter
 
 import pytest
 
+from pipeline.entity_urls import url_list_problem
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, iter_lines, iter_raw_lines, parse_object
+from pipeline.jsonio import BadLine, iter_lines, iter_objects, iter_raw_lines, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import build_request, request_line
 from pipeline.steps.merge import file_meta_line, merge_results
@@ -41,6 +42,28 @@ TRICKY = [
     b'{"sha256": false}', b'{"sha256": []}', b'{"sha256": {}}', b'{"sha256": "0"}',
     b'{"sha256": null}', b'{}', b'[]', b'"text"', b'42', b'null', b'{', b'{"x": .5}',
     b'{"urls": [{"url": "http://a.example/\xc3\xa9.pdf"}], "sha1": "' + b"a" * 40 + b'"}',
+    # where msgspec and json.loads part by themselves (issue 15): nesting, huge numbers,
+    # NaN and Infinity in a field no step reads, lone surrogate escapes
+    b'{"x": ' + b"[" * 1000 + b"]" * 1000 + b'}',  # RecursionError in msgspec and json.loads
+    b'{"x": ' + b"[" * 995 + b"]" * 995 + b'}',  # msgspec passes, json.loads fails
+    b'{"x": ' + b"[" * 512 + b"]" * 512 + b'}',  # 513 deep: one too many
+    b'{"x": ' + b"[" * 511 + b"]" * 511 + b', "sha256": ""}',  # 512 deep: fine
+    b'{"x": "' + b"[" * 1200 + b'"}',  # brackets in a string do not nest
+    b'[' * 600 + b']' * 600,  # deep and not an object
+    b'{"y": ' + b"1" * 5000 + b'}',  # 5,000 digits in a field no step reads: beyond the limit
+    b'{"sha256": ' + b"1" * 5000 + b'}',
+    b'{"x": ' + b"1" * 4300 + b'}',  # exactly at the limit: fine
+    b'{"x": "' + b"1" * 5000 + b'"}',  # digits in a string are text
+    b'{"x": 1' + b"0" * 400 + b'.5, "sha256": ""}',  # beyond a double: inf, valid JSON
+    b'{"x": -Infinity, "sha256": ""}',
+    b'{"urls": [{"url": "http://a.example/x.pdf", "rel": "web", "n": NaN}]}',
+    b'{"x": "\\udc00"}',  # lone low surrogate in a field no step reads
+    b'{"x": "a\\ud800b", "sha256": ""}',  # lone high surrogate
+    b'{"x": "\\ude00\\ud83d"}',  # a pair the wrong way round
+    b'{"\\udc00": 1}',  # in a key
+    b'{"sha1": "\\udc00"}',  # in a field the request step reads
+    b'{"x": "\\\\udc00"}',  # an escaped backslash then "udc00": plain text
+    b'{"x": "\\ud83d\\ude00", "sha256": ""}',  # a proper pair: an emoji
 ]
 
 
@@ -93,10 +116,12 @@ def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):
         obj = reference(raw)
         if isinstance(obj, BadLine):
             rejected[obj.reason] += 1
-        elif not obj.get("sha256"):
-            kept.append(raw)
-        else:
+        elif obj.get("sha256"):
             has += 1
+        elif url_list_problem(obj.get("urls")) is not None:
+            rejected["bad-urls"] += 1
+        else:
+            kept.append(raw)
     with gzip.open(tmp_path / "out.json.gz", "rb") as f:
         assert f.read() == b"".join(raw + b"\n" for raw in kept)
     assert counts["has_sha256"] == has and counts["rejects_by_reason"] == dict(sorted(rejected.items()))
@@ -134,15 +159,17 @@ def test_file_meta_line_is_dumps(record):
     assert file_meta_line(record) == dumps(record).encode()
 
 
-def test_merge_of_a_nan_result_takes_json_loads_path(tmp_path):
+def test_merge_refuses_a_result_with_a_nan_anywhere(tmp_path):
     sha1 = "ab" * 20
     good = {"hit": True, "status": "success", "request": {"ext_ids": {"sha1": sha1}},
             "file_meta": {"sha1hex": sha1, "size_bytes": 3, "mimetype": "application/pdf"}}
-    line = json.dumps(good)[:-1] + ', "score": NaN}'  # msgspec refuses; json.loads accepts
+    line = json.dumps(good)[:-1] + ', "score": NaN}'  # NaN is not JSON: refused by both decoders
     src = tmp_path / "shard.json"
-    src.write_text(line + "\n")
+    src.write_text(json.dumps(good) + "\n" + line + "\n")
     counts = merge_results([str(src)], str(tmp_path / "m.json.gz"), str(tmp_path / "r.json.gz"))
-    assert counts["out"] == 1 and counts["rejects"] == 0
+    assert counts["out"] == 1 and counts["rejects_by_reason"] == {"invalid-json": 1}
+    [(_, reject)] = list(iter_objects(tmp_path / "r.json.gz"))
+    assert reject["line"] == 2 and "NaN is not JSON" in reject["detail"]
 
 
 def _uniq_reference(lines: list[str]) -> tuple[list[str], Counter]:

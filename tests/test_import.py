@@ -216,3 +216,24 @@ def test_counts_json_shape(tmp_path):
     report = json.loads(json.dumps(result.report()))
     assert report["editgroups"] == 1 and report["recovery"]["resumed"] == []
     assert report["update"] == 1 and report["dry_run"] is False
+
+
+def test_an_api_entity_with_a_malformed_url_list_is_one_skipped_record():
+    """An API catalog can hand over what the export filter and the catalog load reject: each
+    such entity is one `skip-bad-entity` (left untouched), never a failed run, and the
+    counters still add up."""
+    good = {"url": "http://example.org/x.pdf", "rel": "web"}
+    odd = {1: [good, 5], 2: [good, "http://example.org/y.pdf"], 3: [good, None],
+           4: [good, {"url": ["http://example.org/z"], "rel": "web"}],
+           5: [good, {"url": "http://example.org/z", "rel": ["web"]}],
+           6: [{"url": "http://example.org/z.pdf"}],  # no rel: fatcat would refuse the edit
+           7: "http://example.org/y.pdf"}
+    entities = [entity(0)] + [entity(i, urls=u) for i, u in odd.items()] + [entity(8)]
+    with FatcatStandin(TOKEN, entities) as api, \
+            FatcatCatalog(api.url, token=TOKEN, backoff=0.001) as cat:
+        counts = FileMetaImporter(cat).run([file_meta(i) for i in range(9)])
+        assert dict(counts) == {"total": 9, "update": 2, "skip-bad-entity": len(odd), "skip": 0,
+                                "insert": 0, "exists": 0}
+        for i in odd:
+            assert api.get_file(ident_of(i)) == entity(i, urls=odd[i])  # untouched
+        assert api.get_file(ident_of(8))["sha256"] == hashes(8)["sha256"]

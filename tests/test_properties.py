@@ -19,7 +19,15 @@ from pipeline.archive.model import CdxError
 from pipeline.archive.rows import parse_index_line
 from pipeline.archive.surt import surt
 from pipeline.ingest.urls import is_http_url, join_location
-from pipeline.jsonio import BadLine, InputError, iter_objects, iter_raw_lines, parse_object
+from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonio import (
+    MAX_DEPTH,
+    BadLine,
+    InputError,
+    iter_objects,
+    iter_raw_lines,
+    parse_object,
+)
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import ARCHIVE_MARKERS, Rejected, build_request
 from pipeline.steps.merge import merge_results
@@ -29,7 +37,8 @@ FAST = settings(max_examples=40, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
@@ -93,6 +102,53 @@ def test_objects_round_trip_with_their_line_numbers(objs, blanks):
 def test_parse_object_never_raises(text):
     obj = parse_object(7, text)
     assert isinstance(obj, dict) or (isinstance(obj, BadLine) and obj.line == 7)
+
+
+# Leaves of JSON text on which the two decoders could part, and whether each is refused.
+EDGE_LEAVES = {
+    "NaN": True, "Infinity": True, "-Infinity": True,  # not JSON
+    '"\\udc00"': True, '"a\\ud800"': True, '"\\ude00\\ud83d"': True,  # lone surrogates
+    "1" * 4301: True,  # beyond Python's int-string limit
+    "1" * 4300: False, "1e999": False, "-1" + "0" * 400 + ".5": False,  # inf, but JSON
+    '"\\ud83d\\ude00"': False, '"\\\\udc00"': False,  # a pair; an escaped backslash
+    '"' + "[" * 1200 + '"': False, '"' + "9" * 5000 + '"': False,  # text, not structure
+    '"x"': False, "0": False, "null": False, "[]": False, "{}": False,
+}
+DEPTHS = [0, 1, MAX_DEPTH - 2, MAX_DEPTH - 1, MAX_DEPTH, 600, 995, 1000]  # in an object: one more
+FIELDS = ("sha256", "urls", "x")
+
+
+@st.composite
+def edge_lines(draw):
+    """An object whose values are edge leaves nested in arrays, and whether it is refused."""
+    keys = draw(st.lists(st.sampled_from(("sha256", "urls", "x", "y")), min_size=1, max_size=3,
+                         unique=True))
+    parts, refused = [], False
+    for key in keys:
+        leaf = draw(st.sampled_from(sorted(EDGE_LEAVES)))
+        depth = draw(st.sampled_from(DEPTHS))
+        parts.append(f'"{key}": ' + "[" * depth + leaf + "]" * depth)
+        levels = 1 + depth + (leaf in ("[]", "{}"))  # the object, the arrays, the leaf's own
+        refused = refused or EDGE_LEAVES[leaf] or levels > MAX_DEPTH
+    return "{" + ", ".join(parts) + "}", refused
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edge_lines())
+def test_fast_and_slow_decoders_give_one_verdict(case):
+    """msgspec (the fields a step reads) and json.loads (the whole line) agree on every line
+    built from the edge cases: refused exactly when a rule says so, as `invalid-json`, and
+    otherwise the same values."""
+    line, refused = case
+    slow = parse_object(3, line)
+    fast = decode_fields(struct_decoder("Edge", FIELDS), FIELDS, 3, line.encode())
+    if refused:
+        assert isinstance(slow, BadLine) and slow.reason == "invalid-json" and slow.line == 3
+        assert fast == slow
+    else:
+        assert isinstance(slow, dict) and isinstance(fast, dict)
+        assert fast == {f: slow[f] for f in FIELDS if f in slow}
+        json.dumps(slow, ensure_ascii=False).encode("utf-8")  # Unicode text throughout
 
 
 # -- index rows ------------------------------------------------------------------------

@@ -17,13 +17,15 @@ from typing import Any
 from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
 from pipeline.catalog.integrity import fsync_file, record_identity, record_seed, seal
 from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
+from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonio import (
     AtomicWriter,
     BadLine,
     dumps,
-    iter_objects,
+    iter_lines,
+    parse_object,
     reject_bad_line,
-    reject_record,
+    reject_text,
 )
 from pipeline.pausepoint import pause_point
 
@@ -57,7 +59,22 @@ def check_entity(obj: dict[str, Any]) -> str | None:
     revision = obj.get("revision")
     if revision is not None and not isinstance(revision, str):
         return "bad-revision"
+    if url_list_problem(obj.get("urls")) is not None:
+        return BAD_URLS
     return None
+
+
+def _nonfinite(body_json: str, body: dict[str, Any]) -> bool:
+    """Does the entity hold a number beyond a double's range (`1e999` parses as inf)?
+    Such a body would be stored, and later dumped, as the bare word `Infinity`, not JSON.
+    (`Infinity` or `NaN` in the text is the cheap test; strings may hold them too.)"""
+    if "Infinity" not in body_json and "NaN" not in body_json:
+        return False
+    try:
+        dumps(body)
+    except ValueError:
+        return True
+    return False
 
 
 def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
@@ -70,8 +87,9 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
     catalog that appeared at the path meanwhile (another run's, maybe being
     edited: replacing it would lose its edits), it fails instead. Loading into an existing catalog
     happens in one transaction. Lines that are not JSON objects or not valid
-    entities (bad ident or state, an ident already loaded) are counted, written
-    to `rejects_path` (the rejects shape of docs/data.md) and never stop the load.
+    entities (bad ident or state, a malformed URL list, a number beyond a
+    double's range, an ident already loaded) are counted, written to
+    `rejects_path` (the rejects shape of docs/data.md) and never stop the load.
     """
     catalog_path = Path(catalog_path)
     report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))
@@ -91,28 +109,32 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
         pending: list[tuple] = []
         cat.db.execute("BEGIN IMMEDIATE")
         try:
-            for n, obj in iter_objects(export):
+            for n, line in iter_lines(export):
                 report.lines += 1
+                obj = parse_object(n, line)
                 if isinstance(obj, BadLine):
                     report.rejected += 1
                     report.reasons[obj.reason] += 1
                     if rejects:
                         rejects.write_obj(reject_bad_line(obj, os.fspath(export)))
                     continue
+                body = body_of(obj)
+                body_json = to_json(body)
                 reason = check_entity(obj)
+                if reason is None and _nonfinite(body_json, body):
+                    reason = "bad-number"
                 if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
                     reason = "duplicate-ident"
                 if reason is not None:
                     report.rejected += 1
                     report.reasons[reason] += 1
-                    if rejects:
-                        rejects.write_obj(reject_record(reason, n, os.fspath(export), record=obj))
+                    if rejects:  # the line's own text: a parsed `1e999` has no JSON to write
+                        rejects.write_line(reject_text(reason, n, os.fspath(export), line))
                     continue
                 seen.add(obj["ident"])
-                body = body_of(obj)
                 state = obj.get("state")
                 pending.append((obj["ident"], state, 1 if state in (None, "active") else 0,
-                                obj.get("revision"), sha1_of(body), to_json(body)))
+                                obj.get("revision"), sha1_of(body), body_json))
                 if len(pending) >= batch:
                     cat.insert_rows(pending)
                     report.loaded += len(pending)

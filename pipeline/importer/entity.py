@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.entity_urls import url_list_problem
+
 # catalog field -> file_meta field that fills it
 FILL_FIELDS = {"md5": "md5hex", "sha256": "sha256hex", "size": "size_bytes", "mimetype": "mimetype"}
 
@@ -17,6 +19,15 @@ FILL_FIELDS = {"md5": "md5hex", "sha256": "sha256hex", "size": "size_bytes", "mi
 def is_missing(value: Any) -> bool:
     """Absent, null or empty string: all count as missing (docs/data.md and docs/delivery.md)."""
     return value is None or value == ""
+
+
+def entity_problem(entity: dict[str, Any]) -> str | None:
+    """Why the import cannot edit this catalog entity (no string ident, a malformed URL
+    list), or None. The export filter and the catalog load reject such entities, so only
+    an API catalog can hand one over: the import skips it instead of failing the run."""
+    if not isinstance(entity.get("ident"), str):
+        return "no string ident"
+    return url_list_problem(entity.get("urls"))
 
 
 def is_complete(entity: dict[str, Any]) -> bool:

@@ -5,13 +5,16 @@ What one record goes through (a file_meta line):
    missing as in fatcat's importer (else `skip-missing-field`)
    and well-formed (else `skip-malformed-field`: lower-case hex of the right
    length, a positive integer size, a text mimetype); both add to `skip`;
-2. lookup by sha1: none -> `skip-no-match`;
+2. lookup by sha1: none -> `skip-no-match`; an entity the import cannot edit
+   (`pipeline.importer.entity.entity_problem`: no string ident, a malformed URL
+   list; only an API catalog can hold one) -> `skip-bad-entity`, logged;
 3. the entity already has md5, sha256, size and mimetype -> `skip-existing-complete`;
 4. otherwise only its missing fields are filled (never overwritten), its URLs
    cleaned (`pipeline.importer.entity`), and the edit put in the open
    editgroup -> `update`.
 Counters always hold total, skip, insert, update, exists; they add up:
-total = skip + update + insert + exists + skip-no-match + skip-existing-complete.
+total = skip + update + insert + exists + skip-no-match + skip-existing-complete
++ skip-bad-entity.
 
 Editgroups hold at most `batch_size` (100) edits, carry the description and
 `extra` {agent, version}, and are accepted as soon as they are full, then at
@@ -85,7 +88,7 @@ from pipeline.catalog.base import (
     new_fatcat_id,
 )
 from pipeline.checks import StepFailed
-from pipeline.importer.entity import apply_file_meta, is_complete
+from pipeline.importer.entity import apply_file_meta, entity_problem, is_complete
 from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
 from pipeline.importer.records import want_reason
 from pipeline.runlock import LockHeld, describe
@@ -109,7 +112,8 @@ def new_counter() -> Counter:
 
 def check_counts(counts: Counter) -> None:
     """Every record is counted exactly once (a failure here is a bug, never an input)."""
-    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete", CONCURRENT]
+    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete",
+             "skip-bad-entity", CONCURRENT]
     if counts["total"] != sum(counts[p] for p in parts):
         raise StepFailed(f"import counters do not add up: {counts!r}")
     want_fails = sum(v for k, v in counts.items() if k in ("skip-missing-field", "skip-malformed-field"))
@@ -225,6 +229,12 @@ class FileMetaImporter:
         entity = self._lookup(row["sha1hex"])
         if entity is None:
             return self._count("skip-no-match")
+        problem = entity_problem(entity)
+        if problem is not None:
+            # one odd entity is one skipped record, never a failed run
+            log.warning("file entity %r (sha1 %s) skipped: %s", entity.get("ident"),
+                        row["sha1hex"], problem)
+            return self._count("skip-bad-entity")
         ident = entity["ident"]
         if ident in self._dry_filled:
             return self._count("skip-existing-complete")

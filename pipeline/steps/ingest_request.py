@@ -14,7 +14,7 @@ from json.encoder import encode_basestring
 
 from pipeline.ingest.urls import is_http_url
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, dumps, iter_raw_lines, parse_object
+from pipeline.jsonio import BadLine, dumps, iter_raw_lines
 from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 
@@ -124,6 +124,6 @@ def build_requests(entities_path: str, out_path: str, rejects_path: str,
             try:
                 split.keep_raw(request_line(build_request(obj)))
             except Rejected as r:
-                # a rejects line carries the whole entity: parse all of it (rare)
-                split.reject(r.reason, n, source, parse_object(n, raw.decode("utf-8")))
+                # a rejects line carries the whole entity, as the line's own text
+                split.reject_text(r.reason, n, source, raw.decode("utf-8"))
         return split.publish(n_in)

@@ -13,7 +13,8 @@ a rejects file with its reason instead of letting it disappear (the rule,
 - `no-file-meta`: a hit without file_meta (should not happen; kept visible);
 - `bad-sha1`: the request's sha1 or the file_meta's `sha1hex` is not 40 hex
   digits (earlier result files were written by other tools);
-- `bad-file-meta`: `sha256hex` / `md5hex` present but not 64 / 32 hex digits;
+- `bad-file-meta`: `sha256hex` / `md5hex` present but not 64 / 32 hex digits,
+  or a `size_bytes` / `mimetype` beyond a double's range (`1e999`: no JSON for it);
 - `sha1-mismatch`: the archive served a different file than the catalog's.
 
 Hex digests are written lower-case whatever case the input used, so the

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from pipeline.checks import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, dumps, reject_bad_line, reject_record
+from pipeline.jsonio import AtomicWriter, BadLine, reject_bad_line, reject_record, reject_text
 
 
 class SplitWriter:
@@ -46,14 +46,12 @@ class SplitWriter:
         self.reasons[reason] += 1
         self.rejects.write_obj(reject_record(reason, line, source, record=record))
 
-    def reject_text(self, reason: str, line: int, source: str, record_json: str) -> None:
+    def reject_text(self, reason: str, line: int, source: str, record_json: str,
+                    detail: str | None = None) -> None:
         """Like `reject`, with the record as the JSON text it was read as (already known to
         parse): the line is embedded as is instead of being serialised again."""
         self.reasons[reason] += 1
-        self.rejects.write_line(
-            f'{{"line": {line}, "reason": {dumps(reason)}, "record": {record_json}, '
-            f'"source": {dumps(source)}}}'
-        )
+        self.rejects.write_line(reject_text(reason, line, source, record_json, detail))
 
     def reject_bad_line(self, bad: BadLine, source: str) -> None:
         self.reasons[bad.reason] += 1

@@ -58,7 +58,10 @@ ENTITY = {"ident": "aaaaaaaaaaaaaaaaaaaaaaaaaz", "state": "active", "mimetype": 
 
 
 def entity(**kw) -> str:
-    return _j({**ENTITY, **kw})
+    return _j({**ENTITY, **kw})  # ensure_ascii: a lone surrogate is written as its escape
+
+
+GOOD_URL = ENTITY["urls"][0]
 
 
 EXPORT = [
@@ -72,14 +75,34 @@ EXPORT = [
     Case("deep-nesting", "export", "[" * 100_000 + "]" * 100_000, "reject:invalid-json"),
     Case("huge-line", "export", '{"pad": "' + "x" * (17 * 1024 * 1024) + '"}', "reject:line-too-long"),
     Case("sha1-int", "export", entity(sha1=12345), "reject:bad-sha1"),
-    Case("urls-int", "export", entity(urls=5), "reject:no-usable-url"),
-    Case("url-int", "export", entity(urls=[{"url": 5}]), "reject:no-usable-url"),
-    Case("urls-string", "export", entity(urls="http://journal.example/x.pdf"), "reject:no-usable-url"),
+    # a malformed URL list is rejected where the entity enters, even beside a usable URL: the
+    # request step would skip the bad item, and the import's URL cleanup break on it
+    Case("urls-int", "export", entity(urls=5), "reject:bad-urls"),
+    Case("url-int", "export", entity(urls=[{"url": 5}]), "reject:bad-urls"),
+    Case("urls-string", "export", entity(urls="http://journal.example/x.pdf"), "reject:bad-urls"),
     Case("url-item-string", "export", entity(urls=["http://journal.example/x.pdf"]),
+         "reject:bad-urls"),
+    Case("url-item-int-after-good", "export", entity(urls=[GOOD_URL, 5]), "reject:bad-urls"),
+    Case("url-item-string-after-good", "export", entity(urls=[GOOD_URL, "http://j.example/y.pdf"]),
+         "reject:bad-urls"),
+    Case("url-item-null-after-good", "export", entity(urls=[GOOD_URL, None]), "reject:bad-urls"),
+    Case("url-list-after-good", "export", entity(urls=[GOOD_URL, {"url": ["http://j.example/y"],
+                                                                  "rel": "web"}]), "reject:bad-urls"),
+    Case("rel-list-after-good", "export", entity(urls=[GOOD_URL, {"url": "http://j.example/y",
+                                                                  "rel": ["web"]}]), "reject:bad-urls"),
+    Case("rel-missing", "export", entity(urls=[{"url": "http://j.example/y.pdf"}]), "reject:bad-urls"),
+    # JSON the two decoders used to judge apart, or that no writer can write back
+    Case("deep-nesting-in-object", "export", entity()[:-1] + ', "extra": ' + "[" * 1000 + "]" * 1000 + "}",
+         "reject:invalid-json"),
+    Case("huge-int", "export", entity()[:-1] + ', "size": ' + "1" * 5000 + "}", "reject:invalid-json"),
+    Case("nan-size", "export", entity()[:-1] + ', "size": NaN}', "reject:invalid-json"),
+    Case("infinity-in-extra", "export", entity()[:-1] + ', "extra": {"score": -Infinity}}',
+         "reject:invalid-json"),
+    Case("lone-surrogate", "export", entity(extra={"title": "\udc00"}), "reject:invalid-json"),
+    Case("lone-surrogate-in-sha1", "export", entity(sha1="\ud800" + "9" * 39), "reject:invalid-json"),
+    Case("url-bad-authority", "export", entity(urls=[{"url": "http://[::1/x.pdf", "rel": "web"}]),
          "reject:no-usable-url"),
-    Case("url-bad-authority", "export", entity(urls=[{"url": "http://[::1/x.pdf"}]),
-         "reject:no-usable-url"),
-    Case("url-ftp", "export", entity(urls=[{"url": "ftp://journal.example/x.pdf"}]),
+    Case("url-ftp", "export", entity(urls=[{"url": "ftp://journal.example/x.pdf", "rel": "web"}]),
          "reject:no-usable-url"),
     Case("mimetype-int", "export", entity(mimetype=7), "reject:not-pdf-mimetype"),
     Case("state-list", "export", entity(state=["active"]), "reject:not-active"),
@@ -98,6 +121,22 @@ SEED = [  # the export as the embedded catalog's seed (`catalog load`)
     Case("revision-int", "seed", entity(revision=7), "reject:bad-revision"),
     Case("state-int", "seed", entity(state=1), "reject:bad-state"),
     Case("invalid-utf8", "seed", b'{"ident": "\xc3\x28"}', "reject:invalid-utf8"),
+    Case("url-item-int", "seed", entity(urls=[GOOD_URL, 5]), "reject:bad-urls"),
+    Case("url-item-null", "seed", entity(urls=[GOOD_URL, None]), "reject:bad-urls"),
+    Case("url-list", "seed", entity(urls=[{"url": ["http://j.example/y"], "rel": "web"}]),
+         "reject:bad-urls"),
+    Case("rel-list", "seed", entity(urls=[{"url": "http://j.example/y", "rel": ["web"]}]),
+         "reject:bad-urls"),
+    Case("urls-string", "seed", entity(urls="http://j.example/y.pdf"), "reject:bad-urls"),
+    Case("lone-surrogate", "seed", entity(extra={"title": "\udc00"}), "reject:invalid-json"),
+    Case("lone-surrogate-in-ident", "seed", entity(ident="\udc00"), "reject:invalid-json"),
+    Case("deep-nesting-in-object", "seed", entity()[:-1] + ', "extra": ' + "[" * 1000 + "]" * 1000 + "}",
+         "reject:invalid-json"),
+    Case("huge-int", "seed", entity()[:-1] + ', "size": ' + "1" * 5000 + "}", "reject:invalid-json"),
+    Case("nan-size", "seed", entity()[:-1] + ', "size": NaN}', "reject:invalid-json"),
+    Case("beyond-double", "seed", entity()[:-1] + ', "size": 1e999}', "reject:bad-number"),
+    Case("beyond-double-bad-ident", "seed", entity(ident="BAD")[:-1] + ', "size": 1e999}',
+         "reject:bad-ident"),
 ]
 
 
@@ -121,6 +160,22 @@ EXTRA = [
     Case("file-meta-sha1-int", "extra",
          result(file_meta={"sha1hex": 12345, "sha256hex": "8" * 64}), "reject:bad-sha1"),
     Case("file-meta-list", "extra", result(file_meta=[1]), "reject:no-file-meta"),
+    Case("size-nan", "extra", result().replace('"size_bytes": 10', '"size_bytes": NaN'),
+         "reject:invalid-json"),
+    Case("size-infinity", "extra", result().replace('"size_bytes": 10', '"size_bytes": Infinity'),
+         "reject:invalid-json"),
+    Case("size-beyond-double", "extra", result().replace('"size_bytes": 10', '"size_bytes": 1e999'),
+         "reject:bad-file-meta"),
+    Case("mimetype-beyond-double", "extra",
+         result().replace('"mimetype": "application/pdf"', '"mimetype": -1e999'), "reject:bad-file-meta"),
+    Case("huge-int", "extra", result()[:-1] + ', "cdx": {"warc_offset": ' + "7" * 5000 + "}}",
+         "reject:invalid-json"),
+    Case("deep-nesting-in-object", "extra", result()[:-1] + ', "hops": ' + "[" * 1000 + "]" * 1000 + "}",
+         "reject:invalid-json"),
+    Case("lone-surrogate", "extra", result(error_message="\udc00"), "reject:invalid-json"),
+    Case("lone-surrogate-in-mimetype", "extra",
+         result().replace('"mimetype": "application/pdf"', '"mimetype": "application/\\udc00"'),
+         "reject:invalid-json"),
     Case("truncated-gzip", "extra", truncated_gz(("\n".join(result() for _ in range(3000)) + "\n").encode()),
          "error:truncated", whole=True),
     Case("empty-gzip-member", "extra", b"\x1f\x8b", "error:truncated", whole=True),

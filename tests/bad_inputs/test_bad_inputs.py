@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,13 @@ from cases import ENTITY, EXPORT, EXTRA, FILE_HASHES, SEED, Case
 from catalog_world import entity, ident_of
 
 from pipeline.catalog.export import load_export
-from pipeline.jsonio import InputError, iter_objects
+from pipeline.jsonio import InputError, iter_lines
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import count_missing_sha256
 from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.merge import merge_results
 
+ROOT = Path(__file__).resolve().parents[2]
 GOOD_BEFORE = 2  # good lines before the damaged one: it is line 3
 ENTITY_IDENT = ENTITY["ident"]
 
@@ -37,8 +39,13 @@ def _file(tmp_path: Path, case: Case, good: list[str], name: str) -> Path:
     return path
 
 
+def _no_constant(name: str):
+    raise AssertionError(f"{name} in a rejects file: not JSON")
+
+
 def _rejects(path) -> list[dict]:
-    return [obj for _, obj in iter_objects(path)]
+    """The rejects lines, each read as strict JSON (no NaN or Infinity)."""
+    return [json.loads(line, parse_constant=_no_constant) for _, line in iter_lines(path)]
 
 
 def _expect_reject(case: Case, rejects: list[dict], source: str) -> None:
@@ -142,14 +149,29 @@ def test_file_hashes(tmp_path, case):
                       "malformed_lines": [GOOD_BEFORE + 1]}
 
 
-def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
-    """Every damaged export and extra-results line of the corpus in one real luigi run of the
-    whole pipeline: exit 0, each line a reject with its reason, no traceback on stderr."""
+def _backfill(tmp_path: Path, world: Path, export: Path, *extra: str) -> Path:
+    """One real luigi run of the whole pipeline on `export`; it must exit 0 without a traceback.
+    Returns the work directory."""
     import os
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parents[2]
+    work = tmp_path / "work"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
+         "--backfill-workdir", str(work), "--backfill-export", str(export),
+         "--backfill-archive", str(world / "collection"), *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return work
+
+
+def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
+    """Every damaged export and extra-results line of the corpus in one real luigi run of the
+    whole pipeline: exit 0, each line a reject with its reason, no traceback on stderr."""
     lines = gzip.decompress((world / "file_export.json.gz").read_bytes()).rstrip(b"\n").split(b"\n")
     bad_export = [c for c in EXPORT if not c.whole and c.name != "huge-line"]  # unit-tested above
     export = tmp_path / "export.json.gz"
@@ -157,17 +179,7 @@ def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
     bad_extra = [c for c in EXTRA if not c.whole]
     extra = tmp_path / "batch1.json.gz"
     extra.write_bytes(gzip.compress(b"\n".join(_bytes(c.content) for c in bad_extra) + b"\n"))
-    work = tmp_path / "work"
-    env = dict(os.environ, PYTHONPATH=str(root))
-    env.pop("LUIGI_CONFIG_PATH", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
-         "--backfill-workdir", str(work), "--backfill-export", str(export),
-         "--backfill-archive", str(world / "collection"),
-         "--backfill-extra-results", json.dumps([str(extra)])],
-        cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
+    work = _backfill(tmp_path, world, export, "--backfill-extra-results", json.dumps([str(extra)]))
     n0 = len(lines)
     rejects = {(r["reason"], r["line"]) for r in _rejects(work / "files_missing_sha256.rejects.json.gz")}
     requests_rejected = _rejects(work / "files_missing_sha256.ingest_request.rejects.json.gz")
@@ -180,3 +192,142 @@ def test_operator_sees_rejects_not_tracebacks(tmp_path, world):
     merged = {(r["reason"], r["line"]) for r in _rejects(work / "files_missing_sha256.file_meta.rejects.json.gz")
               if r["source"] == "batch1.json.gz"}
     assert merged == {(c.expected.split(":", 1)[1], i) for i, c in enumerate(bad_extra, 1)}
+
+
+def _damage(entity: dict, how: str) -> str:
+    """One world entity's export line, damaged one of the ways issue 15 found."""
+    if how == "url-item-int":
+        return json.dumps({**entity, "urls": entity["urls"] + [5]})
+    if how == "url-list":
+        return json.dumps({**entity, "urls": entity["urls"] + [{"url": ["http://x.example/a"], "rel": "web"}]})
+    if how == "rel-list":
+        return json.dumps({**entity, "urls": entity["urls"] + [{"url": "http://x.example/b", "rel": ["web"]}]})
+    if how == "lone-surrogate":
+        return json.dumps({**entity, "extra": {"title": "\udc00"}})  # written as its escape
+    head = json.dumps(entity)[:-1]
+    if how == "deep-nesting":
+        return head + ', "extra": ' + "[" * 1000 + "]" * 1000 + "}"
+    if how == "nan-size":
+        return head + ', "size": NaN}'
+    if how == "huge-int":
+        return head + ', "extra": {"n": ' + "1" * 5000 + "}}"
+    raise ValueError(how)
+
+
+DAMAGES = {"url-item-int": "bad-urls", "url-list": "bad-urls", "rel-list": "bad-urls",
+           "lone-surrogate": "invalid-json", "deep-nesting": "invalid-json", "nan-size": "invalid-json",
+           "huge-int": "invalid-json"}
+
+
+def test_backfill_imports_everything_but_the_damaged_entities(tmp_path, world):
+    """World entities the import would fill, each damaged one way: the whole pipeline (luigi,
+    embedded catalog seeded from the same export) exits 0, each is one reject with its reason
+    and line number at the export filter and at the catalog load, and every other entity is
+    imported as in the undamaged world."""
+    expected = json.loads((world / "expected.json").read_text())
+    lines = gzip.decompress((world / "file_export.json.gz").read_bytes()).decode().rstrip("\n").split("\n")
+    sha1s = Counter()
+    for line in lines:
+        try:
+            sha1s[json.loads(line).get("sha1")] += 1
+        except (ValueError, AttributeError):
+            pass
+    # entities fetched as asked, whose sha1 no other entity or request shares: one update each
+    chosen = [r for r in expected["requests"] if r["status"] == "success" and r["fetched_sha1"] == r["sha1"]
+              and sha1s[r["sha1"]] == 1][:len(DAMAGES)]
+    assert len(chosen) == len(DAMAGES)
+    damaged = {}
+    for req, (how, reason) in zip(chosen, DAMAGES.items(), strict=True):
+        n = req["line"]
+        lines[n - 1] = _damage(json.loads(lines[n - 1]), how)
+        damaged[n] = reason
+    export = tmp_path / "export.json.gz"
+    export.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    work = _backfill(tmp_path, world, export)
+    at_filter = {r["line"]: r["reason"] for r in _rejects(work / "files_missing_sha256.rejects.json.gz")
+                 if r["line"] in damaged}
+    assert at_filter == damaged
+    [catalog_rejects] = work.glob("**/*.rejects.json")
+    at_load = {r["line"]: r["reason"] for r in _rejects(catalog_rejects) if r["line"] in damaged}
+    assert at_load == damaged
+    counts = json.loads((work / "files_missing_sha256.import.counts.json").read_text())
+    want = expected["import"]
+    assert counts["update"] == want["update"] - len(damaged)
+    assert counts["total"] == want["total"] - len(damaged)
+    assert counts.get("skip-bad-entity", 0) == 0
+
+
+# Each damage put into a field the reading step uses (where it has one), which is where
+# it used to break the step: `{field}` is replaced by the damaged value's JSON text.
+EDGE_VALUES = {
+    "lone-surrogate": '"\\udc00"',
+    "nan": "NaN",
+    "infinity": "-Infinity",
+    "deep-nesting": "[" * 1000 + "]" * 1000,
+    "huge-int": "1" * 5000,
+}
+
+
+def _with(line: str, key: str, value: str) -> str:
+    """`line` (a JSON object) with `key` set to the JSON text `value` (replacing it if present)."""
+    obj = json.loads(line)
+    obj.pop(key, None)
+    return json.dumps(obj)[:-1] + f', "{key}": {value}}}'
+
+
+def _around(tmp_path: Path, name: str, good: str, bad: str, last: str | None = None) -> Path:
+    """A file of three lines: `good`, `bad` (line 2), then `last` (default: `good` again)."""
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(f"{good}\n{bad}\n{last or good}\n".encode(), mtime=0))
+    return path
+
+
+def _only_reject(path: Path, source: str) -> tuple:
+    [r] = _rejects(path)
+    return r["reason"], r["line"], r["source"] == source
+
+
+@pytest.mark.parametrize("damage", sorted(EDGE_VALUES))
+def test_every_json_lines_reader_makes_an_edge_line_one_reject(tmp_path, damage):
+    """Export filter, ingest requests, merge, catalog load: the damaged line is one
+    `invalid-json` reject at line 2, the lines around it go through. The import's input check
+    and uniq (our own files) stop with the line number instead of writing anything."""
+    from pipeline.checks import StepFailed
+    from pipeline.importer.records import check_file_meta
+    from pipeline.steps.uniq import uniq_file_meta
+
+    value = EDGE_VALUES[damage]
+    good_entity = json.dumps(entity(0))
+    bad_entity = _with(good_entity, "ident", value)
+
+    export = _around(tmp_path, "export.json.gz", good_entity, bad_entity)
+    counts = filter_missing_sha256(str(export), str(tmp_path / "m.gz"), str(tmp_path / "m.rej.gz"))
+    assert (counts["out"], counts["rejects"]) == (2, 1)
+    assert _only_reject(tmp_path / "m.rej.gz", "export.json.gz") == ("invalid-json", 2, True)
+
+    counts = build_requests(str(export), str(tmp_path / "r.gz"), str(tmp_path / "r.rej.gz"))
+    assert (counts["out"], counts["rejects"]) == (2, 1)
+    assert _only_reject(tmp_path / "r.rej.gz", "export.json.gz") == ("invalid-json", 2, True)
+
+    seed = _around(tmp_path, "seed.json.gz", good_entity, _with(json.dumps(entity(1)), "ident", value),
+                   json.dumps(entity(2)))
+    report = load_export(tmp_path / "c.sqlite", seed, tmp_path / "c.rej.json")
+    assert (report.loaded, report.rejected, dict(report.reasons)) == (2, 1, {"invalid-json": 1})
+    assert _only_reject(tmp_path / "c.rej.json", str(tmp_path / "seed.json.gz")) == ("invalid-json", 2, True)
+
+    good_result = _result(0)
+    bad_result = json.loads(good_result)
+    results = _around(tmp_path, "batch.json.gz", good_result,
+                         good_result.replace('"mimetype": "application/pdf"', f'"mimetype": {value}'))
+    assert bad_result["file_meta"]["mimetype"] == "application/pdf"
+    counts = merge_results([str(results)], str(tmp_path / "fm.gz"), str(tmp_path / "fm.rej.gz"))
+    assert (counts["out"], counts["rejects"]) == (2, 1)
+    assert _only_reject(tmp_path / "fm.rej.gz", "batch.json.gz") == ("invalid-json", 2, True)
+
+    fm = json.dumps(bad_result["file_meta"])
+    own = _around(tmp_path, "file_meta.json.gz", fm, _with(fm, "mimetype", value))
+    with pytest.raises(InputError, match="file_meta.json.gz: line 2: invalid-json"):
+        check_file_meta(own)
+    with pytest.raises(StepFailed, match="line 2 is not a file_meta record"):
+        uniq_file_meta(str(own), str(tmp_path / "u.gz"), str(tmp_path / "u.json"), None)
+    assert not (tmp_path / "u.gz").exists()
