@@ -17,9 +17,10 @@ Calls (fatcat v0 API):
   newest first, without edit lists (`get_editor_editgroups`, a read): the
   open editgroups of another run. The editor is the one the token names:
   fatcat's tokens are macaroons with an `editor_id = ...` caveat (fatcat's
-  web interface reads it the same way). The token is not checked first
-  (`GET /auth/check`): a run with nothing left to write needs no valid
-  token, and a wrong one fails at the first write with InvalidCredentials.
+  web interface reads it the same way);
+- `GET /auth/check` with the token (`check_access`): called before an import
+  does any work, as fatcat's own tools do, so a rejected token or an API
+  that does not answer fails the run in seconds, not at its first write.
 Errors come back as `{"success": false, "error": NAME, "message": ...}` and
 are raised as the matching `pipeline.catalog.base` exception.
 
@@ -113,6 +114,24 @@ class FatcatCatalog(Catalog):
         """No token, no edits: say so before the first lookup, not after thousands."""
         if not self._token:
             raise InvalidCredentials(f"{TOKEN_ENV} is not set: fatcat writes need a token")
+
+    def check_access(self) -> None:
+        """The token set and accepted by the API (`GET /auth/check`, as fatcat's own tools
+        do when they start): a wrong token or a URL that does not answer fails here, naming
+        the variable and the URL (never the token's value), before any lookup or edit."""
+        self.check_writable()
+        try:
+            resp, _ = self._request("GET", "/auth/check", write=True)
+        except CatalogUnavailable as e:
+            raise self._error(CatalogUnavailable, f"the fatcat API at {self.base_url} does not "
+                              f"answer, so {TOKEN_ENV} could not be checked ({e}); check that it "
+                              "runs and the catalog URL") from None
+        if resp.status_code in (401, 403):
+            raise self._error(InvalidCredentials, f"{TOKEN_ENV} was refused by the fatcat API at "
+                              f"{self.base_url} (GET /auth/check: HTTP {resp.status_code} InvalidCredentials); export "
+                              "the token of the bot account that makes the edits")
+        if resp.status_code != 200:
+            self._raise_for("GET", "/auth/check", resp)
 
     # -- plumbing -----------------------------------------------------------
     def _scrub(self, text: str) -> str:

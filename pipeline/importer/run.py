@@ -77,7 +77,7 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
     """
     if dry_run:
         return _import(records, catalog, None, batch_size, description, dry_run)
-    catalog.check_writable()
+    catalog.check_access()  # a rejected token or an API that does not answer: now, not later
     locks = []
     if journal_path:
         locks.append(RunLock(f"{os.fspath(journal_path)}.lock", f"import journal {os.fspath(journal_path)}"))
