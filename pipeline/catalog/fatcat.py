@@ -43,10 +43,13 @@ import binascii
 import logging
 import os
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from pipeline.catalog.base import (
     CATALOG_KEYS,
@@ -69,6 +72,8 @@ TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
 USER_AGENT = "filemeta-backfill"
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
 EDITGROUPS_LIMIT = 100
+# concurrent reads (lookups ahead of the writes, re-checks before an accept) per client
+LOOKUP_WORKERS = 4
 EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
 
 
@@ -100,15 +105,52 @@ class FatcatCatalog(Catalog):
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
         self.retry = Retrying(retries, backoff)
         self.timeout = timeout
-        self.session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # keep-alive connections for this catalog's own threads (`lookup_sha1_many`)
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=LOOKUP_WORKERS + 2)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = session
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = False  # no proxy or .netrc credentials picked up by surprise
+        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"FatcatCatalog({self.base_url!r}, token={'set' if self._token else 'unset'})"
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.session.close()
+
+    def for_stream(self) -> FatcatCatalog:
+        """Another client of the same API, token and retry policy with a session (and
+        connection pool) of its own: one per import stream (`pipeline.importer.streams`)."""
+        return FatcatCatalog(self.base_url, self._token, retries=self.retry.retries,
+                             backoff=self.retry.backoff, timeout=self.timeout)
+
+    def _map(self, call, items: list) -> list:
+        """`call` over `items` on this client's few threads (one keep-alive connection each):
+        reads that need not wait for one another, so a round trip is paid once per
+        `LOOKUP_WORKERS` of them rather than once each."""
+        if len(items) <= 1:
+            return [call(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(LOOKUP_WORKERS, thread_name_prefix="fatcat-read")
+        return list(self._pool.map(call, items))
+
+    def lookup_sha1_many(self, sha1s: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The entities of many sha1s (lower-cased keys; misses absent), looked up concurrently:
+        the importer looks a batch up ahead of its writes."""
+        wanted = sorted({s.lower() for s in sha1s})
+        found = self._map(self.lookup_sha1, wanted)
+        return {sha1: entity for sha1, entity in zip(wanted, found, strict=True) if entity is not None}
+
+    def get_file_many(self, idents: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The current state of many entities, fetched concurrently (the re-check before an
+        accept: one round trip per `LOOKUP_WORKERS` edits, not per edit)."""
+        return dict(zip(idents, self._map(self.get_file, idents), strict=True))
 
     def check_writable(self) -> None:
         """No token, no edits: say so before the first lookup, not after thousands."""

@@ -111,7 +111,8 @@ class ImportFileMeta(ImportTask):
             result = import_file_meta(file_meta, catalog,
                                       journal_path=self.workdir / IMPORT_JOURNAL,
                                       batch_size=config.importer().batch_size,
-                                      description=config.importer().description, progress=p)
+                                      description=config.importer().description, progress=p,
+                                      streams=config.importer().streams)
         log.info("ImportFileMeta: %r", result.counts)
         write_json(self.output().path, result.counters())
         # the counts target holds the run's totals: only now does the journal close this run
