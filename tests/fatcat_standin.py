@@ -107,8 +107,9 @@ def editor_of_token(token: str) -> str:
 class Pause:
     """One request held by the stand-in: `reached` is set when it arrives, `release()` lets it go."""
 
-    def __init__(self, method: str, operation: str):
+    def __init__(self, method: str, operation: str, skip: int = 0):
         self.method, self.operation = method, operation
+        self.skip = skip  # matching requests let through before the one held
         self.reached = threading.Event()
         self._go = threading.Event()
 
@@ -242,9 +243,10 @@ class FatcatStandin:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/v0"
 
-    def pause(self, method: str, operation: str) -> Pause:
-        """Hold the next `method operation` request (e.g. "POST", "accept") until released."""
-        held = Pause(method, operation)
+    def pause(self, method: str, operation: str, skip: int = 0) -> Pause:
+        """Hold the next `method operation` request (e.g. "POST", "accept") until released;
+        with `skip`, the one after the next `skip` such requests."""
+        held = Pause(method, operation, skip)
         with self.lock:
             self.pauses.append(held)
         return held
@@ -310,7 +312,10 @@ class FatcatStandin:
             if fault:
                 self.faults.remove(fault)
             held = next((p for p in self.pauses if p.method == method and p.operation == op), None)
-            if held:
+            if held and held.skip:
+                held.skip -= 1
+                held = None
+            elif held:
                 self.pauses.remove(held)
         if held:  # outside the store's lock: other clients go on meanwhile
             held.reached.set()
