@@ -48,7 +48,11 @@ redoes exactly the absent ones. Its journal lines (`created` before,
 totals, but not fsynced: the fsyncs were most of the import's wall time, and
 a killed process's lines are in the page cache anyway. Its lookups are
 prefetched `LOOKUP_BATCH` records at a time (one query), overlaid with what
-the editgroups accepted since then made each entity.
+the editgroups accepted since then made each entity; through the API the same
+batches are looked up a few calls at once (`lookup_sha1_many`), ahead of the
+writes, with the same overlay (the revision checks below catch another
+writer's edit made since). Several importers of one run, one per stream,
+share a `claim` so that no two of them edit one entity (`streams.py`).
 One import at a time per catalog and journal: a real run holds `flock`s on
 `<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
 second importer fails at once (`LockHeld`) instead of taking the first one's
