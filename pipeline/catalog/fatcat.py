@@ -29,8 +29,9 @@ The token comes only from `FATCAT_API_AUTH_TOKEN` and is sent as
 into an exception: every text that leaves this module passes `_scrub`, and
 exceptions are raised `from None` so no chained request object carries it.
 
-5xx answers and connection errors are retried a bounded number of times with
-exponential backoff. Because a write may have succeeded when its answer was
+5xx and 429 answers and connection errors are retried a bounded number of
+times with exponential backoff, waiting longer when a 429 or 503 says so in
+`Retry-After` (`pipeline.httpretry`, the archive clients' policy). Because a write may have succeeded when its answer was
 lost, a retried write is checked against the catalog's state: a retried PUT
 that meets ConstraintViolation is a success if the editgroup already holds
 that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
@@ -64,7 +65,7 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
     editgroup_is_accepted,
 )
-from pipeline.httpretry import Retrying
+from pipeline.httpretry import MAX_RETRY_AFTER, Retrying
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
 USER_AGENT = "filemeta-backfill"
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
 EDITGROUPS_LIMIT = 100
+# answers tried again (the `Retry-After` of a 429 or 503 honoured: `pipeline.httpretry`)
+RETRY_STATUSES = frozenset((429, *range(500, 600)))
 # concurrent reads (lookups ahead of the writes, re-checks before an accept) per client
 LOOKUP_WORKERS = 4
 EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
@@ -94,7 +97,8 @@ class FatcatCatalog(Catalog):
 
     def __init__(self, base_url: str, token: str | None = None, *, retries: int = 4,
                  backoff: float = 0.5, timeout: float = 60.0,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None,
+                 max_retry_after: float = MAX_RETRY_AFTER):
         parts = urlsplit(base_url or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
@@ -103,7 +107,7 @@ class FatcatCatalog(Catalog):
         self.base_url = base_url.rstrip("/")
         self.name = self.base_url
         self._token = token if token is not None else os.environ.get(TOKEN_ENV) or None
-        self.retry = Retrying(retries, backoff)
+        self.retry = Retrying(retries, backoff, max_retry_after)
         self.timeout = timeout
         if session is None:
             session = requests.Session()
@@ -128,7 +132,8 @@ class FatcatCatalog(Catalog):
         """Another client of the same API, token and retry policy with a session (and
         connection pool) of its own: one per import stream (`pipeline.importer.streams`)."""
         return FatcatCatalog(self.base_url, self._token, retries=self.retry.retries,
-                             backoff=self.retry.backoff, timeout=self.timeout)
+                             backoff=self.retry.backoff, timeout=self.timeout,
+                             max_retry_after=self.retry.max_retry_after)
 
     def _map(self, call, items: list) -> list:
         """`call` over `items` on this client's few threads (one keep-alive connection each):
@@ -205,10 +210,10 @@ class FatcatCatalog(Catalog):
             resp, attempts = self.retry.send_counted(
                 lambda: self.session.request(method, url, params=params, json=body, headers=headers,
                                              timeout=self.timeout, allow_redirects=False),
-                range(500, 600), unreachable, retrying)
+                RETRY_STATUSES, unreachable, retrying)
         except CatalogUnavailable as e:
             raise e from None  # the connection error's own text is in the message, scrubbed
-        if resp.status_code >= 500:
+        if resp.status_code in RETRY_STATUSES:
             raise self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after {attempts} "
                               f"attempts: HTTP {resp.status_code}: {resp.text[:300]}")
         return resp, attempts
