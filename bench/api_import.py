@@ -29,7 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 RESULTS = ROOT / "bench" / "results"
-TOKEN = "bench-api-import-token"
 # the stand-in's process: serves the entities of an export with the delay, prints its URL
 SERVE = (
     "import sys, time\n"
@@ -39,6 +38,13 @@ SERVE = (
     "    print(api.url, flush=True)\n"
     "    sys.stdin.read()\n"
 )
+
+
+def _token() -> str:
+    """A token shaped like fatcat's (it names an editor): the start check runs as in production."""
+    from fatcat_standin import EDITOR_ID, macaroon_token
+
+    return macaroon_token(EDITOR_ID)
 
 
 def _world(work: Path, n: int) -> tuple[Path, Path]:
@@ -52,14 +58,15 @@ def run_once(work: Path, export: Path, fm: Path, streams: int, delay: float, n: 
     from pipeline.catalog.fatcat import FatcatCatalog
     from pipeline.importer import import_file_meta
 
-    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ROOT), str(ROOT / "tests"), TOKEN,
+    token = _token()
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ROOT), str(ROOT / "tests"), token,
                                str(export), str(delay)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     try:
         url = server.stdout.readline().strip()
         journal = work / f"journal-{streams}.json"
         load = os.getloadavg()
-        with FatcatCatalog(url, token=TOKEN) as api:
+        with FatcatCatalog(url, token=token) as api:
             t0 = time.perf_counter()
             result = import_file_meta(fm, api, journal_path=journal, streams=streams)
             seconds = time.perf_counter() - t0
