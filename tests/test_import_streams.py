@@ -149,11 +149,16 @@ def test_two_sha1s_of_one_entity_in_two_streams_edit_it_once(tmp_path):
 def test_a_failing_stream_stops_the_run_and_the_rerun_settles_everything(tmp_path):
     ents, fm, want = _world(tmp_path)
     with FatcatStandin(TOKEN, ents) as api:
-        api.add_fault("POST", "accept", "503", times=5)  # more than the client's 4 retries
+        # every accept fails past the client's 4 retries, whichever stream asks first
+        api.add_fault("POST", "accept", "503", times=10_000)
         with FatcatCatalog(api.url, token=TOKEN, backoff=0.001) as c, pytest.raises(Exception) as e:
             import_file_meta(fm, c, journal_path=tmp_path / "journal.json", batch_size=10,
                              streams=4)
-        assert "accept" in str(e.value)
+        assert "accept" in str(e.value) and "gave up after 5 attempts" in str(e.value)
+        assert not (tmp_path / "counts.json").exists()
+        # the streams stopped with their editgroups open, edits in them, as a kill leaves them
+        assert any(g["changelog_index"] is None and g["edit_count"] for g in api.editgroups())
+        api.faults.clear()
         with FatcatCatalog(api.url, token=TOKEN, backoff=0.001) as c:
             result = import_file_meta(fm, c, journal_path=tmp_path / "journal.json",
                                       batch_size=10, streams=3)
