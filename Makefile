@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip --disable-pip-version-check -q
 WORLD  := data/world
 LUIGI  := $(VENV)/bin/luigi --module pipeline.tasks
 
-.PHONY: demo test lint world bench bench-quick bench-tools clean-work clean system-deps venv venv-test venv-bench luigid
+.PHONY: demo test lint world bench bench-api-import bench-quick bench-tools clean-work clean system-deps venv venv-test venv-bench luigid
 
 # The demo adds data/demo.cfg to luigi.cfg (the sample world's file_hashes dump).
 demo: export LUIGI_CONFIG_PATH = data/demo.cfg
@@ -57,6 +57,10 @@ luigid: venv
 # data/bench/ (bench/worldgen_scale.py); table printed, JSON in bench/results/<size>.json.
 bench: venv-bench bench-tools
 	$(PY) bench/run.py --size full
+
+# The import through the fatcat stand-in (10 ms per call) with 1, 2, 4 and 8 streams.
+bench-api-import: venv-bench
+	$(PY) bench/api_import.py
 
 # Smaller world, fewer runs: under 5 minutes.
 bench-quick: venv-bench bench-tools

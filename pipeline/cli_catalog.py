@@ -103,7 +103,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         result = import_file_meta(
             args.file_meta, cat, journal_path=journal,
             batch_size=args.batch_size or settings["batch_size"],
-            description=args.description or settings["description"], dry_run=args.dry_run)
+            description=args.description or settings["description"], dry_run=args.dry_run,
+            streams=args.streams or settings["streams"])
     print(repr(result.counts))
     if args.counts:
         write_json(args.counts, result.counters())
@@ -140,6 +141,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--journal", help=f"import journal (default: <workdir>/{IMPORT_JOURNAL})")
     s.add_argument("--batch-size", type=int, help="edits per editgroup (default: [importer] batch_size)")
     s.add_argument("--description", help="editgroup description (default: [importer] description)")
+    s.add_argument("--streams", type=int,
+                   help="parallel editgroup streams, fatcat API only (default: [importer] streams)")
     s.add_argument("--dry-run", action="store_true", help="count only; write nothing")
     s.add_argument("--counts", help="also write the counters as a JSON object to this file")
     s.set_defaults(func=_guard(cmd_import))

@@ -119,9 +119,11 @@ class pdftext(luigi.Config):  # noqa: N801
 
 
 class importer(luigi.Config):  # noqa: N801
-    """[importer]: editgroup shape of the catalog import."""
+    """[importer]: editgroup shape of the catalog import, and its parallel streams (the fatcat
+    API: one editgroup writer and HTTP session each; the embedded catalog runs one)."""
 
     batch_size = luigi.IntParameter(default=100, significant=False)
+    streams = luigi.IntParameter(default=1, significant=False)
     description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 
 

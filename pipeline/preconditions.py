@@ -134,13 +134,13 @@ def _check_archive(archive: str, cdx, content, export: str) -> str:
 
 
 def check_catalog(catalog: str) -> str:
-    """The import can write: the API token is set (fatcat), or the file is writable (SQLite)."""
+    """The import can write: the API accepts the token (fatcat), or the file is writable (SQLite)."""
     if is_http_url(catalog):
         if not os.environ.get(TOKEN_ENV, "").strip():
             raise PreconditionFailed(
                 f"catalog {catalog}: the environment variable {TOKEN_ENV} is not set; export the "
                 "API token of the bot account that makes the edits, then rerun")
-        return f"catalog {catalog}: {TOKEN_ENV} is set"
+        return check_api_token(catalog)
     path = Path(catalog)
     if path.exists():
         if path.is_dir():
@@ -158,6 +158,20 @@ def check_catalog(catalog: str) -> str:
         raise PreconditionFailed(f"catalog {catalog}: directory {parent} is not writable by this "
                                  "user; fix its permissions or point [backfill] catalog elsewhere")
     return f"catalog {catalog}: writable"
+
+
+def check_api_token(catalog: str) -> str:
+    """`GET /auth/check` with the token, one short try: a rejected token or an API that does
+    not answer is found before the ingest, not after it (the runbook found it at the import)."""
+    from pipeline.catalog.base import CatalogError
+    from pipeline.catalog.fatcat import FatcatCatalog
+
+    try:
+        with FatcatCatalog(catalog, retries=0, timeout=CHECK_TIMEOUT) as api:
+            api.check_access()
+    except (CatalogError, ValueError) as e:
+        raise PreconditionFailed(f"catalog {catalog}: {e}; then rerun") from None
+    return f"catalog {catalog}: {TOKEN_ENV} accepted (GET /auth/check)"
 
 
 def check_grobid(host: str) -> str:

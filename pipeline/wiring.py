@@ -151,9 +151,10 @@ def import_journal_path() -> str:
 
 
 def import_options() -> dict:
-    """The editgroup shape of the import: `[importer] batch_size` and `description`."""
+    """The editgroup shape of the import: `[importer] batch_size` and `description`, and its
+    parallel streams (`[importer] streams`)."""
     cfg = config.importer()
-    return {"batch_size": cfg.batch_size, "description": cfg.description}
+    return {"batch_size": cfg.batch_size, "description": cfg.description, "streams": cfg.streams}
 
 
 def import_settings() -> dict:

@@ -26,10 +26,10 @@ Editing or accepting an accepted editgroup is 400 EditgroupAlreadyAccepted; a
 second edit of one ident in one editgroup is 400 ConstraintViolation (fatcat's
 unique-constraint message).
 
-Faults can be queued to test the client's retries: `"503"` answers 503
-without doing anything, `"drop"` does the work and then closes the connection
-without answering (a lost response). `pause(method, operation)` holds the
-next such request before it does anything until the test releases it, so two
+Faults can be queued to test the client's retries: `"503"` and `"429"` answer
+that status without doing anything (with a `Retry-After` header when asked),
+`"drop"` does the work and then closes the connection without answering (a
+lost response). `pause(method, operation)` holds the next such request before it does anything until the test releases it, so two
 clients can be interleaved exactly. Tokens: fatcat's are macaroons whose
 `editor_id = ...` caveat names the editor; `macaroon_token(editor_id)` makes
 one of that shape (not signed: the stand-in only compares the whole token),
@@ -107,8 +107,9 @@ def editor_of_token(token: str) -> str:
 class Pause:
     """One request held by the stand-in: `reached` is set when it arrives, `release()` lets it go."""
 
-    def __init__(self, method: str, operation: str):
+    def __init__(self, method: str, operation: str, skip: int = 0):
         self.method, self.operation = method, operation
+        self.skip = skip  # matching requests let through before the one held
         self.reached = threading.Event()
         self._go = threading.Event()
 
@@ -155,7 +156,8 @@ class FatcatStandin:
         self.delay = delay
         self.echo_auth_in_errors = echo_auth_in_errors
         self.lock = threading.RLock()
-        self.faults: list[tuple[str, str, str]] = []  # (method, operation, "503"|"drop")
+        # (method, operation, "503"|"429"|"drop", Retry-After header or None)
+        self.faults: list[tuple[str, str, str, str | None]] = []
         self.pauses: list[Pause] = []
         self.requests: list[dict] = []
         # the store: ident -> {"state", "revision"}; revision -> entity body; editgroups in
@@ -242,16 +244,20 @@ class FatcatStandin:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/v0"
 
-    def pause(self, method: str, operation: str) -> Pause:
-        """Hold the next `method operation` request (e.g. "POST", "accept") until released."""
-        held = Pause(method, operation)
+    def pause(self, method: str, operation: str, skip: int = 0) -> Pause:
+        """Hold the next `method operation` request (e.g. "POST", "accept") until released;
+        with `skip`, the one after the next `skip` such requests."""
+        held = Pause(method, operation, skip)
         with self.lock:
             self.pauses.append(held)
         return held
 
-    def add_fault(self, method: str, operation: str, kind: str, times: int = 1) -> None:
+    def add_fault(self, method: str, operation: str, kind: str, times: int = 1,
+                  retry_after: str | None = None) -> None:
+        """Queue `kind` ("503", "429": answered without doing anything, with `Retry-After:
+        retry_after` when given; "drop": done, then the connection closed unanswered)."""
         for _ in range(times):
-            self.faults.append((method, operation, kind))
+            self.faults.append((method, operation, kind, retry_after))
 
     def __enter__(self) -> FatcatStandin:
         standin = self
@@ -310,15 +316,20 @@ class FatcatStandin:
             if fault:
                 self.faults.remove(fault)
             held = next((p for p in self.pauses if p.method == method and p.operation == op), None)
-            if held:
+            if held and held.skip:
+                held.skip -= 1
+                held = None
+            elif held:
                 self.pauses.remove(held)
         if held:  # outside the store's lock: other clients go on meanwhile
             held.reached.set()
             if not held._go.wait(120):
                 raise RuntimeError(f"paused {method} {op} never released")
-        if fault and fault[2] == "503":
-            return self._send(h, 503, {"success": False, "error": "DatabaseError",
-                                       "message": "unexpected database error: connection pool timeout"})
+        if fault and fault[2] in ("503", "429"):
+            headers = {"Retry-After": fault[3]} if fault[3] is not None else {}
+            return self._send(h, int(fault[2]), {"success": False, "error": "DatabaseError",
+                                                 "message": "unexpected database error: connection "
+                                                            "pool timeout"}, headers)
         try:
             if op is None:
                 raise HttpError(404, "NotFound", f"no route for {method} {parts.path}")
@@ -353,9 +364,11 @@ class FatcatStandin:
             raise HttpError(self.auth_status, "InvalidCredentials", msg + "macaroon verification failed")
 
     @staticmethod
-    def _send(h: BaseHTTPRequestHandler, status: int, payload) -> None:
+    def _send(h: BaseHTTPRequestHandler, status: int, payload, headers: dict | None = None) -> None:
         data = json.dumps(payload).encode()
         h.send_response(status)
+        for name, value in (headers or {}).items():
+            h.send_header(name, value)
         h.send_header("Content-Type", "application/json")
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()

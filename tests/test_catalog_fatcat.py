@@ -91,6 +91,40 @@ def test_retries_5xx_then_succeeds(standin, caplog):
     assert "retry 2/4" in caplog.text
 
 
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_retry_after_of_429_and_503_is_waited(standin, monkeypatch, status):
+    """The API says when to ask again: the retry waits that long (not the 1 ms backoff), capped,
+    and a 429 is retried like a 5xx."""
+    import pipeline.httpretry as httpretry
+
+    waits = []
+    monkeypatch.setattr(httpretry.time, "sleep", waits.append)
+    standin.add_fault("GET", "lookup", status, retry_after="7")
+    standin.add_fault("GET", "lookup", status, retry_after="86400")  # a day: capped
+    standin.add_fault("GET", "lookup", status)  # no Retry-After: the backoff
+    assert client(standin, max_retry_after=30.0).lookup_sha1(hashes(0)["sha1"])["ident"] == ident_of(0)
+    assert waits == [7.0, 30.0, 0.004]
+
+
+def test_retry_after_as_an_http_date():
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    from pipeline.httpretry import retry_after
+
+    def answer(status, value):
+        r = requests.Response()
+        r.status_code = status
+        r.headers["Retry-After"] = value
+        return r
+
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+    assert 100 < retry_after(answer(503, later)) <= 120
+    assert retry_after(answer(429, "3")) == 3.0
+    assert retry_after(answer(500, "3")) is None  # only 429 and 503 promise a time
+    assert retry_after(answer(429, "soon")) is None
+
+
 def test_gives_up_after_bounded_retries(standin):
     standin.add_fault("POST", "create_editgroup", "503", times=10)
     with pytest.raises(CatalogUnavailable, match="after 3 attempts"):

@@ -119,6 +119,45 @@ def test_fatcat_catalog_without_token_fails_before_any_step(world, tmp_path):
     assert_no_work(work, proc)
 
 
+def _timed_backfill(work: Path, world: Path, catalog: str, token: str):
+    import time
+
+    t0 = time.monotonic()
+    proc = backfill(work, world, "--backfill-catalog", catalog,
+                    env_extra={preconditions.TOKEN_ENV: token})
+    return proc, time.monotonic() - t0
+
+
+def test_fatcat_token_the_api_rejects_fails_in_seconds_before_any_step(world, tmp_path):
+    """The token is set but wrong: `GET /auth/check` says so before the export or a shard runs
+    (the runbook learnt it after the whole ingest). The message names the variable and the
+    URL, never the token."""
+    from fatcat_standin import FatcatStandin
+
+    wrong = "wrong-token-5d1e2f"
+    with FatcatStandin("the-right-token") as api:
+        proc, seconds = _timed_backfill(tmp_path / "work", world, api.url, wrong)
+        asked = [r["op"] for r in api.requests]
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "CatalogWritable")
+    assert "FATCAT_API_AUTH_TOKEN was refused" in message and api.url in message
+    assert wrong not in proc.stderr and wrong not in proc.stdout
+    assert set(asked) == {"auth_check"}  # no lookup, no editgroup
+    assert_no_work(tmp_path / "work", proc)
+    assert seconds < 10, seconds
+
+
+def test_fatcat_api_that_does_not_answer_fails_in_seconds_before_any_step(world, tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/v0"  # nothing listens there
+    proc, seconds = _timed_backfill(tmp_path / "work", world, url, "some-token")
+    assert proc.returncode == TASK_FAILED, proc.stderr[-3000:]
+    message = failed_line(proc, "CatalogWritable")
+    assert f"the fatcat API at {url} does not answer" in message
+    assert "FATCAT_API_AUTH_TOKEN could not be checked" in message
+    assert_no_work(tmp_path / "work", proc)
+    assert seconds < 10, seconds
+
+
 def test_sqlite_catalog_that_cannot_be_written_fails_before_any_step(world, tmp_path):
     work = tmp_path / "work"
     not_a_file = tmp_path / "catalog.sqlite"

@@ -154,6 +154,13 @@ class Catalog(ABC):
         """Raise before any work when writes are sure to be refused (by default they are not)."""
         return None
 
+    def check_access(self) -> None:
+        """Raise before an import does any work when its writes would be refused: what
+        `check_writable` can tell alone, and for a remote catalog the service's own answer
+        (a token it rejects, a URL that does not answer), so that is known in seconds,
+        not after the first editgroup. By default `check_writable`."""
+        self.check_writable()
+
     @abstractmethod
     def close(self) -> None:
         """Release connections; the catalog is not used afterwards."""

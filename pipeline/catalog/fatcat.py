@@ -17,9 +17,10 @@ Calls (fatcat v0 API):
   newest first, without edit lists (`get_editor_editgroups`, a read): the
   open editgroups of another run. The editor is the one the token names:
   fatcat's tokens are macaroons with an `editor_id = ...` caveat (fatcat's
-  web interface reads it the same way). The token is not checked first
-  (`GET /auth/check`): a run with nothing left to write needs no valid
-  token, and a wrong one fails at the first write with InvalidCredentials.
+  web interface reads it the same way);
+- `GET /auth/check` with the token (`check_access`): called before an import
+  does any work, as fatcat's own tools do, so a rejected token or an API
+  that does not answer fails the run in seconds, not at its first write.
 Errors come back as `{"success": false, "error": NAME, "message": ...}` and
 are raised as the matching `pipeline.catalog.base` exception.
 
@@ -32,8 +33,9 @@ Each call (headers and body) ends within `timeout` seconds in total and an
 answer above `MAX_ANSWER_BYTES` is refused (`pipeline.httpdeadline`): an API
 that answers a byte at a time is a timeout like any other.
 
-5xx answers, connection errors and timeouts are retried a bounded number of
-times with exponential backoff. Because a write may have succeeded when its answer was
+5xx and 429 answers, connection errors and timeouts are retried a bounded
+number of times with exponential backoff, waiting longer when a 429 or 503
+says so in `Retry-After` (`pipeline.httpretry`, the archive clients' policy). Because a write may have succeeded when its answer was
 lost, a retried write is checked against the catalog's state: a retried PUT
 that meets ConstraintViolation is a success if the editgroup already holds
 that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
@@ -47,6 +49,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -65,8 +69,8 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
     editgroup_is_accepted,
 )
-from pipeline.httpdeadline import BodyTooLarge, complete, socket_timeouts, watch
-from pipeline.httpretry import Retrying
+from pipeline.httpdeadline import BodyTooLarge, DeadlineAdapter, complete, socket_timeouts, watch
+from pipeline.httpretry import MAX_RETRY_AFTER, Retrying
 from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,10 @@ USER_AGENT = "filemeta-backfill"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an editgroup of a large batch is a few MB
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
 EDITGROUPS_LIMIT = 100
+# answers tried again (the `Retry-After` of a 429 or 503 honoured: `pipeline.httpretry`)
+RETRY_STATUSES = frozenset((429, *range(500, 600)))
+# concurrent reads (lookups ahead of the writes, re-checks before an accept) per client
+LOOKUP_WORKERS = 4
 EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
 
 
@@ -134,7 +142,8 @@ class FatcatCatalog(Catalog):
 
     def __init__(self, base_url: str, token: str | None = None, *, retries: int = 4,
                  backoff: float = 0.5, timeout: float = 60.0,
-                 session: requests.Session | None = None):
+                 session: requests.Session | None = None,
+                 max_retry_after: float = MAX_RETRY_AFTER):
         parts = urlsplit(base_url or "")
         if not is_http_url(base_url) or not parts.netloc:
             raise ValueError(f"fatcat API base URL must be an explicit http(s) URL, got {base_url!r}")
@@ -143,22 +152,78 @@ class FatcatCatalog(Catalog):
         self.base_url = urlunsplit(parts).rstrip("/")  # the scheme lower-cased (`HTTPS://`)
         self.name = self.base_url
         self._token = clean_token(token if token is not None else os.environ.get(TOKEN_ENV))
-        self.retry = Retrying(retries, backoff)
+        self.retry = Retrying(retries, backoff, max_retry_after)
         self.timeout = timeout
-        self.session = watch(session or requests.Session())
+        if session is None:
+            session = requests.Session()
+            # keep-alive connections for this catalog's own threads (`lookup_sha1_many`)
+            adapter = DeadlineAdapter(pool_connections=1, pool_maxsize=LOOKUP_WORKERS + 2)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        self.session = watch(session)
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.trust_env = False  # no proxy or .netrc credentials picked up by surprise
+        self._pool: ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"FatcatCatalog({self.base_url!r}, token={'set' if self._token else 'unset'})"
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
         self.session.close()
+
+    def for_stream(self) -> FatcatCatalog:
+        """Another client of the same API, token and retry policy with a session (and
+        connection pool) of its own: one per import stream (`pipeline.importer.streams`)."""
+        return FatcatCatalog(self.base_url, self._token, retries=self.retry.retries,
+                             backoff=self.retry.backoff, timeout=self.timeout,
+                             max_retry_after=self.retry.max_retry_after)
+
+    def _map(self, call, items: list) -> list:
+        """`call` over `items` on this client's few threads (one keep-alive connection each):
+        reads that need not wait for one another, so a round trip is paid once per
+        `LOOKUP_WORKERS` of them rather than once each."""
+        if len(items) <= 1:
+            return [call(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(LOOKUP_WORKERS, thread_name_prefix="fatcat-read")
+        return list(self._pool.map(call, items))
+
+    def lookup_sha1_many(self, sha1s: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The entities of many sha1s (lower-cased keys; misses absent), looked up concurrently:
+        the importer looks a batch up ahead of its writes."""
+        wanted = sorted({s.lower() for s in sha1s})
+        found = self._map(self.lookup_sha1, wanted)
+        return {sha1: entity for sha1, entity in zip(wanted, found, strict=True) if entity is not None}
+
+    def get_file_many(self, idents: list[str]) -> dict[str, dict[str, Any] | None]:
+        """The current state of many entities, fetched concurrently (the re-check before an
+        accept: one round trip per `LOOKUP_WORKERS` edits, not per edit)."""
+        return dict(zip(idents, self._map(self.get_file, idents), strict=True))
 
     def check_writable(self) -> None:
         """No token, no edits: say so before the first lookup, not after thousands."""
         if not self._token:
             raise InvalidCredentials(f"{TOKEN_ENV} is not set: fatcat writes need a token")
+
+    def check_access(self) -> None:
+        """The token set and accepted by the API (`GET /auth/check`, as fatcat's own tools
+        do when they start): a wrong token or a URL that does not answer fails here, naming
+        the variable and the URL (never the token's value), before any lookup or edit."""
+        self.check_writable()
+        try:
+            resp, _ = self._request("GET", "/auth/check", write=True)
+        except CatalogUnavailable as e:
+            raise self._error(CatalogUnavailable, f"the fatcat API at {self.base_url} does not "
+                              f"answer, so {TOKEN_ENV} could not be checked ({e}); check that it "
+                              "runs and the catalog URL") from None
+        if resp.status_code in (401, 403):
+            raise self._error(InvalidCredentials, f"{TOKEN_ENV} was refused by the fatcat API at "
+                              f"{self.base_url} (GET /auth/check: HTTP {resp.status_code} InvalidCredentials); export "
+                              "the token of the bot account that makes the edits")
+        if resp.status_code != 200:
+            self._raise_for("GET", "/auth/check", resp)
 
     # -- plumbing -----------------------------------------------------------
     def _scrub(self, text: str) -> str:
@@ -196,12 +261,12 @@ class FatcatCatalog(Catalog):
                 f"fatcat {method} {path}", self.timeout, MAX_ANSWER_BYTES)
 
         try:
-            resp, attempts = self.retry.send_counted(send, range(500, 600), unreachable, retrying)
+            resp, attempts = self.retry.send_counted(send, RETRY_STATUSES, unreachable, retrying)
         except CatalogUnavailable as e:
             raise e from None  # the connection error's own text is in the message, scrubbed
         except BodyTooLarge as e:
             raise self._error(CatalogError, str(e)) from None
-        if resp.status_code >= 500:
+        if resp.status_code in RETRY_STATUSES:
             raise self._error(CatalogUnavailable, f"fatcat {method} {path}: gave up after {attempts} "
                               f"attempts: HTTP {resp.status_code}: {resp.text[:300]}")
         return resp, attempts

@@ -1,7 +1,7 @@
 """What the import does to one file entity: fill missing fields, clean its URLs.
 
 Why a module of its own: these rules are the part of docs/delivery.md a reviewer checks
-line by line (never overwrite; an empty string is missing; fatcat's URL
+line by line (never overwrite; an empty string or a size of 0 is missing; fatcat's URL
 cleanups in a fixed order), and they are pure functions, tested without any
 catalog.
 """
@@ -17,8 +17,14 @@ FILL_FIELDS = {"md5": "md5hex", "sha256": "sha256hex", "size": "size_bytes", "mi
 
 
 def is_missing(value: Any) -> bool:
-    """Absent, null or empty string: all count as missing (docs/data.md and docs/delivery.md)."""
-    return value is None or value == ""
+    """Absent, null, an empty string or a size of 0: all count as missing (docs/delivery.md).
+
+    Why 0 too: fatcat's FileMetaImporter tests each field for truthiness, both to
+    call an entity complete and to fill it (`existing.size = existing.size or
+    fe.size`), so it fills a recorded size of 0; an import that kept it would
+    leave those entities unlike the ones fatcat's own tool produces.
+    """
+    return value is None or value == "" or (value == 0 and not isinstance(value, bool))
 
 
 def entity_problem(entity: dict[str, Any]) -> str | None:

@@ -51,7 +51,11 @@ redoes exactly the absent ones. Its journal lines (`created` before,
 totals, but not fsynced: the fsyncs were most of the import's wall time, and
 a killed process's lines are in the page cache anyway. Its lookups are
 prefetched `LOOKUP_BATCH` records at a time (one query), overlaid with what
-the editgroups accepted since then made each entity.
+the editgroups accepted since then made each entity; through the API the same
+batches are looked up a few calls at once (`lookup_sha1_many`), ahead of the
+writes, with the same overlay (the revision checks below catch another
+writer's edit made since). Several importers of one run, one per stream,
+share a `claim` so that no two of them edit one entity (`streams.py`).
 One import at a time per catalog and journal: a real run holds `flock`s on
 `<catalog>.lock` (embedded) and `<journal>.lock` (`pipeline.runlock`), so a
 second importer fails at once (`LockHeld`) instead of taking the first one's
@@ -75,7 +79,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -143,7 +147,8 @@ class FileMetaImporter:
 
     def __init__(self, catalog: Catalog, *, batch_size: int = 100,
                  description: str = DEFAULT_DESCRIPTION, dry_run: bool = False,
-                 journal: ImportJournal | None = None):
+                 journal: ImportJournal | None = None,
+                 claim: Callable[[str], bool] | None = None):
         if not 1 <= batch_size <= 100:
             raise ValueError(f"batch_size must be 1..100 (fatcat editgroup size), got {batch_size}")
         self.catalog = catalog
@@ -152,6 +157,9 @@ class FileMetaImporter:
         self.extra = {"agent": AGENT, "version": __version__}
         self.dry_run = dry_run
         self.journal = journal
+        # one stream of several (`pipeline.importer.streams`): False when a sibling stream
+        # already edits this ident (two sha1s of one entity in two streams)
+        self.claim = claim
         self.counts = new_counter()
         self.editgroups: list[str] = []  # accepted by this run, in order
         self._editgroup_id: str | None = None
@@ -247,6 +255,9 @@ class FileMetaImporter:
             entity = self.catalog.get_file(ident) or entity
         if is_complete(entity):
             return self._count("skip-existing-complete")
+        if self.claim is not None and not self.claim(ident):
+            # a sibling stream's edit fills it: what one stream does with its own pending edit
+            return self._count("skip-existing-complete")
         updated = apply_file_meta(entity, row)
         if self.dry_run:
             self._dry_filled.add(ident)
@@ -292,8 +303,13 @@ class FileMetaImporter:
         was looked up: accepting them would overwrite that run's edit (the window left is
         the time between this check and the accept; docs/delivery.md)."""
         stale = []
-        for ident in list(self._pending):
-            current = self.catalog.get_file(ident)
+        idents = list(self._pending)
+        if hasattr(self.catalog, "get_file_many"):  # the API: a few calls at once
+            now = self.catalog.get_file_many(idents)
+        else:
+            now = {ident: self.catalog.get_file(ident) for ident in idents}
+        for ident in idents:
+            current = now[ident]
             if current is None or not self._unchanged(ident, current.get("revision")):
                 stale.append(ident)
         for ident in stale:
@@ -329,10 +345,10 @@ class FileMetaImporter:
         return None
 
     def _prefetch(self, rows: list[dict[str, Any]]) -> None:
-        """Look up the sha1 of every wanted record of a batch in one go (embedded catalog)."""
-        # a superset of the wanted records' sha1s (`push` checks each record in full)
+        """Look up the sha1 of every wanted record of a batch in one go (embedded catalog: one
+        query; the API: a few lookups at once, ahead of the batch's writes)."""
         self._prefetched = self.catalog.lookup_sha1_many(
-            s for s in (row.get("sha1hex") for row in rows) if isinstance(s, str) and len(s) == 40)
+            row["sha1hex"] for row in rows if want_reason(row) is None)
         self._accepted_since_prefetch = {}
 
     def _count(self, key: str) -> str:
@@ -362,6 +378,10 @@ class FileMetaImporter:
             if self.journal is not None:
                 self.journal.record(ACCEPTED, eg_id, self.catalog.name, edits=n)
             self.editgroups.append(eg_id)
+            if self._prefetched is not None:  # what each entity is now, at its new revision
+                self._accepted_since_prefetch.update(
+                    {ident: {**entity, "revision": self._edits[ident].get("revision")}
+                     for ident, entity in self._pending.items()})
         elif self.journal is not None:  # every edit dropped: nothing to accept, ever
             self.journal.record(ABANDONED, eg_id, self.catalog.name, reason="empty")
         self._editgroup_id = None
@@ -407,7 +427,15 @@ class FileMetaImporter:
             return self.finish()
         it = iter(rows)
         while batch := list(islice(it, LOOKUP_BATCH)):
-            self._prefetch(batch)
+            self.run_batch(batch)
+        return self.finish()
+
+    def run_batch(self, batch: list[dict[str, Any]]) -> None:
+        """Push up to `LOOKUP_BATCH` records, their lookups made first in one go."""
+        if not self.batched:
             for row in batch:
                 self.push(row)
-        return self.finish()
+            return
+        self._prefetch(batch)
+        for row in batch:
+            self.push(row)

@@ -12,7 +12,8 @@ import goes on:
     {"event": "finished",  "catalog": ..., "counts": {...}, ...}
 
 Every event names its `owner` (pid, host, process start time), so a recovery
-leaves alone an editgroup whose creator is still running. `finished` closes
+leaves alone an editgroup whose creator is still running, and, in a run of
+several streams, its `stream` (one process: the streams are one run). `finished` closes
 one import run: the edits accepted since the previous `finished` (by killed
 attempts, by recovery, by the last attempt) are that run's, and its counts
 target reports them all.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +48,19 @@ class JournalError(CatalogError):
 class ImportJournal:
     """Append-only record of editgroup events for one work directory."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, stream: int | None = None,
+                 lock: threading.Lock | None = None):
         self.path = Path(path)
         self.owner = me()  # recorded in every event: recovery never touches a live run's work
+        self.stream = stream  # the import stream writing (None: a run of one stream)
+        self._lock = lock or threading.Lock()
+
+    def for_stream(self, stream: int) -> ImportJournal:
+        """The same journal as written by one stream of a run (`pipeline.importer.streams`):
+        its events name the stream, and appends of all streams go through one lock. The owner
+        is the process's, so sibling streams are one run: recovery and the start refusal treat
+        their editgroups as this run's own."""
+        return ImportJournal(self.path, stream=stream, lock=self._lock)
 
     def events(self) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -120,13 +132,17 @@ class ImportJournal:
                  "time": utc_now(micro=True), **fields}
         if editgroup_id is not None:
             entry["editgroup_id"] = editgroup_id
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._drop_torn_tail()
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry, sort_keys=True) + "\n")
-            f.flush()
-            if sync:
-                os.fsync(f.fileno())
+        if self.stream is not None:
+            entry["stream"] = self.stream
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._drop_torn_tail()
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                if sync:
+                    os.fsync(f.fileno())
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line left without its newline by a kill, so appends stay line-aligned."""

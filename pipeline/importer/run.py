@@ -28,6 +28,7 @@ from pipeline.importer.importer import (
 )
 from pipeline.importer.journal import FINISHED, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta
+from pipeline.importer.streams import can_stream, run_streams
 from pipeline.progress import Progress, counting
 from pipeline.provenance import current_digest
 from pipeline.runlock import RunLock
@@ -56,11 +57,13 @@ class ImportResult:
 
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
                      batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
-                     dry_run: bool = False, progress: Progress | None = None) -> ImportResult:
+                     dry_run: bool = False, progress: Progress | None = None,
+                     streams: int = 1) -> ImportResult:
     """Import a file_meta file into `catalog`: check it, settle a killed run's editgroups, run."""
     n_records = check_file_meta(path)
     result = import_records(counting(iter_file_meta(path), progress), catalog, journal_path=journal_path,
-                            batch_size=batch_size, description=description, dry_run=dry_run)
+                            batch_size=batch_size, description=description, dry_run=dry_run,
+                            streams=streams)
     if result.counts["total"] != n_records:
         raise StepFailed(f"import of {os.fspath(path)}: read {result.counts['total']} of {n_records} records")
     log.info("import of %s%s: %r", os.fspath(path), " (dry run)" if dry_run else "", result.counts)
@@ -69,16 +72,21 @@ def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path:
 
 def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
                    journal_path: str | os.PathLike | None, batch_size: int = 100,
-                   description: str = DEFAULT_DESCRIPTION, dry_run: bool = False) -> ImportResult:
+                   description: str = DEFAULT_DESCRIPTION, dry_run: bool = False,
+                   streams: int = 1) -> ImportResult:
     """Import file_meta records; a real run first settles editgroups its journal left open.
 
     A real run holds the catalog's lock (an embedded catalog) and the
     journal's lock for its whole length: a second importer fails at once with
-    `LockHeld` instead of editing entities twice.
+    `LockHeld` instead of editing entities twice. `streams` > 1 splits a real
+    run into parallel editgroup writers (`pipeline.importer.streams`; the fatcat
+    API only, the embedded catalog runs one).
     """
+    if streams < 1:
+        raise ValueError(f"import streams must be 1 or more, got {streams}")
     if dry_run:
-        return _import(records, catalog, None, batch_size, description, dry_run)
-    catalog.check_writable()
+        return _import(records, catalog, None, batch_size, description, dry_run, 1)
+    catalog.check_access()  # a rejected token or an API that does not answer: now, not later
     locks = []
     if journal_path:
         locks.append(RunLock(f"{os.fspath(journal_path)}.lock", f"import journal {os.fspath(journal_path)}"))
@@ -93,22 +101,30 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
             raise
     try:
         journal = ImportJournal(journal_path) if journal_path else None
-        return _import(records, catalog, journal, batch_size, description, dry_run)
+        return _import(records, catalog, journal, batch_size, description, dry_run, streams)
     finally:
         for lock in reversed(locks):
             lock.release()
 
 
 def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: ImportJournal | None,
-            batch_size: int, description: str, dry_run: bool) -> ImportResult:
+            batch_size: int, description: str, dry_run: bool, streams: int) -> ImportResult:
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
     importer.check_no_other_run()
-    recovery = importer.recover()
-    counts = importer.run(records)
+    recovery = importer.recover()  # every stream's editgroups of a killed attempt, before any starts
+    if streams > 1 and not can_stream(catalog):
+        log.info("the embedded catalog is imported in one stream ([importer] streams=%d is for "
+                 "the fatcat API)", streams)
+        streams = 1
+    if streams > 1:
+        counts, editgroups = run_streams(records, catalog, journal, streams, batch_size=batch_size,
+                                         description=description)
+    else:
+        counts, editgroups = importer.run(records), importer.editgroups
     if journal is not None:
         counts = add_earlier_attempts(counts, journal, catalog.name, recovery)
-    return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
+    return ImportResult(counts=counts, editgroups=editgroups, recovery=recovery,
                         dry_run=dry_run, catalog_id=catalog.identity())
 
 

@@ -126,7 +126,8 @@ class ImportFileMeta(ImportTask):
                                                         "records") as p:
             result = import_file_meta(file_meta, catalog, journal_path=journal,
                                       batch_size=config.importer().batch_size,
-                                      description=config.importer().description, progress=p)
+                                      description=config.importer().description, progress=p,
+                                      streams=config.importer().streams)
         # a run over this input that already finished (killed before its sidecar, or its
         # sidecar or counts target removed or damaged): its counts, not this attempt's skips
         result = restore_finished_run(result, journal, catalog.name, source)

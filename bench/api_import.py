@@ -1,0 +1,124 @@
+"""`make bench-api-import`: the catalog import through the fatcat API, by number of streams.
+
+    python bench/api_import.py [--records N] [--delay S] [--streams 1,2,4,8]
+
+Issue 18's bench: the fatcat stand-in (tests/fatcat_standin.py) serves N
+entities lacking their hashes, with `--delay` seconds (10 ms) added to every
+call, in a process of its own (so the server's threads never compete with
+the importer's for one GIL); the import runs here with `[importer] streams`
+1, 2, 4 and 8, a fresh stand-in each time. Prints records/s per stream
+count and the goals (8 streams at least 6x one stream, at least 250
+records/s), and writes them with the load average to
+bench/results/api_import.json. Every run must fill every entity once: a
+fast wrong import does not count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+RESULTS = ROOT / "bench" / "results"
+# the stand-in's process: serves the entities of an export with the delay, prints its URL
+SERVE = (
+    "import sys, time\n"
+    "sys.path[:0] = sys.argv[1:3]\n"
+    "from fatcat_standin import FatcatStandin\n"
+    "with FatcatStandin.from_export(sys.argv[3], sys.argv[4], delay=float(sys.argv[5])) as api:\n"
+    "    print(api.url, flush=True)\n"
+    "    sys.stdin.read()\n"
+)
+
+
+def _token() -> str:
+    """A token shaped like fatcat's (it names an editor): the start check runs as in production."""
+    from fatcat_standin import EDITOR_ID, macaroon_token
+
+    return macaroon_token(EDITOR_ID)
+
+
+def _world(work: Path, n: int) -> tuple[Path, Path]:
+    from catalog_world import entity, file_meta, write_lines
+
+    return (write_lines(work / "export.json", [entity(i) for i in range(n)]),
+            write_lines(work / "file_meta.json", [file_meta(i) for i in range(n)]))
+
+
+def run_once(work: Path, export: Path, fm: Path, streams: int, delay: float, n: int) -> dict:
+    from pipeline.catalog.fatcat import FatcatCatalog
+    from pipeline.importer import import_file_meta
+
+    token = _token()
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ROOT), str(ROOT / "tests"), token,
+                               str(export), str(delay)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        url = server.stdout.readline().strip()
+        journal = work / f"journal-{streams}.json"
+        load = os.getloadavg()
+        with FatcatCatalog(url, token=token) as api:
+            t0 = time.perf_counter()
+            result = import_file_meta(fm, api, journal_path=journal, streams=streams)
+            seconds = time.perf_counter() - t0
+            # every entity filled once (a lookup each, after the import: not timed)
+            filled = sum(1 for e in api.lookup_sha1_many(_sha1s(n)).values() if e.get("sha256"))
+    finally:
+        server.stdin.close()
+        server.wait(30)
+    if result.counts["update"] != n or filled != n:
+        raise SystemExit(f"streams={streams}: {dict(result.counts)}, {filled} entities filled of {n}")
+    return {"streams": streams, "records": n, "seconds": round(seconds, 2),
+            "records_per_s": round(n / seconds, 1), "editgroups": len(result.editgroups),
+            "load_before": [round(x, 2) for x in load],
+            "load_after": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _sha1s(n: int) -> list[str]:
+    from catalog_world import hashes
+
+    return [hashes(i)["sha1"] for i in range(n)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=1200)
+    ap.add_argument("--delay", type=float, default=0.010, help="seconds added to every API call")
+    ap.add_argument("--streams", default="1,2,4,8")
+    args = ap.parse_args(argv)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        export, fm = _world(work, args.records)
+        for streams in (int(s) for s in args.streams.split(",")):
+            runs.append(run_once(work, export, fm, streams, args.delay, args.records))
+            r = runs[-1]
+            print(f"streams {streams}: {r['records_per_s']:7.1f} records/s ({r['seconds']} s, "
+                  f"{r['editgroups']} editgroups, load {r['load_before'][0]})", flush=True)
+    by = {r["streams"]: r["records_per_s"] for r in runs}
+    goals = {}
+    if 1 in by and 8 in by:
+        goals = {"8 streams / 1 stream >= 6": round(by[8] / by[1], 2),
+                 "8 streams >= 250 records/s": by[8]}
+        print(f"8 streams: {by[8] / by[1]:.2f}x one stream (goal 6x); {by[8]} records/s (goal 250)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "api_import.json"
+    out.write_text(json.dumps({"delay_s": args.delay, "runs": runs, "goals": goals,
+                               "cpus": os.cpu_count(), "python": platform.python_version(),
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                              indent=1) + "\n")
+    print(f"written {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
