@@ -28,6 +28,7 @@ from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import current_digest, file_identity, meta_path, unchanged, utc_now
 from pipeline.runlock import LockHeld, RunLock, sweep_temp_files
+from pipeline.schedcheck import check_scheduler
 
 log = logging.getLogger("luigi-interface")
 
@@ -142,6 +143,7 @@ class PreflightMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         install_error_filter()
+        check_scheduler()  # the luigi command line's luigid, before anything is scheduled
 
     def deps(self):
         preflight()
