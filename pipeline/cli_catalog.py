@@ -27,7 +27,8 @@ from pipeline.jsonio import InputError, dumps, write_json
 from pipeline.runlock import LockHeld
 from pipeline.targets import IMPORT_JOURNAL
 
-# exit status when another importer holds the catalog or journal (= luigi's [retcode] already_running)
+# exit status when another importer holds the catalog or journal: another process is doing this
+# work now (luigi.cfg's already_running is 0, for shared runs; this is no shared run)
 LOCKED = 10
 
 
@@ -134,7 +135,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _guard(func):
     """Report catalog and input errors as one line on stderr and exit status 1; another
-    importer holding the catalog or journal exits LOCKED (10, luigi's `already_running`)."""
+    importer holding the catalog or journal exits LOCKED (10)."""
 
     def run(args: argparse.Namespace) -> int:
         try:
