@@ -163,6 +163,13 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
     target_name: str = ""
     jsonl: bool = True  # the target is JSON lines (False: one JSON document)
 
+    def on_failure(self, exception: BaseException) -> str:
+        # the scheduler's error text (the visualiser's "Traceback"): its own "command to
+        # re-run" lacks the run's settings, so the complete one is given here
+        from pipeline.rerun import rerun_command
+
+        return f"{super().on_failure(exception)}\nTo re-run with this run's settings: {rerun_command(self)}"
+
     def run(self) -> None:
         """The template every step follows: nothing to do when already complete, else `work()`.
 

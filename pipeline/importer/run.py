@@ -105,9 +105,11 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
     importer.check_no_other_run()
     recovery = importer.recover()
     counts = importer.run(records)
+    editgroups = importer.editgroups
     if journal is not None:
         counts = add_earlier_attempts(counts, journal, catalog.name, recovery)
-    return ImportResult(counts=counts, editgroups=importer.editgroups, recovery=recovery,
+        editgroups = journal.editgroups_since_finished(catalog.name)  # killed attempts' too
+    return ImportResult(counts=counts, editgroups=editgroups, recovery=recovery,
                         dry_run=dry_run, catalog_id=catalog.identity())
 
 
