@@ -229,9 +229,29 @@ def test_grobid_failures_are_recorded_and_grobid_retry_fixes_them(world_cfg, gro
     assert all(m["status"] == "success" and "<TEI" in m["tei_xml"] for m in msgs)
 
 
-def test_grobid_retry_is_not_complete_while_grobid_does_not_answer(world_cfg, grobid_cfg):
+def test_grobid_retry_asks_a_busy_grobid_again_within_the_step(world_cfg, grobid_cfg, monkeypatch):
     work, pdfs = world_cfg
     grobid = grobid_cfg
+    grobid.set_mode("busy")
+    assert build(IngestResults()).status.name == "SUCCESS"
+    shards_asked = len(grobid.requests)
+    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
+    # the first retries are refused as busy (the stand-in's mode, set for the next request),
+    # then GROBID frees up: the second pass gets the rest answered
+    grobid.on_request = lambda n: grobid.set_mode("busy" if n + 1 - shards_asked <= 4 else "ok")
+    assert build(GrobidRetry()).status.name == "SUCCESS"
+    out = work / "files_missing_sha256.grobid_retry.json.gz"
+    with gzip.open(out, "rt") as f:
+        lines = [json.loads(line) for line in f]
+    assert sorted(x["sha1hex"] for x in lines) == sorted(pdfs)
+    assert {x["status"] for x in lines} == {"success"} and not any("file_meta" in x for x in lines)
+    assert len(grobid.requests) - shards_asked > len(pdfs)  # some PDFs were asked twice or more
+
+
+def test_grobid_retry_is_not_complete_while_grobid_does_not_answer(world_cfg, grobid_cfg, monkeypatch):
+    work, pdfs = world_cfg
+    grobid = grobid_cfg
+    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
     grobid.set_mode("busy")
     assert build(IngestResults()).status.name == "SUCCESS"
     # still busy: the pass fixes nothing, so it publishes nothing and says how many remain
