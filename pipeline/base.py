@@ -38,6 +38,7 @@ from pipeline.provenance import (
     utc_now,
 )
 from pipeline.runlock import RunLock, sweep_temp_files
+from pipeline.schedcheck import check_scheduler
 
 log = logging.getLogger("luigi-interface")
 
@@ -168,6 +169,7 @@ class PreflightMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         install_error_filter()
+        check_scheduler()  # the luigi command line's luigid, before anything is scheduled
 
     def deps(self):
         preflight()
@@ -190,6 +192,13 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
 
     target_name: str = ""
     jsonl: bool = True  # the target is JSON lines (False: one JSON document)
+
+    def on_failure(self, exception: BaseException) -> str:
+        # the scheduler's error text (the visualiser's "Traceback"): its own "command to
+        # re-run" lacks the run's settings, so the complete one is given here
+        from pipeline.rerun import rerun_command
+
+        return f"{super().on_failure(exception)}\nTo re-run with this run's settings: {rerun_command(self)}"
 
     def run(self) -> None:
         """The template every step follows: nothing to do when already complete, else `work()`.

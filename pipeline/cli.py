@@ -189,10 +189,39 @@ def cmd_messages(args: argparse.Namespace) -> int:
     return 0
 
 
+WORKDIR_HELP = "override [backfill] workdir"
+
+
+def common_options() -> argparse.ArgumentParser:
+    """The options every command takes, as an argparse parent of the top-level parser."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--workdir", help=WORKDIR_HELP)
+    return parent
+
+
+def subparsers_of(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """Every (nested) subcommand parser under `parser`."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *subparsers_of(sub)]
+    return found
+
+
+def accept_common_options_anywhere(parser: argparse.ArgumentParser) -> None:
+    """`messages --workdir X` as well as `--workdir X messages`: operators put options after
+    the subcommand. The subcommands' copies default to SUPPRESS, so they never overwrite a
+    value given before the subcommand; the modules adding subcommands need not know."""
+    for sub in subparsers_of(parser):
+        if "--workdir" not in sub._option_string_actions:
+            sub.add_argument("--workdir", default=argparse.SUPPRESS, help=WORKDIR_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="backfill", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="backfill", description=__doc__.splitlines()[0],
+                                parents=[common_options()])
     p.add_argument("--version", action="version", version=__version__)
-    p.add_argument("--workdir", help="override [backfill] workdir")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("status", help="each step's target, whether it exists, lines and counts")
     s.add_argument("--brief", action="store_true", help="one line per step")
@@ -210,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog(sub)
     add_archive(sub)
     add_kafka(sub)
+    accept_common_options_anywhere(p)
     return p
 
 

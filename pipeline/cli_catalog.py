@@ -31,7 +31,8 @@ from pipeline.locations import unusable_url_problem
 from pipeline.runlock import LockHeld
 from pipeline.targets import IMPORT_JOURNAL
 
-# exit status when another importer holds the catalog or journal (= luigi's [retcode] already_running)
+# exit status when another importer holds the catalog or journal: another process is doing this
+# work now (luigi.cfg's already_running is 0, for shared runs; this is no shared run)
 LOCKED = 10
 
 
@@ -151,8 +152,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def _guard(func):
     """Report operator errors (and a bad value: ValueError) as one line on stderr and exit
-    status 1; another importer holding the catalog or journal exits LOCKED (10, luigi's
-    `already_running`)."""
+    status 1; another importer holding the catalog or journal exits LOCKED (10)."""
 
     def run(args: argparse.Namespace) -> int:
         try:

@@ -41,6 +41,7 @@ none). Tests read the state through
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import gzip
 import json
@@ -150,8 +151,9 @@ class FatcatStandin:
     """Run with `with FatcatStandin(TOKEN, entities) as api: api.url` (…/v0)."""
 
     def __init__(self, token: str, entities=(), *, auth_status: int = 403, delay: float = 0.0,
-                 echo_auth_in_errors: bool = False):
+                 echo_auth_in_errors: bool = False, port: int = 0):
         self.token = token
+        self.port = port
         self.auth_status = auth_status
         self.delay = delay
         self.echo_auth_in_errors = echo_auth_in_errors
@@ -283,7 +285,7 @@ class FatcatStandin:
             def do_DELETE(self):
                 standin._handle(self, "DELETE")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                                        daemon=True)
@@ -511,3 +513,33 @@ class FatcatStandin:
 
     def _op_auth_check(self, query, body):
         return 200, {"success": True, "message": "auth check successful!"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`FATCAT_API_AUTH_TOKEN=... python tests/fatcat_standin.py --port 9411 --export EXPORT`:
+    serve the export's entities until interrupted, for a trial run by hand
+    (`--backfill-catalog http://127.0.0.1:9411/v0` with the same token in the environment)."""
+    import argparse
+    import os
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=9411, help="127.0.0.1 port (0: a free one)")
+    parser.add_argument("--export", help="file entities to start with (export JSON lines, .gz or not)")
+    args = parser.parse_args(argv)
+    token = os.environ.get("FATCAT_API_AUTH_TOKEN")
+    if not token:
+        print("set FATCAT_API_AUTH_TOKEN (the token writes must carry; give the pipeline the same)",
+              file=sys.stderr)
+        return 2
+    entities = read_export(args.export) if args.export else []
+    with FatcatStandin(token, entities, port=args.port) as api:
+        print(f"fatcat stand-in at {api.url} ({len(entities)} file entities); Ctrl-C stops it",
+              flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

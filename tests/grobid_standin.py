@@ -175,9 +175,30 @@ def _handler(state: GrobidStandin):
 
 
 @contextlib.contextmanager
-def run_grobid_standin():
-    """Start the stand-in on 127.0.0.1 (free port); yields its `GrobidStandin` (`.url` set)."""
+def run_grobid_standin(port: int = 0):
+    """Start the stand-in on 127.0.0.1 (`port`, 0: a free one); yields its `GrobidStandin`."""
     state = GrobidStandin()
-    with serve_http(_handler(state)) as url:
+    with serve_http(_handler(state), port) as url:
         state.url = url
         yield state
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python tests/grobid_standin.py --port 8070 [--mode busy]`: serve until interrupted, for a
+    trial run by hand (`--grobid-host http://127.0.0.1:8070`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8070, help="127.0.0.1 port (0: a free one)")
+    parser.add_argument("--mode", choices=MODES, default="ok", help="how it answers PDFs")
+    args = parser.parse_args(argv)
+    with run_grobid_standin(args.port) as state:
+        state.set_mode(args.mode)
+        print(f"GROBID stand-in at {state.url} (mode {args.mode}); Ctrl-C stops it", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

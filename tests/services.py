@@ -179,9 +179,10 @@ class _RangeFileHandler(QuietHandler):
 
 
 @contextlib.contextmanager
-def serve_http(handler_class: type[http.server.BaseHTTPRequestHandler]):
-    """Run a threaded stdlib HTTP server with `handler_class` on 127.0.0.1; yields its base URL."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+def serve_http(handler_class: type[http.server.BaseHTTPRequestHandler], port: int = 0):
+    """Run a threaded stdlib HTTP server with `handler_class` on 127.0.0.1 (`port`, 0: a free
+    one); yields its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler_class)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
                               daemon=True)

@@ -58,3 +58,17 @@ def test_the_cli_is_the_only_entry_point():
             if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
                 offenders.append(f"{rel}: if __name__ == '__main__'")
     assert offenders == []
+
+
+def test_options_are_accepted_after_the_subcommand_too(tmp_path):
+    before = run_cli("--workdir", str(tmp_path / "a"), "path", "UniqFileMeta")
+    after = run_cli("path", "UniqFileMeta", "--workdir", str(tmp_path / "a"))
+    assert after.returncode == 0, after.stderr
+    assert after.stdout == before.stdout
+    assert after.stdout.strip() == str(tmp_path / "a" / "files_missing_sha256.file_meta.uniq.json.gz")
+    messages = run_cli("messages", "--workdir", str(tmp_path / "a"))
+    assert messages.returncode == 0, messages.stderr
+    assert messages.stdout.strip() == "all sinks: no messages"
+    # nested subcommands too; the one given last wins, as for any repeated option
+    dump = run_cli("--workdir", str(tmp_path / "a"), "catalog", "dump", "--workdir", str(tmp_path / "b"))
+    assert f"no catalog at {tmp_path / 'b' / 'catalog.sqlite'}" in dump.stderr

@@ -94,6 +94,11 @@ def test_killed_mid_editgroup_rerun_resumes_it(world):
     assert result.recovery.earlier_edits == 15
     assert_each_filled_exactly_once(db)
     assert ImportJournal(journal).open_editgroups(db.name) == []
+    # the editgroups the run used: the killed attempt's (1), the one resumed and the rerun's
+    # (3: 25 edits left); the rerun alone counted 3 of these 5
+    accepted = [g["editgroup_id"] for g in db.editgroups() if g["changelog_index"] is not None]
+    assert len(accepted) == 5 and result.report()["editgroups"] == 5
+    assert sorted(result.editgroups) == sorted(accepted)
 
 
 def test_stale_open_editgroup_is_abandoned_not_accepted(world):

@@ -229,6 +229,66 @@ def test_grobid_failures_are_recorded_and_grobid_retry_fixes_them(world_cfg, gro
     assert all(m["status"] == "success" and "<TEI" in m["tei_xml"] for m in msgs)
 
 
+def test_grobid_retry_asks_a_busy_grobid_again_within_the_step(world_cfg, grobid_cfg, monkeypatch):
+    work, pdfs = world_cfg
+    grobid = grobid_cfg
+    grobid.set_mode("busy")
+    assert build(IngestResults()).status.name == "SUCCESS"
+    shards_asked = len(grobid.requests)
+    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
+    # the first retries are refused as busy (the stand-in's mode, set for the next request),
+    # then GROBID frees up: the second pass gets the rest answered
+    grobid.on_request = lambda n: grobid.set_mode("busy" if n + 1 - shards_asked <= 4 else "ok")
+    assert build(GrobidRetry()).status.name == "SUCCESS"
+    out = work / "files_missing_sha256.grobid_retry.json.gz"
+    with gzip.open(out, "rt") as f:
+        lines = [json.loads(line) for line in f]
+    assert sorted(x["sha1hex"] for x in lines) == sorted(pdfs)
+    assert {x["status"] for x in lines} == {"success"} and not any("file_meta" in x for x in lines)
+    assert len(grobid.requests) - shards_asked > len(pdfs)  # some PDFs were asked twice or more
+
+
+def test_grobid_retry_is_not_complete_while_grobid_does_not_answer(world_cfg, grobid_cfg, monkeypatch):
+    work, pdfs = world_cfg
+    grobid = grobid_cfg
+    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
+    grobid.set_mode("busy")
+    assert build(IngestResults()).status.name == "SUCCESS"
+    # still busy: the pass fixes nothing, so it publishes nothing and says how many remain
+    assert build(GrobidRetry()).status.name == "FAILED"
+    assert not GrobidRetry().complete()
+    out = work / "files_missing_sha256.grobid_retry.json.gz"
+    assert not out.exists() and not meta_path(out).exists()
+    with pytest.raises(StepFailed, match=rf"^{len(pdfs)} of {len(pdfs)} PDFs still have GROBID "
+                                         rf"errors; GROBID at {grobid.url} did not answer "
+                                         rf"{len(pdfs)} of them \(HTTP 503: {len(pdfs)}\)"):
+        GrobidRetry().run()
+    # GROBID gone altogether: the alive check fails, with the count waiting
+    with config_options("grobid", {"host": f"http://127.0.0.1:{free_port()}"}):
+        with pytest.raises(StepFailed, match=rf"^{len(pdfs)} PDFs still have GROBID errors; "
+                                             "GROBID at .* is not reachable"):
+            GrobidRetry().run()
+    grobid.set_mode("ok")
+    assert build(GrobidRetry()).status.name == "SUCCESS"
+    assert json.loads(meta_path(out).read_text())["counts"]["status"] == {"success": len(pdfs)}
+
+
+def test_grobid_refusing_pdfs_completes_the_retry_and_the_report_says_partial(world_cfg, grobid_cfg):
+    work, pdfs = world_cfg
+    grobid = grobid_cfg
+    grobid.set_mode("fail")  # HTTP 500 for every PDF: GROBID's answer, final for the retry
+    assert build(IngestResults()).status.name == "SUCCESS"
+    assert build(GrobidRetry()).status.name == "SUCCESS"
+    out = work / "files_missing_sha256.grobid_retry.json.gz"
+    assert json.loads(meta_path(out).read_text())["counts"]["status"] == {"error": len(pdfs)}
+    with config_options("backfill", {"catalog": str(work / "catalog.sqlite")}):
+        assert build(BackfillReport()).status.name == "SUCCESS"
+    report = json.loads((work / "report.json").read_text())
+    assert report["outcome"] == {"partial": True, "why": [
+        f"{len(pdfs)} PDFs have no GROBID output after GrobidRetry (error: {len(pdfs)})"]}
+    assert "Partial run: " in (work / "report.html").read_text()
+
+
 def test_grobid_down_fails_the_shard_before_any_request(world_cfg):
     work, _ = world_cfg
     host = f"http://127.0.0.1:{free_port()}"

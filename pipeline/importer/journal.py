@@ -108,15 +108,23 @@ class ImportJournal:
     def accepted_since_finished(self, catalog: str) -> int:
         """Edits of `catalog` accepted since the last import run that finished: the current
         run's, over all its attempts (a killed attempt's, a recovery's, this attempt's)."""
-        total = 0
+        return sum(int(e.get("edits") or 0) for e in self._accepted_in_run(catalog))
+
+    def editgroups_since_finished(self, catalog: str) -> list[str]:
+        """The editgroups of `catalog` accepted in the current run, over all its attempts, in
+        order: what the run used (an attempt alone knows only its own)."""
+        return [e["editgroup_id"] for e in self._accepted_in_run(catalog)]
+
+    def _accepted_in_run(self, catalog: str) -> list[dict]:
+        run: list[dict] = []
         for e in self.events():
             if e.get("catalog") != catalog:
                 continue
             if e["event"] == FINISHED:
-                total = 0
+                run = []
             elif e["event"] == ACCEPTED:
-                total += int(e.get("edits") or 0)
-        return total
+                run.append(e)
+        return run
 
     @staticmethod
     def owner_is_live_other(owner: dict | None) -> bool:

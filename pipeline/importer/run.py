@@ -124,6 +124,7 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
         counts, editgroups = importer.run(records), importer.editgroups
     if journal is not None:
         counts = add_earlier_attempts(counts, journal, catalog.name, recovery)
+        editgroups = journal.editgroups_since_finished(catalog.name)  # killed attempts' too
     return ImportResult(counts=counts, editgroups=editgroups, recovery=recovery,
                         dry_run=dry_run, catalog_id=catalog.identity())
 

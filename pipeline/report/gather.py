@@ -219,6 +219,26 @@ def grobid_section(sidecars: list[dict]) -> dict | None:
     }
 
 
+def outcome_section(grobid: dict | None) -> dict:
+    """Whether the run did all its work: `partial` with the reasons when it did not.
+
+    A run that completes can still leave PDFs without GROBID output: those GROBID
+    itself refused on their retry (4xx, 500), or whose bytes could not be had again
+    (a run whose GROBID did not answer fails instead; docs/sinks.md, "GrobidRetry").
+    """
+    why = []
+    if grobid is not None:
+        retry = grobid.get("retry")
+        if retry is not None:
+            left = retry["retried"] - retry["status"].get("success", 0)
+            if left:
+                outcomes = ", ".join(f"{k}: {n}" for k, n in retry["status"].items() if k != "success")
+                why.append(f"{left} PDFs have no GROBID output after GrobidRetry ({outcomes})")
+        elif grobid["sent"] > grobid["succeeded"]:
+            why.append(f"{grobid['sent'] - grobid['succeeded']} GROBID errors not retried yet")
+    return {"partial": bool(why), "why": why}
+
+
 def grobid_error_kind(status_code: str) -> str:
     """A GROBID error's status code in words (docs/sinks.md's table)."""
     return {"-4": "timed out", "-2": "could not connect",
@@ -301,6 +321,7 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
     count_check = next((m.get("counts") for m in sidecars if m["task"] == "CountMissingSha256"),
                        None)
     timed = [r["seconds"] for r in rows if r["seconds"] is not None]
+    grobid = grobid_section(sidecars)
     return {
         "workdir": os.fspath(workdir),
         "generated": utc_now(),
@@ -313,8 +334,9 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
         "consistency": consistency(rows, ingest) + untouched_check(sidecars),
         "total_step_seconds": round(sum(timed), 3) if timed else None,
         "timing": timing_section(sidecars),
-        "grobid": grobid_section(sidecars),
+        "grobid": grobid,
         "sinks": sinks_section(sidecars, workdir),
+        "outcome": outcome_section(grobid),
     }
 
 

@@ -155,6 +155,9 @@ def _glance(report: dict) -> str:
     imp = (report.get("import") or {}).get("import")
     if imp:
         tiles.append(("catalog updates", _num(imp.get("update", 0) + imp.get("insert", 0))))
+    outcome = report.get("outcome") or {}
+    tiles.append(("outcome", '<span class="bad">PARTIAL</span>' if outcome.get("partial")
+                  else '<span class="ok">complete</span>'))
     bad = [c for c in report["consistency"] if not c["ok"]]
     tiles.append(("hand-offs", '<span class="bad">MISMATCH</span>' if bad
                   else '<span class="ok">all add up</span>'))
@@ -236,6 +239,7 @@ def render_html(report: dict[str, Any], charts: dict[str, str] | None = None) ->
         f"by version {_e(report['version'])}. Every figure is read from the steps' "
         "<code>.meta.json</code> sidecars.</p>",
         _glance(report),
+        *(f'<p class="bad">Partial run: {_e(why)}.</p>' for why in (report.get("outcome") or {}).get("why", [])),
     ]
     if report["ingest"]["shards"]:
         parts += ['<h2 id="ingest">Ingest</h2>',

@@ -11,7 +11,7 @@ from pipeline.base import BackfillTask, InRun, PreflightMixin, tell_scheduler
 from pipeline.checks import StepFailed
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import write_json
-from pipeline.postprocess.retry import retry_grobid
+from pipeline.postprocess.retry import count_failures, retry_grobid
 from pipeline.provenance import read_counts, upstream_count
 from pipeline.targets import PREFIX
 from pipeline.tasks.preconditions import ingest_preconditions
@@ -154,8 +154,12 @@ class GrobidRetry(BackfillTask):
     checks the sha1, calls GROBID (alive-checked first) and publishes to the
     sinks (file sink: `sinks/<topic>/grobid-retry.json.gz`). Writes one line
     per PDF with the previous and new `grobid`; counts by new status. Runs in
-    `Backfill` only when `[grobid] host` is set. To retry again later, delete
-    its target. Real run: as many PDFs as GROBID failed, about a second each.
+    `Backfill` only when `[grobid] host` is set. A pass in which GROBID did not
+    answer (no connection, timeouts, 502/503/504) publishes nothing and fails
+    saying how many PDFs still have errors, so rerunning `Backfill` once GROBID
+    is back retries them (it used to complete during the outage, with nothing
+    left to retry). To retry GROBID's own refusals again later, delete its
+    target. Real run: as many PDFs as GROBID failed, about a second each.
     """
 
     target_name = f"{PREFIX}.grobid_retry.json.gz"
@@ -170,7 +174,13 @@ class GrobidRetry(BackfillTask):
         return sink_files(GROBID_RETRY_STEM)
 
     def work(self):
-        check_grobid(required=True)
+        try:
+            check_grobid(required=True)
+        except StepFailed as e:
+            if not config.grobid().host:
+                raise
+            waiting = count_failures(self.input_files())
+            raise StepFailed(f"{waiting} PDFs still have GROBID errors; {e}") from e
         _, content = archive_clients()
         with open_sink(GROBID_RETRY_STEM) as sink:
             counts = retry_grobid(self.input_files(), self.output().path, content,

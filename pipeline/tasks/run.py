@@ -50,8 +50,11 @@ class BackfillReport(BackfillTask):
         bad = [c["check"] for c in report["consistency"] if not c["ok"]]
         if bad:
             log.error("run report: hand-offs that do not add up: %s", "; ".join(bad))
+        for why in report["outcome"]["why"]:
+            log.warning("partial run: %s", why)
         log.info("run report: %s", self.extra_outputs()[0])
-        self.finish({"steps": len(report["steps"]), "hand_offs_ok": not bad})
+        self.finish({"steps": len(report["steps"]), "hand_offs_ok": not bad,
+                     "partial": report["outcome"]["partial"]})
 
 
 class Backfill(PreflightMixin, InRun, luigi.WrapperTask):
@@ -62,5 +65,7 @@ class Backfill(PreflightMixin, InRun, luigi.WrapperTask):
 
     def run(self):
         imported = read_counts(ImportFileMeta().output().path)
-        tell_scheduler(self, f"done: import {format_counts(imported)}; report "
+        partial = "PARTIAL (see the report's outcome); " if read_counts(
+            BackfillReport().output().path).get("partial") else ""
+        tell_scheduler(self, f"done: {partial}import {format_counts(imported)}; report "
                              f"{BackfillReport().extra_outputs()[0]}", 100.0)
