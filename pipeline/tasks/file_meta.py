@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from pipeline import config
 from pipeline.base import BackfillTask
 from pipeline.provenance import upstream_count
@@ -12,8 +10,6 @@ from pipeline.steps.uniq import uniq_file_meta
 from pipeline.targets import FILE_META, FILE_META_DUPES, FILE_META_REJECTS, FILE_META_UNIQ
 from pipeline.tasks.ingest import IngestResults
 from pipeline.tasks.prepare import IngestRequests, InputFile
-
-log = logging.getLogger("luigi-interface")
 
 
 class MergeFileMeta(BackfillTask):

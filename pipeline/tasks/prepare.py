@@ -3,8 +3,6 @@ and the runbook's count check against a database dump."""
 
 from __future__ import annotations
 
-import logging
-
 import luigi
 
 from pipeline import config
@@ -24,8 +22,6 @@ from pipeline.targets import (
     INGEST_REQUESTS,
 )
 from pipeline.tasks.preconditions import run_preconditions
-
-log = logging.getLogger("luigi-interface")
 
 
 class InputFile(InRun, luigi.ExternalTask):
