@@ -16,12 +16,13 @@ could not be had again).
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from pipeline.archive.model import ArchiveError, CdxRow, ContentClient
 from pipeline.ingest.filemeta import BadGzipEncoding, GzipTooLarge, undo_transfer_gzip
-from pipeline.ingest.shard import run_shard
 from pipeline.jsonio import AtomicWriter, BadLine, iter_objects
+from pipeline.ordered_pool import run_ordered
 from pipeline.postprocess.grobid import ERROR_STATUSES, GrobidPostProcessor
 from pipeline.sinks.base import Sink
 
@@ -55,7 +56,7 @@ def refetch(content: ContentClient, result: dict, max_bytes: int) -> bytes:
 
 
 class _Retrier:
-    """Retries one failed result: the `worker` that `run_shard` runs on its threads."""
+    """Retries one failed result (`process` runs on the ordered pool's threads)."""
 
     def __init__(self, content: ContentClient, grobid: GrobidPostProcessor, max_bytes: int):
         self.content = content
@@ -87,14 +88,17 @@ def retry_grobid(paths: Iterable[str], out_path: str, content: ContentClient,
     found, a bounded window at a time; the output is committed only after
     `sink.close()` confirmed every message.
     """
+    statuses: Counter = Counter()
     with AtomicWriter(out_path) as out:
         def write(line: dict) -> None:
             sink.publish_result(line)
             out.write_obj(line)
+            statuses[line["status"]] += 1
 
         failures = (result for _, result in grobid_failures(paths))
-        counts = run_shard(failures, _Retrier(content, grobid, max_bytes), write, concurrency)
+        run_ordered(failures, _Retrier(content, grobid, max_bytes).process, write, concurrency,
+                    "grobid-retry")
         published = sink.close()
         out.commit()
-    total = counts.pop("total", 0)
-    return {"total": total, "status": dict(sorted(counts.items())), "messages": published}
+    return {"total": statuses.total(), "status": dict(sorted(statuses.items())),
+            "messages": published}
