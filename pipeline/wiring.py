@@ -26,7 +26,7 @@ from pipeline.sinks.files import FileSink, sink_paths
 from pipeline.sinks.kafka import KafkaSink
 from pipeline.targets import IMPORT_JOURNAL
 
-log = logging.getLogger("luigi-interface")
+log = logging.getLogger(__name__)
 
 # which local index files were verified sorted (by path, size, mtime), kept in the work directory
 INDEX_CHECK_CACHE = "archive_index_order.json"
@@ -134,9 +134,7 @@ def import_catalog() -> Catalog:
 def open_named_catalog(spec: str, seed: str | None = None) -> Catalog:
     """The catalog `spec` names (the task above, and the CLI with its `--catalog`), loaded
     from `seed` first when it is an embedded catalog that does not exist yet."""
-    catalog, report = open_catalog(spec, seed=seed)
-    if report is not None:
-        log.info("catalog %s loaded from %s: %s", report.catalog, report.export, report.as_dict())
+    catalog, _ = open_catalog(spec, seed=seed)  # a load is logged where it happens
     return catalog
 
 
