@@ -124,11 +124,39 @@ class OperatorErrorFilter(logging.Filter):
 _FILTER = OperatorErrorFilter()
 
 
+class ToLuigiInterface(logging.Handler):
+    """Hand the plain modules' records (`pipeline.*` loggers) to luigi's interface logger.
+
+    Why: plain code logs under its own module name, knowing nothing of Luigi;
+    in a Luigi run, luigi configures only `luigi-interface` (its level from
+    `--log-level`, a stream handler; or `[core] logging_conf_file`), so without
+    this the package's INFO lines would be dropped. Records go through that
+    logger's level, filters (the one-line operator errors) and handlers, and
+    on to the root logger when it propagates: each record is emitted once.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = logging.getLogger("luigi-interface")
+        if target.isEnabledFor(record.levelno):
+            target.handle(record)
+
+
+_TO_LUIGI = ToLuigiInterface()
+
+
 def install_error_filter() -> None:
-    """Attach the filter to luigi's logger once (called when a step is instantiated)."""
+    """Attach the filter to luigi's logger, and route the package's loggers through it, once
+    (called when a step is instantiated). A `pipeline` logger configured with handlers of
+    its own (a logging config file) is left as configured."""
     logger = logging.getLogger("luigi-interface")
     if _FILTER not in logger.filters:
         logger.addFilter(_FILTER)
+    package = logging.getLogger("pipeline")
+    if not package.handlers:
+        package.addHandler(_TO_LUIGI)
+        package.propagate = False  # reaches the root through luigi-interface, not twice
+        if package.level == logging.NOTSET:
+            package.setLevel(logging.DEBUG)  # luigi-interface's level decides, when it is set
 
 
 _checked_settings: dict[str, str] = {}  # settings fingerprint -> the work directory

@@ -24,13 +24,16 @@ import luigi
 
 from pipeline.catalog.factory import is_api_url
 from pipeline.catalog.fatcat import TOKEN_ENV
-from pipeline.importer.importer import DEFAULT_DESCRIPTION
+from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
     DEFAULT_COOKIE_PATTERNS,
     IngestSettings,
     split_list,
 )
+from pipeline.postprocess.grobid import TIMEOUT as GROBID_TIMEOUT
+from pipeline.progress import INTERVAL as PROGRESS_INTERVAL
+from pipeline.sinks.kafka import MESSAGE_MAX_BYTES, MESSAGE_TIMEOUT_MS
 from pipeline.targets import DEFAULT_WORKDIR, SAMPLE_ARCHIVE, SAMPLE_EXPORT
 
 
@@ -51,7 +54,7 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
     sample_size = luigi.IntParameter(default=1000)
     sample_seed = luigi.IntParameter(default=0)
     progress_seconds = luigi.FloatParameter(
-        default=5.0, significant=False,
+        default=PROGRESS_INTERVAL, significant=False,
         description="seconds between progress reports of a long step (scheduler and log)")
 
     def catalog_path(self) -> str:
@@ -98,7 +101,7 @@ class grobid(luigi.Config):  # noqa: N801
 
     host = luigi.Parameter(default="")
     concurrency = luigi.IntParameter(default=4, significant=False)
-    timeout = luigi.FloatParameter(default=180.0, significant=False)
+    timeout = luigi.FloatParameter(default=GROBID_TIMEOUT, significant=False)
 
 
 class kafka(luigi.Config):  # noqa: N801
@@ -106,9 +109,9 @@ class kafka(luigi.Config):  # noqa: N801
 
     hosts = luigi.Parameter(default="")
     env = luigi.Parameter(default="dev")
-    message_max_bytes = luigi.IntParameter(default=30_000_000, significant=False)
+    message_max_bytes = luigi.IntParameter(default=MESSAGE_MAX_BYTES, significant=False)
     delivery_timeout = luigi.FloatParameter(
-        default=120.0, significant=False,
+        default=MESSAGE_TIMEOUT_MS / 1000, significant=False,
         description="seconds a message may wait for the broker's acknowledgement before the shard fails")
 
 
@@ -122,7 +125,7 @@ class importer(luigi.Config):  # noqa: N801
     """[importer]: editgroup shape of the catalog import, and its parallel streams (the fatcat
     API: one editgroup writer and HTTP session each; the embedded catalog runs one)."""
 
-    batch_size = luigi.IntParameter(default=100, significant=False)
+    batch_size = luigi.IntParameter(default=BATCH_SIZE, significant=False)
     streams = luigi.IntParameter(default=1, significant=False)
     description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from isal import igzip, igzip_threaded
+from isal import igzip_threaded
 
 from pipeline.errors import OperatorError
 
@@ -112,13 +112,6 @@ def _lone_surrogate(line: str, obj: Any) -> bool:
 def is_gzip(path: str | os.PathLike) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == GZIP_MAGIC
-
-
-def open_text(path: str | os.PathLike) -> IO[str]:
-    """Open plain or gzip text by content (not by file name: exports come both ways)."""
-    if is_gzip(path):
-        return igzip.open(path, "rt", encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
 
 
 def _open_binary(path: str) -> IO[bytes]:

@@ -7,13 +7,16 @@ Each check here takes seconds at most (every exchange ends within
 `CHECK_TIMEOUT` in total, however slowly a service answers; no retries) and
 raises `PreconditionFailed` saying what is wrong and how to fix it. The
 Luigi side (`pipeline/tasks/preconditions.py`) makes them requirements of
-the first step and of the steps that need them.
+the first step and of the steps that need them; `checked_once` probes each
+service once per process (a run), whoever asks: the scheduler, the task that
+reports a failure, or a step that checks again before its first request.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.archive.factory import open_archive, wayback_endpoints
@@ -34,6 +37,31 @@ FETCH_MAX_BYTES = 64 * 1024 * 1024
 
 class PreconditionFailed(StepFailed):
     """A service or resource the run needs is not usable; the message says how to fix it."""
+
+
+# (check name, what it checks) -> (what was checked, None) or (None, what is wrong)
+_answers: dict[tuple, tuple[str | None, str | None]] = {}
+
+
+def checked_once(key: tuple, check: Callable[[], str]) -> tuple[str | None, str | None]:
+    """(what was checked, None) or (None, what is wrong): `check()` run once per process.
+
+    Why once: a run is one process; the scheduler asks a check whether it is
+    complete, the check's task reports the failure, a shard asks before its
+    first request. Each asking again would probe the service again (a slow
+    archive costs its timeout each time) and could answer differently within
+    one run. `key` is the check's name and the settings it reads, so a
+    process that runs with other settings checks again.
+    """
+    if key not in _answers:
+        try:
+            _answers[key] = (check(), None)
+        except PreconditionFailed as e:
+            _answers[key] = (None, str(e))
+        except Exception as e:  # a check that breaks must still stop the run, saying how
+            log.exception("precondition check %s raised", key[0])
+            _answers[key] = (None, f"the check itself failed ({type(e).__name__}: {e})")
+    return _answers[key]
 
 
 def probe_urls(export: str, limit: int = PROBE_URLS) -> list[str]:
@@ -184,6 +212,11 @@ def check_grobid(host: str) -> str:
         raise PreconditionFailed(f"{e}; start GROBID (or fix [grobid] host; empty runs without "
                                  "GROBID)") from e
     return f"GROBID at {host} is alive" + (f" (version {version})" if version else "")
+
+
+def grobid_alive(host: str) -> tuple[str | None, str | None]:
+    """`check_grobid(host)` once per process: the precondition task and each shard ask it."""
+    return checked_once(("GrobidAlive", host), lambda: check_grobid(host))
 
 
 def check_broker(hosts: str, env: str) -> str:

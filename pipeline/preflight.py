@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.archive.cdxapi import DIALECTS
 from pipeline.catalog.factory import is_api_url
 from pipeline.catalog.fatcat import TOKEN_ENV, token_problem
 from pipeline.errors import OperatorError
@@ -22,7 +23,6 @@ from pipeline.ingest.settings import IngestSettings
 from pipeline.jsonio import InputError, iter_lines
 from pipeline.locations import unusable_url_problem
 
-CDX_DIALECTS = ("auto", "ia", "pywb")
 # More shards than this is a typo, not a plan: 100,000,000 shards spent minutes scheduling
 # before anything ran. 4096 shards of a 200-million-entity export is ~50,000 lookups each.
 MAX_SHARDS = 4096
@@ -69,8 +69,8 @@ def settings_problems(backfill: Any, ingest: Any, importer: Any, grobid: Any = N
         problems.append(f"[importer] batch_size must be within 1..100, got {importer.batch_size}")
     if ingest.concurrency < 1:
         problems.append(f"[ingest] concurrency must be >= 1, got {ingest.concurrency}")
-    if ingest.cdx_dialect not in CDX_DIALECTS:
-        problems.append(f"[ingest] cdx_dialect must be one of {', '.join(CDX_DIALECTS)}, got "
+    if ingest.cdx_dialect not in DIALECTS:
+        problems.append(f"[ingest] cdx_dialect must be one of {', '.join(DIALECTS)}, got "
                         f"{ingest.cdx_dialect!r}")
     try:
         IngestSettings.from_config(ingest)

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+INTERVAL = 5.0  # seconds between reports (`[backfill] progress_seconds`)
+
 # A listener gets the message and the percentage done (None when the total is unknown).
 Listener = Callable[[str, "float | None"], Any]
 
@@ -94,7 +96,7 @@ class Progress:
     """
 
     def __init__(self, label: str, total: int | None = None, *, unit: str = "lines",
-                 interval: float = 5.0, listeners: list[Listener] | None = None,
+                 interval: float = INTERVAL, listeners: list[Listener] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if interval <= 0:
             raise ValueError(f"progress interval must be > 0 seconds, got {interval}")

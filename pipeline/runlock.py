@@ -27,7 +27,7 @@ from typing import Any
 from pipeline.errors import OperatorError
 from pipeline.fswalk import walk_names
 
-log = logging.getLogger("luigi-interface")
+log = logging.getLogger(__name__)
 
 TEMP_RE = re.compile(r"\.tmp-(\d+)(-wal|-shm|-journal)?$")
 

@@ -16,5 +16,20 @@ SAMPLE_ARCHIVE = f"{SAMPLE_WORLD}/collection"
 
 PREFIX = "files_missing_sha256"
 
-# The import's journal of editgroups (under the work directory).
+# The steps' targets and companion files, under the work directory (docs/targets.md).
+EXPORT = f"{PREFIX}.json.gz"
+EXPORT_REJECTS = f"{PREFIX}.rejects.json.gz"
+INGEST_REQUESTS = f"{PREFIX}.ingest_request.json.gz"
+INGEST_REQUEST_REJECTS = f"{PREFIX}.ingest_request.rejects.json.gz"
+INGEST_REQUEST_SAMPLE = f"{PREFIX}.ingest_request.sample.json"
+COUNT_CHECK = f"{PREFIX}.count_check.json"
+FILE_META = f"{PREFIX}.file_meta.json.gz"
+FILE_META_REJECTS = f"{PREFIX}.file_meta.rejects.json.gz"
+FILE_META_UNIQ = f"{PREFIX}.file_meta.uniq.json.gz"
+FILE_META_DUPES = f"{PREFIX}.file_meta.dupes.json"
+IMPORT_SAMPLE_COUNTS = f"{PREFIX}.import.sample.counts.json"
+IMPORT_COUNTS = f"{PREFIX}.import.counts.json"
+# The import's journal of editgroups.
 IMPORT_JOURNAL = f"{PREFIX}.import.journal.json"
+REPORT_JSON = "report.json"
+REPORT_HTML = "report.html"

@@ -18,14 +18,15 @@ from pipeline.catalog.base import Catalog
 from pipeline.checks import StepFailed
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
-from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor, GrobidUnavailable
+from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor
 from pipeline.postprocess.pdftext import PdfTextPostProcessor
+from pipeline.preconditions import PreconditionFailed, grobid_alive
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import FileSink, sink_paths
 from pipeline.sinks.kafka import KafkaSink
 from pipeline.targets import IMPORT_JOURNAL
 
-log = logging.getLogger("luigi-interface")
+log = logging.getLogger(__name__)
 
 # which local index files were verified sorted (by path, size, mtime), kept in the work directory
 INDEX_CHECK_CACHE = "archive_index_order.json"
@@ -69,19 +70,19 @@ def postprocessors() -> list:
 def check_grobid(required: bool = False) -> None:
     """Fail at once, before any request, when GROBID is configured but not alive.
 
+    The answer is the `GrobidAlive` precondition's (`preconditions.grobid_alive`: one probe
+    per run, one message), so a step run by hand checks too without a second probe in a run.
     `required`: fail too when no GROBID is configured (GrobidRetry has nothing to send to).
     """
-    grobid = grobid_postprocessor()
-    if grobid is None:
+    host = config.grobid().host
+    if not host:
         if required:
             raise StepFailed("no GROBID configured: set [grobid] host (--grobid-host URL)")
         return
-    try:
-        version = grobid.client.check_alive()
-    except GrobidUnavailable as e:
-        raise StepFailed(f"{e}. Start GROBID or fix [grobid] host (--grobid-host; empty disables "
-                         "GROBID), then rerun: no request of this step was ingested.") from e
-    log.info("GROBID at %s is alive (version %s)", grobid.client.host, version or "unknown")
+    ok, problem = grobid_alive(host)
+    if problem is not None:
+        raise PreconditionFailed(f"GrobidAlive: {problem}; no request of this step was ingested")
+    log.info("%s", ok)
 
 
 def open_sink(stem: str) -> Sink:
@@ -133,9 +134,7 @@ def import_catalog() -> Catalog:
 def open_named_catalog(spec: str, seed: str | None = None) -> Catalog:
     """The catalog `spec` names (the task above, and the CLI with its `--catalog`), loaded
     from `seed` first when it is an embedded catalog that does not exist yet."""
-    catalog, report = open_catalog(spec, seed=seed)
-    if report is not None:
-        log.info("catalog %s loaded from %s: %s", report.catalog, report.export, report.as_dict())
+    catalog, _ = open_catalog(spec, seed=seed)  # a load is logged where it happens
     return catalog
 
 

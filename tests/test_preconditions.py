@@ -190,6 +190,12 @@ def test_a_finished_run_checks_nothing_so_a_rerun_stays_a_no_op(world, tmp_path)
     work = tmp_path / "work"
     first = backfill(work, world, "--backfill-shards", "2")
     assert first.returncode == 0, first.stderr[-3000:]
+    # plain modules log under their own names (the catalog's load, the import's counters);
+    # a luigi run shows their INFO lines, each once
+    lines = first.stderr.splitlines()
+    for start in ("INFO: catalog ", "INFO: import of "):
+        shown = [line for line in lines if line.startswith(start)]
+        assert len(shown) == 1, (start, first.stderr[-3000:])
     second = backfill(work, world, "--backfill-shards", "2")
     assert second.returncode == 0 and "Did not run any tasks" in second.stderr
 

@@ -295,8 +295,8 @@ def test_grobid_down_fails_the_shard_before_any_request(world_cfg):
     assert build(IngestSampleResults()).status.name == "SUCCESS"
     with config_options("grobid", {"host": host}):
         assert build(IngestShard(shard=0, shards=2)).status.name == "FAILED"
-        with pytest.raises(StepFailed, match=f"GROBID at {host} is not reachable.*Start GROBID or "
-                                             r"fix \[grobid\] host"):
+        with pytest.raises(StepFailed, match=f"GROBID at {host} is not reachable.*start GROBID "
+                                             r"\(or fix \[grobid\] host"):
             IngestShard(shard=0, shards=2).run()
     assert not (work / "ingest_results/shard-000-of-002.json.gz").exists()
     assert not (work / "sinks").exists()

@@ -271,6 +271,40 @@ def test_uniq_reports_conflicting_records_and_keeps_the_first(tmp_path):
     assert json.loads(report.read_text())["conflicting_examples"] == [a]
 
 
+@pytest.mark.parametrize("where", ["writer", "sort"])
+def test_uniq_balance_catches_a_lost_line(tmp_path, monkeypatch, where):
+    """The balance compares counts taken apart (read, written, dropped as a duplicate), so a
+    line lost by the writer or in the external sort fails the step instead of passing as one
+    more "duplicate" (a figure defined as in - out would always add up)."""
+    import pipeline.steps.uniq as uniq
+
+    shas = [f"{i:040x}" for i in range(40)]
+    merged = write_gz(tmp_path / "m.json.gz", [json.dumps(fm(x)) for x in shas + shas[:5]])
+    if where == "writer":
+        real = uniq.AtomicWriter.write_raw
+        calls = []
+
+        def lossy(self, line):
+            calls.append(line)
+            if len(calls) != 7:  # the 7th line is lost, neither written nor counted
+                real(self, line)
+
+        monkeypatch.setattr(uniq.AtomicWriter, "write_raw", lossy)
+    else:
+        real_run = uniq._read_run
+
+        def lossy_run(path):
+            rows = list(real_run(path))
+            return iter(rows[1:])  # each spilled run loses its first line
+
+        monkeypatch.setattr(uniq, "_read_run", lossy_run)
+    out = tmp_path / "u.json.gz"
+    with pytest.raises(StepFailed, match=r"uniq: counts do not add up: in 45 != out \d+ \+ "
+                                         r"duplicate_lines \d+ = \d+"):
+        uniq_file_meta(str(merged), str(out), str(tmp_path / "d.json"), None, memory_budget=2000)
+    assert not out.exists()
+
+
 def test_uniq_refuses_a_corrupt_merged_file(tmp_path):
     merged = write_gz(tmp_path / "m.json.gz", [json.dumps(fm("a" * 40)), '{"size_bytes": 3}'])
     with pytest.raises(StepFailed, match="line 2"):

@@ -106,6 +106,7 @@ BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
 # The editgroup description of docs/delivery.md; `[importer] description` defaults to it.
 # records per batched lookup (embedded catalog): one query instead of one per record
 LOOKUP_BATCH = 500
+BATCH_SIZE = 100  # edits per editgroup (fatcat's most)
 DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
 
 
@@ -145,7 +146,7 @@ class Recovery:
 class FileMetaImporter:
     """Fill missing file fields in a catalog from file_meta records, in editgroups."""
 
-    def __init__(self, catalog: Catalog, *, batch_size: int = 100,
+    def __init__(self, catalog: Catalog, *, batch_size: int = BATCH_SIZE,
                  description: str = DEFAULT_DESCRIPTION, dry_run: bool = False,
                  journal: ImportJournal | None = None,
                  claim: Callable[[str], bool] | None = None):

@@ -21,6 +21,7 @@ from pipeline.catalog.base import Catalog
 from pipeline.catalog.factory import catalog_lock, is_api_url
 from pipeline.checks import StepFailed
 from pipeline.importer.importer import (
+    BATCH_SIZE,
     DEFAULT_DESCRIPTION,
     FileMetaImporter,
     Recovery,
@@ -56,7 +57,7 @@ class ImportResult:
 
 
 def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path: str | os.PathLike | None,
-                     batch_size: int = 100, description: str = DEFAULT_DESCRIPTION,
+                     batch_size: int = BATCH_SIZE, description: str = DEFAULT_DESCRIPTION,
                      dry_run: bool = False, progress: Progress | None = None,
                      streams: int = 1) -> ImportResult:
     """Import a file_meta file into `catalog`: check it, settle a killed run's editgroups, run."""
@@ -71,7 +72,7 @@ def import_file_meta(path: str | os.PathLike, catalog: Catalog, *, journal_path:
 
 
 def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
-                   journal_path: str | os.PathLike | None, batch_size: int = 100,
+                   journal_path: str | os.PathLike | None, batch_size: int = BATCH_SIZE,
                    description: str = DEFAULT_DESCRIPTION, dry_run: bool = False,
                    streams: int = 1) -> ImportResult:
     """Import file_meta records; a real run first settles editgroups its journal left open.

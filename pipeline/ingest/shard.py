@@ -1,25 +1,24 @@
-"""Running a worker over a stream of requests, in parallel, with output in input order.
+"""Running the ingest worker over a shard's requests, in parallel, with output in input order.
 
 Why: a shard is hundreds of thousands of requests, each mostly waiting on the
-archive, so requests run on a thread pool; but the shard file must be the same
-bytes whatever the concurrency, so results are written strictly in input
-order. Only a bounded window of requests is in flight, so memory stays flat
-however long the shard is.
+archive, so requests run on the ordered thread pool (`pipeline.ordered_pool`:
+the shard file is the same bytes whatever the concurrency, and memory stays
+flat). What is the ingest's own is here: which requests belong to a shard,
+a worker bug turned into one failed result, and the status counts.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 
 from pipeline.checks import StepFailed
 from pipeline.ingest.worker import BUG_STATUS, truncate
+from pipeline.ordered_pool import run_ordered
 
 log = logging.getLogger(__name__)
-
-WINDOW_PER_THREAD = 8
 
 
 def shard_of(index: int, shards: int) -> int:
@@ -57,13 +56,11 @@ def run_shard(
     """Process every request with `worker`, call `write(result)` in input order.
 
     Returns a Counter of result statuses plus `total`. `concurrency` threads
-    share the worker (which must be thread-safe); with 1 everything runs in
-    the calling thread. An exception from `write` (disk full) or a StepFailed
-    from the worker (an unreadable archive) stops the shard: that is not a
-    per-request failure.
+    share the worker (which must be thread-safe; see `pipeline.ordered_pool`);
+    with 1 everything runs in the calling thread. An exception from `write`
+    (disk full) or a StepFailed from the worker (an unreadable archive) stops
+    the shard: that is not a per-request failure.
     """
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     counts: collections.Counter = collections.Counter()
 
     def emit(result: dict) -> None:
@@ -71,22 +68,5 @@ def run_shard(
         counts[result["status"]] += 1
         counts["total"] += 1
 
-    if concurrency == 1:
-        for request in requests:
-            emit(_safe_process(worker, request))
-        return counts
-
-    window = concurrency * WINDOW_PER_THREAD
-    pending: collections.deque[Future] = collections.deque()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="ingest") as pool:
-        try:
-            for request in requests:
-                pending.append(pool.submit(_safe_process, worker, request))
-                if len(pending) >= window:
-                    emit(pending.popleft().result())
-            while pending:
-                emit(pending.popleft().result())
-        finally:
-            for f in pending:
-                f.cancel()
+    run_ordered(requests, functools.partial(_safe_process, worker), emit, concurrency, "ingest")
     return counts

@@ -32,8 +32,8 @@ from collections.abc import Iterable, Iterator
 from pipeline.archive.model import ArchiveError, CdxRow, ContentClient
 from pipeline.checks import StepFailed
 from pipeline.ingest.filemeta import BadGzipEncoding, GzipTooLarge, undo_transfer_gzip
-from pipeline.ingest.shard import run_shard
 from pipeline.jsonio import AtomicWriter, BadLine, iter_objects
+from pipeline.ordered_pool import run_ordered
 from pipeline.postprocess.grobid import (
     CONNECT_STATUS_CODE,
     ERROR_STATUSES,
@@ -93,7 +93,7 @@ def refetch(content: ContentClient, result: dict, max_bytes: int) -> bytes:
 
 
 class _Retrier:
-    """Retries one failed result: the `worker` that `run_shard` runs on its threads."""
+    """Retries one failed result (`process` runs on the ordered pool's threads)."""
 
     def __init__(self, content: ContentClient, grobid: GrobidPostProcessor, max_bytes: int):
         self.content = content
@@ -149,7 +149,7 @@ def retry_grobid(paths: Iterable[str], out_path: str, content: ContentClient,
                 counts[line["status"]] += 1
                 counts["total"] += 1
 
-            run_shard(pending, retrier, write, concurrency)
+            run_ordered(pending, retrier.process, write, concurrency, "grobid-retry")
             if not held:
                 break
             time.sleep(round_wait * 2 ** n)

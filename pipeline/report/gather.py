@@ -19,7 +19,7 @@ from pipeline.fswalk import walk_names
 from pipeline.jsonio import read_json
 from pipeline.provenance import META_SUFFIX, SidecarError, changed_outputs, seal_problem, utc_now
 from pipeline.sinks.message import GROBID, topic_name
-from pipeline.targets import PREFIX
+from pipeline.targets import FILE_META_DUPES
 
 # Dependency order of the steps (the report lists them so); unknown steps follow, by name.
 STEP_ORDER = (
@@ -27,7 +27,6 @@ STEP_ORDER = (
     "IngestShard", "MergeFileMeta", "UniqFileMeta", "ImportFileMetaSample", "ImportFileMeta",
     "CountMissingSha256", "GrobidRetry",
 )
-DUPES_NAME = f"{PREFIX}.file_meta.dupes.json"
 MOST_DUPLICATED_SHOWN = 10
 
 
@@ -146,7 +145,7 @@ def duplicates_section(workdir: str | os.PathLike, sidecars: list[dict]) -> dict
     uniq = next((m for m in sidecars if m["task"] == "UniqFileMeta"), None)
     if uniq is None:
         return None
-    path = Path(workdir) / DUPES_NAME
+    path = Path(workdir) / FILE_META_DUPES
     dupes = read_json(path) if path.exists() else dict(uniq.get("counts") or {})
     dupes = dict(dupes)
     if isinstance(dupes.get("most_duplicated"), list):

@@ -9,9 +9,6 @@ from pipeline.jsonio import write_json, write_text
 from pipeline.report.gather import gather_report
 from pipeline.report.html import render_html
 
-REPORT_JSON = "report.json"
-REPORT_HTML = "report.html"
-
 
 def write_report(workdir: str | os.PathLike, json_path: str | os.PathLike,
                  html_path: str | os.PathLike, targets: list[str] | None = None) -> dict[str, Any]:

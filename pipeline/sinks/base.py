@@ -75,13 +75,3 @@ class Sink:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
-
-
-class CountingSink(Sink):
-    """Stores nothing: for the warm-up sample, whose PDFs the shards publish anyway."""
-
-    def _send(self, message: Message) -> None:
-        pass
-
-    def _close(self) -> dict:
-        return {}

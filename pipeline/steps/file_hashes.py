@@ -13,7 +13,7 @@ from collections import Counter
 
 from pipeline.jsonio import BadLine, iter_lines
 
-log = logging.getLogger("luigi-interface")
+log = logging.getLogger(__name__)
 
 FIELDS = ("ident", "rev", "sha1", "sha256", "md5")
 

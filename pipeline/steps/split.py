@@ -16,7 +16,7 @@ from pipeline.jsonio import AtomicWriter, BadLine, reject_bad_line, reject_recor
 
 
 class SplitWriter:
-    """`keep*()` to the output, `reject*()` to the rejects file; `publish(n_in)` checks and renames."""
+    """`keep_raw()` to the output, `reject*()` to the rejects file; `publish(n_in)` checks and renames."""
 
     def __init__(self, step: str, out_path: str, rejects_path: str):
         self.step = step
@@ -33,14 +33,8 @@ class SplitWriter:
         self.rejects.__exit__(*exc)
         self.out.__exit__(*exc)
 
-    def keep_line(self, text: str) -> None:
-        self.out.write_line(text)
-
     def keep_raw(self, line: bytes) -> None:
         self.out.write_raw(line)
-
-    def keep(self, obj: Any) -> None:
-        self.out.write_obj(obj)
 
     def reject(self, reason: str, line: int, source: str, record: Any) -> None:
         self.reasons[reason] += 1

@@ -19,7 +19,7 @@ from pipeline.importer import (
 )
 from pipeline.jsonio import read_json, write_json
 from pipeline.provenance import meta_path, upstream_count
-from pipeline.targets import IMPORT_JOURNAL, PREFIX
+from pipeline.targets import IMPORT_COUNTS, IMPORT_JOURNAL, IMPORT_SAMPLE_COUNTS
 from pipeline.tasks.file_meta import UniqFileMeta
 from pipeline.tasks.ingest import IngestSampleResults
 from pipeline.tasks.preconditions import CatalogWritable
@@ -79,7 +79,7 @@ class ImportFileMetaSample(ImportTask):
     JSON object. Real run: ~1,000 results, seconds.
     """
 
-    target_name = f"{PREFIX}.import.sample.counts.json"
+    target_name = IMPORT_SAMPLE_COUNTS
 
     def requires(self):
         return IngestSampleResults()
@@ -108,7 +108,7 @@ class ImportFileMeta(ImportTask):
     catalog takes ~2k records/s (100k updates in ~55 s here).
     """
 
-    target_name = f"{PREFIX}.import.counts.json"
+    target_name = IMPORT_COUNTS
 
     def requires(self):
         return {"file_meta": UniqFileMeta(), "sample": ImportFileMetaSample(),

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 from pipeline import config
 from pipeline.base import BackfillTask
 from pipeline.provenance import upstream_count
 from pipeline.steps.merge import merge_results
 from pipeline.steps.uniq import uniq_file_meta
-from pipeline.targets import PREFIX
+from pipeline.targets import FILE_META, FILE_META_DUPES, FILE_META_REJECTS, FILE_META_UNIQ
 from pipeline.tasks.ingest import IngestResults
 from pipeline.tasks.prepare import IngestRequests, InputFile
-
-log = logging.getLogger("luigi-interface")
 
 
 class MergeFileMeta(BackfillTask):
@@ -25,7 +21,7 @@ class MergeFileMeta(BackfillTask):
     (the runbook's batch1). Real run: ~386k records kept.
     """
 
-    target_name = f"{PREFIX}.file_meta.json.gz"
+    target_name = FILE_META
 
     def requires(self):
         extras = [InputFile(p) for p in config.backfill().extra_results]
@@ -35,7 +31,7 @@ class MergeFileMeta(BackfillTask):
         return {"extra_results": list(config.backfill().extra_results)}
 
     def extra_outputs(self):
-        return [str(self.workdir / f"{PREFIX}.file_meta.rejects.json.gz")]
+        return [str(self.workdir / FILE_META_REJECTS)]
 
     def work(self):
         paths = self.input_files()
@@ -54,13 +50,13 @@ class UniqFileMeta(BackfillTask):
     Real run: 86,520 duplicate lines.
     """
 
-    target_name = f"{PREFIX}.file_meta.uniq.json.gz"
+    target_name = FILE_META_UNIQ
 
     def requires(self):
         return {"merged": MergeFileMeta(), "requests": IngestRequests()}
 
     def extra_outputs(self):
-        return [str(self.workdir / f"{PREFIX}.file_meta.dupes.json")]
+        return [str(self.workdir / FILE_META_DUPES)]
 
     def work(self):
         with self.progress(upstream_count(self.input()["merged"].path), "records") as p:

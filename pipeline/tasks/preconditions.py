@@ -4,57 +4,31 @@ Why: a missing token or a down service must stop a run in seconds, before
 the export is filtered or a shard ingested, with a message that says what is
 wrong and how to fix it (see `pipeline/preconditions.py` for the checks).
 
-How they fit Luigi: a precondition is complete when no step that needs it
-is left to run (a finished run checks nothing, so a rerun stays a no-op),
-or when its check passes now (checked while the scheduler asks, and again
-before each step that needs it runs, so a service lost mid-run stops the
-next step). When the check fails the task is scheduled, and its `run()`
-raises the check's message: the task fails (exit code `task_failed`) and
-nothing that requires it runs. `ExportMissingSha256`, the first step,
-requires every precondition of the run; `IngestShard` and `ImportFileMeta`
-require their own, so rerunning one of them alone checks what it needs.
+How they fit Luigi: the steps say what they need (`ExportMissingSha256`,
+the first step, requires every precondition of the run; `IngestShard` and
+`ImportFileMeta` require their own, so rerunning one of them alone checks
+what it needs); a precondition knows nothing of the steps. A precondition
+is complete when its check passed, and the check runs once per process (see
+`preconditions.checked_once`): the scheduler's question probes the service,
+the task's `run()` and any later asking reuse the answer. When the check
+fails the task is scheduled, and its `run()` raises the check's message: the
+task fails (exit code `task_failed`) and nothing that requires it runs.
+
+A finished run checks nothing, so a rerun stays a no-op with a service down:
+Luigi never asks a complete task for its requirements, and every step that
+requires a check is complete.
 """
 
 from __future__ import annotations
-
-import logging
-import time
 
 import luigi
 
 from pipeline import config, preconditions
 from pipeline.base import InRun, tell_scheduler
 
-log = logging.getLogger("luigi-interface")
-
-# A check passed or failed this recently is not repeated (each shard asks before it runs).
-CACHE_SECONDS = 30.0
-_cache: dict[tuple, tuple[float, str | None, str | None]] = {}
-
-
-def cached_check(key: tuple, check) -> tuple[str | None, str | None]:
-    """(what was checked, None) or (None, what is wrong), from a check at most 30 s old."""
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1], hit[2]
-    try:
-        ok, problem = check(), None
-    except preconditions.PreconditionFailed as e:
-        ok, problem = None, str(e)
-    except Exception as e:  # a check that breaks must still stop the run, saying how
-        log.exception("precondition check %s raised", key[0])
-        ok, problem = None, f"the check itself failed ({type(e).__name__}: {e})"
-    _cache[key] = (now, ok, problem)
-    return ok, problem
-
 
 class Precondition(InRun, luigi.Task):
-    """Base of the checks: complete when not needed or when the check passes now."""
-
-    def needed_by(self) -> list[luigi.Task]:
-        """The steps that need this service; when all are complete, nothing is checked."""
-        raise NotImplementedError
+    """Base of the checks: complete when the check passed (probed once per process)."""
 
     def key(self) -> tuple:
         raise NotImplementedError
@@ -63,14 +37,12 @@ class Precondition(InRun, luigi.Task):
         raise NotImplementedError
 
     def output(self):
-        return []  # nothing on disk: the answer is the service's, now
+        return []  # nothing on disk: the answer is the service's, in this run
 
     def result(self) -> tuple[str | None, str | None]:
-        return cached_check((type(self).__name__, *self.key()), self.check)
+        return preconditions.checked_once((type(self).__name__, *self.key()), self.check)
 
     def complete(self) -> bool:
-        if all(step.complete() for step in self.needed_by()):
-            return True
         ok, _ = self.result()
         return ok is not None
 
@@ -81,18 +53,8 @@ class Precondition(InRun, luigi.Task):
         tell_scheduler(self, f"done: {ok}", 100.0)
 
 
-def _ingest_steps() -> list[luigi.Task]:
-    from pipeline.tasks.ingest import IngestSampleResults, IngestShard
-
-    n = config.backfill().shards
-    return [IngestSampleResults(), *(IngestShard(shard=i, shards=n) for i in range(max(n, 0)))]
-
-
 class ArchiveReachable(Precondition):
     """The web archive answers one CDX lookup and serves one capture (`[backfill] archive`)."""
-
-    def needed_by(self):
-        return _ingest_steps()
 
     def key(self):
         ingest = config.ingest()
@@ -107,11 +69,6 @@ class ArchiveReachable(Precondition):
 class CatalogWritable(Precondition):
     """The import can write to the catalog: token set (fatcat API) or file writable (SQLite)."""
 
-    def needed_by(self):
-        from pipeline.tasks.catalog_import import ImportFileMeta
-
-        return [ImportFileMeta()]
-
     def key(self):
         return (config.backfill().catalog_path(),)
 
@@ -122,21 +79,12 @@ class CatalogWritable(Precondition):
 class GrobidAlive(Precondition):
     """GROBID answers `/api/isalive` (only when `[grobid] host` is set)."""
 
-    def needed_by(self):
-        return _ingest_steps()
-
-    def key(self):
-        return (config.grobid().host,)
-
-    def check(self):
-        return preconditions.check_grobid(config.grobid().host)
+    def result(self):
+        return preconditions.grobid_alive(config.grobid().host)  # the shards ask the same
 
 
 class BrokerReachable(Precondition):
     """The Kafka brokers answer with the run's topics (only when `[kafka] hosts` is set)."""
-
-    def needed_by(self):
-        return _ingest_steps()
 
     def key(self):
         return (config.kafka().hosts, config.kafka().env)

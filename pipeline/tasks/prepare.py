@@ -3,8 +3,6 @@ and the runbook's count check against a database dump."""
 
 from __future__ import annotations
 
-import logging
-
 import luigi
 
 from pipeline import config
@@ -15,10 +13,15 @@ from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import check_export_count
 from pipeline.steps.ingest_request import build_requests
 from pipeline.steps.sample import draw_sample
-from pipeline.targets import PREFIX
+from pipeline.targets import (
+    COUNT_CHECK,
+    EXPORT,
+    EXPORT_REJECTS,
+    INGEST_REQUEST_REJECTS,
+    INGEST_REQUEST_SAMPLE,
+    INGEST_REQUESTS,
+)
 from pipeline.tasks.preconditions import run_preconditions
-
-log = logging.getLogger("luigi-interface")
 
 
 class InputFile(InRun, luigi.ExternalTask):
@@ -40,7 +43,7 @@ class ExportMissingSha256(BackfillTask):
     are not JSON objects. Real run: ~3.5M entities in, 521,553 out.
     """
 
-    target_name = f"{PREFIX}.json.gz"
+    target_name = EXPORT
 
     def requires(self):
         # the first step waits for every precondition of the run: nothing works before them
@@ -50,7 +53,7 @@ class ExportMissingSha256(BackfillTask):
         return {"export": config.backfill().export}
 
     def extra_outputs(self):
-        return [str(self.workdir / f"{PREFIX}.rejects.json.gz")]
+        return [str(self.workdir / EXPORT_REJECTS)]
 
     def work(self):
         with self.progress(None, "export lines") as p:
@@ -68,13 +71,13 @@ class IngestRequests(BackfillTask):
     with their reason. Real run: ~2k of 521,553 rejected.
     """
 
-    target_name = f"{PREFIX}.ingest_request.json.gz"
+    target_name = INGEST_REQUESTS
 
     def requires(self):
         return ExportMissingSha256()
 
     def extra_outputs(self):
-        return [str(self.workdir / f"{PREFIX}.ingest_request.rejects.json.gz")]
+        return [str(self.workdir / INGEST_REQUEST_REJECTS)]
 
     def work(self):
         with self.progress(upstream_count(self.input().path), "entities") as p:
@@ -91,7 +94,7 @@ class IngestRequestSample(BackfillTask):
     compared across code versions. Real run: 1,000 requests.
     """
 
-    target_name = f"{PREFIX}.ingest_request.sample.json"
+    target_name = INGEST_REQUEST_SAMPLE
 
     def requires(self):
         return IngestRequests()
@@ -116,7 +119,7 @@ class CountMissingSha256(BackfillTask):
     `[backfill] file_hashes` is set.
     """
 
-    target_name = f"{PREFIX}.count_check.json"
+    target_name = COUNT_CHECK
     jsonl = False
 
     def requires(self):

@@ -11,6 +11,7 @@ from pipeline.base import BackfillTask, InRun, PreflightMixin, tell_scheduler, w
 from pipeline.checks import format_counts
 from pipeline.provenance import read_counts
 from pipeline.report import write_report
+from pipeline.targets import REPORT_HTML, REPORT_JSON
 from pipeline.tasks.catalog_import import ImportFileMeta
 from pipeline.tasks.ingest import GrobidRetry
 from pipeline.tasks.prepare import CountMissingSha256, IngestRequestSample
@@ -30,7 +31,7 @@ class BackfillReport(BackfillTask):
     `pipeline/report/`). Charts are written as SVG text: about 0.1 s.
     """
 
-    target_name = "report.json"
+    target_name = REPORT_JSON
     jsonl = False
 
     def requires(self):
@@ -42,7 +43,7 @@ class BackfillReport(BackfillTask):
         return steps
 
     def extra_outputs(self):
-        return [str(self.workdir / "report.html")]
+        return [str(self.workdir / REPORT_HTML)]
 
     def work(self):
         report = write_report(self.workdir, self.output().path, self.extra_outputs()[0],
