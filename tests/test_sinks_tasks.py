@@ -266,7 +266,7 @@ def test_grobid_retry_is_not_complete_while_grobid_does_not_answer(world_cfg, gr
     # GROBID gone altogether: the alive check fails, with the count waiting
     with config_options("grobid", {"host": f"http://127.0.0.1:{free_port()}"}):
         with pytest.raises(StepFailed, match=rf"^{len(pdfs)} PDFs still have GROBID errors; "
-                                             "GROBID at .* is not reachable"):
+                                             "GrobidAlive: GROBID at .* is not reachable"):
             GrobidRetry().run()
     grobid.set_mode("ok")
     assert build(GrobidRetry()).status.name == "SUCCESS"
