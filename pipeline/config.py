@@ -40,19 +40,29 @@ from pipeline.targets import DEFAULT_WORKDIR, SAMPLE_ARCHIVE, SAMPLE_EXPORT
 class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """[backfill]: where the work goes and what it reads."""
 
-    workdir = luigi.Parameter(default=DEFAULT_WORKDIR)
-    export = luigi.Parameter(default=SAMPLE_EXPORT)
-    archive = luigi.Parameter(default=SAMPLE_ARCHIVE)
+    workdir = luigi.Parameter(default=DEFAULT_WORKDIR,
+                              description="directory of every target, sidecar, journal and lock of the run")
+    export = luigi.Parameter(default=SAMPLE_EXPORT,
+                             description="the catalog's file-entity export (JSON lines, plain or gzip)")
+    archive = luigi.Parameter(
+        default=SAMPLE_ARCHIVE,
+        description="web archive: a local collection directory, or a wayback base URL (CDX + replay)")
     catalog = luigi.Parameter(default="", description="empty: <workdir>/catalog.sqlite")
     catalog_seed = luigi.Parameter(default="", significant=False,
                                    description="empty: the export (read once, to create the catalog)")
-    file_hashes = luigi.Parameter(default="")
-    extra_results = luigi.ListParameter(default=[])
-    sample_min_success = luigi.FloatParameter(default=0.5, significant=False)  # a gate
+    file_hashes = luigi.Parameter(
+        default="", description="file_hashes.tsv(.gz) dump for the count check; empty: no check")
+    extra_results = luigi.ListParameter(
+        default=[], description="earlier ingest results merged with the shards' (a JSON list of paths)")
+    sample_min_success = luigi.FloatParameter(
+        default=0.5, significant=False,
+        description="QA gate: the least share of the sample's requests that must succeed")
     # shards names the shard targets (task parameters), it changes no step's settings
-    shards = luigi.IntParameter(default=4, significant=False)
-    sample_size = luigi.IntParameter(default=1000)
-    sample_seed = luigi.IntParameter(default=0)
+    shards = luigi.IntParameter(default=4, significant=False,
+                                description="ingest shards, 1..4096 (each a task workers share)")
+    sample_size = luigi.IntParameter(default=1000,
+                                     description="requests ingested first as the QA sample")
+    sample_seed = luigi.IntParameter(default=0, description="seed of the sample's random choice")
     progress_seconds = luigi.FloatParameter(
         default=PROGRESS_INTERVAL, significant=False,
         description="seconds between progress reports of a long step (scheduler and log)")
@@ -70,11 +80,16 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
 class ingest(luigi.Config):  # noqa: N801
     """[ingest]: knobs of the ingest worker (URL rules are configuration, not code)."""
 
-    concurrency = luigi.IntParameter(default=4, significant=False)
-    max_hops = luigi.IntParameter(default=IngestSettings.max_hops)
-    max_redirects = luigi.IntParameter(default=IngestSettings.max_redirects)
-    max_body_bytes = luigi.IntParameter(default=IngestSettings.max_body_bytes)
-    cdx_limit = luigi.IntParameter(default=IngestSettings.cdx_limit)
+    concurrency = luigi.IntParameter(default=4, significant=False,
+                                     description="requests in flight per shard (threads)")
+    max_hops = luigi.IntParameter(default=IngestSettings.max_hops,
+                                  description="landing page to PDF hops followed at most")
+    max_redirects = luigi.IntParameter(default=IngestSettings.max_redirects,
+                                       description="archived redirects followed per hop at most")
+    max_body_bytes = luigi.IntParameter(default=IngestSettings.max_body_bytes,
+                                        description="largest body fetched (bytes); larger: body-too-large")
+    cdx_limit = luigi.IntParameter(default=IngestSettings.cdx_limit,
+                                   description="CDX rows asked for per lookup (newest first)")
     cdx_dialect = luigi.Parameter(default="auto", significant=False,
                                   description="auto | ia | pywb: how to ask for the newest rows")
     warc_base = luigi.Parameter(
@@ -85,8 +100,10 @@ class ingest(luigi.Config):  # noqa: N801
         description="HTTP archive only: proxy URL for CDX, replay and WARC reads (empty: direct; "
                     "HTTP_PROXY and friends are never read)",
     )
-    url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
-    cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
+    url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST,
+                                    description="URL substrings never fetched (skip-url-blocklist), comma or newline separated")
+    cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS,
+                                      description="URL substrings of cookie walls (blocked-cookie), comma or newline separated")
 
     def blocklist(self) -> list[str]:
         return split_list(self.url_blocklist)
@@ -99,17 +116,21 @@ class grobid(luigi.Config):  # noqa: N801
     """[grobid]: GROBID base URL (empty disables GROBID: results say `disabled`), how many PDFs
     are at GROBID at once (size it to GROBID's own worker pool), and the request timeout."""
 
-    host = luigi.Parameter(default="")
-    concurrency = luigi.IntParameter(default=4, significant=False)
-    timeout = luigi.FloatParameter(default=GROBID_TIMEOUT, significant=False)
+    host = luigi.Parameter(default="", description="GROBID base URL; empty: GROBID off")
+    concurrency = luigi.IntParameter(default=4, significant=False,
+                                     description="PDFs at GROBID at once (its worker pool's size)")
+    timeout = luigi.FloatParameter(default=GROBID_TIMEOUT, significant=False,
+                                   description="seconds a GROBID call may take in total")
 
 
 class kafka(luigi.Config):  # noqa: N801
     """[kafka]: bootstrap servers (empty: file sinks in the work directory) and topic env."""
 
-    hosts = luigi.Parameter(default="")
-    env = luigi.Parameter(default="dev")
-    message_max_bytes = luigi.IntParameter(default=MESSAGE_MAX_BYTES, significant=False)
+    hosts = luigi.Parameter(default="",
+                            description="Kafka bootstrap servers; empty: file sinks under the work directory")
+    env = luigi.Parameter(default="dev", description="topic environment: sandcrawler-<env>.<topic>")
+    message_max_bytes = luigi.IntParameter(default=MESSAGE_MAX_BYTES, significant=False,
+                                           description="largest message produced (bytes)")
     delivery_timeout = luigi.FloatParameter(
         default=MESSAGE_TIMEOUT_MS / 1000, significant=False,
         description="seconds a message may wait for the broker's acknowledgement before the shard fails")
@@ -118,16 +139,21 @@ class kafka(luigi.Config):  # noqa: N801
 class pdftext(luigi.Config):  # noqa: N801
     """[pdftext]: text, info and page-0 thumbnail of every ingested PDF (on by default)."""
 
-    enabled = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING)
+    enabled = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
+                                  description="true or false: text and thumbnails of every PDF")
 
 
 class importer(luigi.Config):  # noqa: N801
     """[importer]: editgroup shape of the catalog import, and its parallel streams (the fatcat
     API: one editgroup writer and HTTP session each; the embedded catalog runs one)."""
 
-    batch_size = luigi.IntParameter(default=BATCH_SIZE, significant=False)
-    streams = luigi.IntParameter(default=1, significant=False)
-    description = luigi.Parameter(default=DEFAULT_DESCRIPTION)
+    batch_size = luigi.IntParameter(default=BATCH_SIZE, significant=False,
+                                    description="edits per editgroup")
+    streams = luigi.IntParameter(
+        default=1, significant=False,
+        description="parallel editgroup writers (the fatcat API; the embedded catalog runs one)")
+    description = luigi.Parameter(default=DEFAULT_DESCRIPTION,
+                                  description="the editgroups' description")
 
 
 # Every section of the pipeline's own, in the order docs/configuration.md lists them.

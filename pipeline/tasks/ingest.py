@@ -82,8 +82,8 @@ class IngestShard(BackfillTask):
     of a GROBID core per PDF; text and thumbnail about 50 ms of one core here.
     """
 
-    shard = luigi.IntParameter()
-    shards = luigi.IntParameter()
+    shard = luigi.IntParameter(description="this shard's number, 0..shards-1")
+    shards = luigi.IntParameter(description="how many shards the requests are dealt into")
 
     @property
     def target_name(self) -> str:

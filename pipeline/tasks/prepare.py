@@ -27,7 +27,7 @@ from pipeline.tasks.preconditions import run_preconditions
 class InputFile(InRun, luigi.ExternalTask):
     """A file the pipeline reads but does not make (the export, a dump, an earlier batch)."""
 
-    path = luigi.Parameter()
+    path = luigi.Parameter(description="an input file the run reads but does not make")
 
     def output(self) -> luigi.LocalTarget:
         return luigi.LocalTarget(self.path)
