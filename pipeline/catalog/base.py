@@ -20,6 +20,7 @@ import base64
 import re
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipeline.errors import OperatorError
@@ -97,11 +98,32 @@ def editgroup_file_edits(editgroup: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class Catalog(ABC):
-    """File entities, editgroups and edits: the calls the importer needs."""
+    """File entities, editgroups and edits: the calls the importer needs.
+
+    What a backend offers beyond the per-call methods is declared here, never
+    sniffed: the importer reads these declarations and has one path per
+    capability (docs/architecture.md, "A new catalog backend").
+    - `atomic_editgroups`: `commit_editgroup` writes a whole editgroup (create,
+      edits, accept) in one transaction, so a kill leaves it accepted or absent.
+      When False the importer edits call by call and its journal settles what a
+      kill leaves open; the two are different guarantees, so there is no
+      non-atomic `commit_editgroup` to fall back on.
+    - `lookup_sha1_many`, `get_file_many`: batched reads, always called by the
+      importer; by default a loop over `lookup_sha1`/`get_file`, overridden by a
+      backend that can do better (one query, concurrent requests).
+    - `parallel_streams`: `for_stream` gives an independent client that may edit
+      in a thread of its own, beside the others (`pipeline.importer.streams`).
+    - `lock_path()`: the file whose `flock` makes one import at a time this
+      catalog's writer, or None when the catalog cannot be locked from here (an API).
+    """
 
     #: a stable, secret-free name of this catalog (path or base URL), used by
     #: the import journal to tell catalogs apart.
     name: str = ""
+    #: `commit_editgroup` writes an editgroup in one transaction (see the class docstring)
+    atomic_editgroups: bool = False
+    #: `for_stream` gives independent clients for parallel import streams
+    parallel_streams: bool = False
 
     @abstractmethod
     def lookup_sha1(self, sha1: str) -> dict[str, Any] | None:
@@ -144,6 +166,34 @@ class Catalog(ABC):
     def get_editgroup(self, editgroup_id: str) -> dict[str, Any] | None:
         """The editgroup (`editgroup_id`, `description`, `extra`, `changelog_index` when
         accepted, `edits.files`), or None when unknown. Used to resume after a crash."""
+
+    def lookup_sha1_many(self, sha1s: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """`lookup_sha1` for many sha1s: {lower-case sha1: entity}, a sha1 with no entity absent.
+        By default one `lookup_sha1` each."""
+        found = {sha1: self.lookup_sha1(sha1) for sha1 in sorted({s.lower() for s in sha1s})}
+        return {sha1: entity for sha1, entity in found.items() if entity is not None}
+
+    def get_file_many(self, idents: list[str]) -> dict[str, dict[str, Any] | None]:
+        """`get_file` for many idents: {ident: entity or None}. By default one `get_file` each."""
+        return {ident: self.get_file(ident) for ident in idents}
+
+    def commit_editgroup(self, editgroup_id: str, description: str, extra: dict[str, Any] | None,
+                         updates: list[tuple[str, dict[str, Any]]],
+                         keep: Callable[[str, str | None], bool] | None = None) -> list[dict[str, Any]]:
+        """Create editgroup `editgroup_id`, make `updates` (ident, entity) whose current revision
+        `keep(ident, revision)` accepts, and accept it, all in one transaction; return the
+        edits made. Only a catalog declaring `atomic_editgroups` has it."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare atomic_editgroups")
+
+    def for_stream(self) -> Catalog:
+        """Another client of the same catalog for one parallel import stream. Only a catalog
+        declaring `parallel_streams` has it."""
+        raise NotImplementedError(f"{type(self).__name__} does not declare parallel_streams")
+
+    def lock_path(self) -> str | None:
+        """The lock file an import holds for its whole length so that it is this catalog's one
+        writer (`pipeline.runlock`), or None when there is none to take (an API)."""
+        return None
 
     def identity(self) -> str | None:
         """What tells this catalog apart from another one under the same `name` (an embedded

@@ -15,7 +15,7 @@ from pipeline.catalog.base import Catalog, CatalogError
 from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
 from pipeline.catalog.integrity import check_catalog_file
-from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.catalog.sqlite import SqliteCatalog, lock_path_of
 from pipeline.locations import is_http_url
 from pipeline.runlock import RunLock
 
@@ -35,7 +35,7 @@ def rejects_path_for(catalog_path: str | os.PathLike) -> str:
 def catalog_lock(path: str | os.PathLike) -> RunLock:
     """The one lock of an embedded catalog (`<catalog>.lock`): held while it is loaded from its
     seed and for the whole of an import into it, so one process at a time writes it."""
-    return RunLock(f"{os.fspath(path)}.lock", f"catalog {os.fspath(path)}")
+    return RunLock(lock_path_of(path), f"catalog {os.fspath(path)}")
 
 
 def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Catalog, LoadReport | None]:

@@ -140,6 +140,11 @@ def token_forms(token: str) -> list[str]:
 class FatcatCatalog(Catalog):
     """A fatcat API at an explicit base URL; the token is read from the environment."""
 
+    # an editgroup is made call by call (no transaction spans calls), so the import's journal
+    # settles one a kill leaves open; no lock file guards a remote catalog (`lock_path`: None)
+    atomic_editgroups = False
+    parallel_streams = True  # `for_stream`: a client with its own session per import stream
+
     def __init__(self, base_url: str, token: str | None = None, *, retries: int = 4,
                  backoff: float = 0.5, timeout: float = 60.0,
                  session: requests.Session | None = None,

@@ -106,8 +106,17 @@ def sha1_of(body: dict[str, Any]) -> str | None:
     return sha1.lower() if isinstance(sha1, str) and sha1 else None  # looked up lower-case
 
 
+def lock_path_of(path: str | os.PathLike) -> str:
+    """The lock file of the embedded catalog at `path` (`<catalog>.lock`)."""
+    return f"{os.fspath(path)}.lock"
+
+
 class SqliteCatalog(Catalog):
     """An embedded catalog in one SQLite file (created on first open)."""
+
+    atomic_editgroups = True  # `commit_editgroup`: one SQLite transaction
+    # one writer at a time (SQLite), and its lookups are already one query per batch
+    parallel_streams = False
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -131,6 +140,10 @@ class SqliteCatalog(Catalog):
 
     def close(self) -> None:
         self.db.close()
+
+    def lock_path(self) -> str | None:
+        """`<catalog>.lock`, held by an import and while the catalog is loaded from its seed."""
+        return lock_path_of(self.name)
 
     def identity(self) -> str | None:
         """The `catalog_id` given when the file was built (`pipeline.catalog.integrity`)."""

@@ -43,17 +43,17 @@ run first settles every editgroup the journal left open:
   normally by this run.
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
-The embedded catalog needs none of that: it writes an editgroup whole
+The embedded catalog needs none of that: it declares `atomic_editgroups`
+(`pipeline.catalog.base.Catalog`) and writes an editgroup whole
 (create, edits, accept) in one SQLite transaction (`commit_editgroup`), so a
 kill leaves the editgroup accepted or absent, never open, and the rerun
 redoes exactly the absent ones. Its journal lines (`created` before,
 `accepted` after the transaction) are still written, for the run's true
 totals, but not fsynced: the fsyncs were most of the import's wall time, and
-a killed process's lines are in the page cache anyway. Its lookups are
-prefetched `LOOKUP_BATCH` records at a time (one query), overlaid with what
-the editgroups accepted since then made each entity; through the API the same
-batches are looked up a few calls at once (`lookup_sha1_many`), ahead of the
-writes, with the same overlay (the revision checks below catch another
+a killed process's lines are in the page cache anyway. Lookups are
+prefetched `LOOKUP_BATCH` records at a time (`lookup_sha1_many`: the embedded
+catalog's one query, the API's few calls at once, ahead of the writes),
+overlaid with what the editgroups accepted since then made each entity (the revision checks below catch another
 writer's edit made since). Several importers of one run, one per stream,
 share a `claim` so that no two of them edit one entity (`streams.py`).
 One import at a time per catalog and journal: a real run holds `flock`s on
@@ -168,9 +168,9 @@ class FileMetaImporter:
         self._looked_up: dict[str, str | None] = {}  # ident -> its revision when looked up (pending)
         self._edits: dict[str, dict[str, Any]] = {}  # ident -> its edit in the open editgroup (API)
         self._dry_filled: set[str] = set()
-        # an embedded catalog: one transaction per editgroup, lookups a batch at a time
-        self.atomic = hasattr(catalog, "commit_editgroup")
-        self.batched = hasattr(catalog, "lookup_sha1_many")
+        # what the catalog declares (`Catalog.atomic_editgroups`): one transaction per
+        # editgroup (the embedded catalog), else edits call by call, settled by the journal
+        self.atomic = catalog.atomic_editgroups
         self._prefetched: dict[str, dict[str, Any]] | None = None
         self._accepted_since_prefetch: dict[str, dict[str, Any]] = {}
 
@@ -305,10 +305,7 @@ class FileMetaImporter:
         the time between this check and the accept; docs/delivery.md)."""
         stale = []
         idents = list(self._pending)
-        if hasattr(self.catalog, "get_file_many"):  # the API: a few calls at once
-            now = self.catalog.get_file_many(idents)
-        else:
-            now = {ident: self.catalog.get_file(ident) for ident in idents}
+        now = self.catalog.get_file_many(idents)  # the API: a few calls at once
         for ident in idents:
             current = now[ident]
             if current is None or not self._unchanged(ident, current.get("revision")):
@@ -337,7 +334,8 @@ class FileMetaImporter:
 
     def _lookup(self, sha1: str) -> dict[str, Any] | None:
         """The entity of `sha1` as the catalog has it now: from the batch's prefetched
-        lookups (`run`), overlaid with what editgroups accepted since then made it."""
+        lookups (`run_batch`), overlaid with what editgroups accepted since then made it
+        (a `push` outside a batch looks it up alone)."""
         if self._prefetched is None:
             return self.catalog.lookup_sha1(sha1)
         entity = self._prefetched.get(sha1.lower())
@@ -346,8 +344,9 @@ class FileMetaImporter:
         return None
 
     def _prefetch(self, rows: list[dict[str, Any]]) -> None:
-        """Look up the sha1 of every wanted record of a batch in one go (embedded catalog: one
-        query; the API: a few lookups at once, ahead of the batch's writes)."""
+        """Look up the sha1 of every wanted record of a batch in one go (`lookup_sha1_many`:
+        the embedded catalog's one query, the API's few lookups at once, ahead of the
+        batch's writes; a catalog with no batched lookup of its own, one call each)."""
         self._prefetched = self.catalog.lookup_sha1_many(
             row["sha1hex"] for row in rows if want_reason(row) is None)
         self._accepted_since_prefetch = {}
@@ -422,10 +421,6 @@ class FileMetaImporter:
         return self.counts
 
     def run(self, rows: Iterable[dict[str, Any]]) -> Counter:
-        if not self.batched:
-            for row in rows:
-                self.push(row)
-            return self.finish()
         it = iter(rows)
         while batch := list(islice(it, LOOKUP_BATCH)):
             self.run_batch(batch)
@@ -433,10 +428,6 @@ class FileMetaImporter:
 
     def run_batch(self, batch: list[dict[str, Any]]) -> None:
         """Push up to `LOOKUP_BATCH` records, their lookups made first in one go."""
-        if not self.batched:
-            for row in batch:
-                self.push(row)
-            return
         self._prefetch(batch)
         for row in batch:
             self.push(row)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.catalog.base import Catalog
-from pipeline.catalog.factory import catalog_lock, is_api_url
 from pipeline.checks import StepFailed
 from pipeline.importer.importer import (
     BATCH_SIZE,
@@ -29,7 +28,7 @@ from pipeline.importer.importer import (
 )
 from pipeline.importer.journal import FINISHED, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta
-from pipeline.importer.streams import can_stream, run_streams
+from pipeline.importer.streams import run_streams
 from pipeline.progress import Progress, counting
 from pipeline.provenance import current_digest
 from pipeline.runlock import RunLock
@@ -91,8 +90,9 @@ def import_records(records: Iterable[dict[str, Any]], catalog: Catalog, *,
     locks = []
     if journal_path:
         locks.append(RunLock(f"{os.fspath(journal_path)}.lock", f"import journal {os.fspath(journal_path)}"))
-    if not is_api_url(str(catalog.name)):
-        locks.append(catalog_lock(catalog.name))
+    lock_path = catalog.lock_path()  # the embedded catalog's; an API has none
+    if lock_path is not None:
+        locks.append(RunLock(lock_path, f"catalog {catalog.name}"))
     for lock in locks:
         try:
             lock.acquire()
@@ -114,7 +114,7 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
                                 dry_run=dry_run, journal=journal)
     importer.check_no_other_run()
     recovery = importer.recover()  # every stream's editgroups of a killed attempt, before any starts
-    if streams > 1 and not can_stream(catalog):
+    if streams > 1 and not catalog.parallel_streams:
         log.info("the embedded catalog is imported in one stream ([importer] streams=%d is for "
                  "the fatcat API)", streams)
         streams = 1

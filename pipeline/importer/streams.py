@@ -25,7 +25,8 @@ What keeps it exactly once:
 A stream that fails stops the others at their next batch; their open
 editgroups are left as a kill leaves them, for the rerun's recovery. The
 embedded catalog runs one stream whatever the setting: its editgroups are
-SQLite transactions, one writer at a time, and its lookups already batched.
+SQLite transactions, one writer at a time, and its lookups already batched;
+only a catalog declaring `parallel_streams` (`for_stream`) runs several.
 """
 
 from __future__ import annotations
@@ -55,11 +56,6 @@ def stream_of(row: dict[str, Any], streams: int) -> int:
     sha1 = row.get("sha1hex")
     key = sha1.lower() if isinstance(sha1, str) else repr(sha1)
     return zlib.crc32(key.encode("utf-8")) % streams
-
-
-def can_stream(catalog: Catalog) -> bool:
-    """Streams need a client per stream (`for_stream`): the fatcat API's, not the embedded catalog."""
-    return callable(getattr(catalog, "for_stream", None)) and not hasattr(catalog, "commit_editgroup")
 
 
 class Claims:
