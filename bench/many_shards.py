@@ -1,6 +1,7 @@
 """Hundreds of shards through luigid: scheduling cost against a run of 4 shards.
 
     python bench/many_shards.py [--shards 4,256] [--workers 4] [--repeat 3] [--world data/world]
+                                [--luigi-config extra.cfg --name variant]
 
 Each run: a fresh luigid on a free loopback port, a fresh work directory, then
 `luigi --module pipeline.tasks UniqFileMeta --workers 4 --backfill-shards N` on the
@@ -77,11 +78,13 @@ def run_once(cmd: list[str], env: dict) -> dict:
     return {"first_shard_s": first, "total_s": total}
 
 
-def one_run(world: Path, shards: int, workers: int, tmp: Path) -> dict:
+def one_run(world: Path, shards: int, workers: int, tmp: Path, luigi_config: Path | None) -> dict:
     run_dir = Path(tempfile.mkdtemp(prefix=f"shards-{shards}-", dir=tmp))
     luigid, port = start_luigid(run_dir / "luigid")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("LUIGI_CONFIG_PATH", None)
+    if luigi_config is not None:  # read after the repository's luigi.cfg: its values win
+        env["LUIGI_CONFIG_PATH"] = str(luigi_config.resolve())
     cmd = [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "UniqFileMeta",
            "--scheduler-host", "127.0.0.1", "--scheduler-port", str(port),
            "--workers", str(workers), "--backfill-workdir", str(run_dir / "work"),
@@ -112,12 +115,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--world", type=Path, default=ROOT / "data" / "world")
     ap.add_argument("--tmp", type=Path, default=Path(tempfile.gettempdir()))
+    ap.add_argument("--luigi-config", type=Path, help="extra luigi.cfg for the runs (a variant)")
+    ap.add_argument("--name", default="many_shards", help="results file: bench/results/NAME.json")
     args = ap.parse_args()
     counts = [int(s) for s in args.shards.split(",")]
     runs = []
     for rep in range(args.repeat):  # alternate the counts: load drifts over minutes
         for shards in counts:
-            r = one_run(args.world, shards, args.workers, args.tmp)
+            r = one_run(args.world, shards, args.workers, args.tmp, args.luigi_config)
             print(f"run {rep + 1}/{args.repeat} shards={shards}: {json.dumps(r)}", flush=True)
             runs.append(r)
     rows = []
@@ -137,10 +142,11 @@ def main() -> int:
         print(f"{row['shards']:7d} {row['first_shard_s']:15.2f} {row['total_s']:8.2f} "
               f"{row['overhead_s']:11.2f} {row['noop_rerun_s']:14.2f} {row['load_before']:6.2f}")
     RESULTS.mkdir(exist_ok=True)
-    out = {"benchmark": "many_shards", "workers": args.workers, "repeat": args.repeat,
+    out = {"benchmark": args.name, "workers": args.workers, "repeat": args.repeat,
+           "luigi_config": args.luigi_config.read_text() if args.luigi_config else None,
            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
            "rows": rows, "runs": runs}
-    (RESULTS / "many_shards.json").write_text(json.dumps(out, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
 

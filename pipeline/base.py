@@ -210,10 +210,10 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         not change: they keep their published targets instead of redoing the
         work (the import would otherwise query the catalog again for nothing).
         """
+        sweep_once(self.workdir)
         if self.complete():
             log.info("%s: inputs have the same content as before; target kept", self)
             return
-        sweep_once(self.workdir)
         # one maker per target: a second run on this work directory making the same target
         # at the same time fails at once instead of mixing its work into ours
         with disk_full_reported(self.output().path), \

@@ -169,3 +169,12 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_an_import_owner_on_another_host_with_our_pid_is_another_live_run():
+    """Recovery must leave alone the editgroups of an import on another host, even when its
+    pid happens to be ours (every host numbers its own processes)."""
+    from pipeline.importer.journal import ImportJournal
+
+    assert ImportJournal.owner_is_live_other({**me(), "host": "worker-b.internal"})
+    assert not ImportJournal.owner_is_live_other(me())
