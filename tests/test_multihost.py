@@ -97,6 +97,7 @@ def test_a_host_killed_inside_a_shard_loses_nothing_and_its_temporaries_stay_its
     work, logs, pause = tmp_path / "work", tmp_path / "logs", tmp_path / "pause-a"
     logs.mkdir()
     pause.mkdir()
+    (pause / "ingest-shard.arm").touch()  # hold inside a shard (other pause points: never)
     (pause / "ingest-shard-000-of-001.go").touch()  # the sample's ingest is not held
     with run_luigid(tmp_path / "luigid", SCHEDULER_CFG) as luigid:
         args = ["UniqFileMeta", "--scheduler-host", "127.0.0.1", "--scheduler-port",

@@ -75,7 +75,7 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
                 take(result)  # no sink: the queued messages are dropped, never written
             out.write_obj(result)
             if out.lines == 1:  # a test holds a worker here, its temporary file begun (multi-host)
-                pause_point(f"ingest-shard-{shard:03d}-of-{shards:03d}")
+                pause_point(f"ingest-shard-{shard:03d}-of-{shards:03d}", armed_by="ingest-shard.arm")
             if progress is not None:
                 progress.update(status=result.get("status"))
 
