@@ -182,12 +182,22 @@ def check_settings_once() -> str:
 
 
 def preflight() -> None:
-    """The settings check, then (once per work directory) the sweep of what killed runs left
-    behind (never a final path)."""
-    workdir = check_settings_once()
-    if workdir not in _swept:
-        sweep_temp_files(workdir, recursive=True)
-        _swept.add(workdir)
+    """The settings check (run when luigi asks for a step's dependencies)."""
+    check_settings_once()
+
+
+def sweep_once(workdir: str | os.PathLike) -> None:
+    """Remove, once per process and work directory, what this host's killed processes left
+    (never a final path, never another host's: `pipeline.runlock.sweep_temp_files`).
+
+    Why here and not while luigi builds the graph: a process that only schedules or
+    reports (another host joining the run, `status`) must not remove anything; a process
+    that is about to make a target does, before it starts writing its own temporaries.
+    """
+    key = os.path.abspath(workdir)
+    if key not in _swept:
+        sweep_temp_files(key, recursive=True)
+        _swept.add(key)
 
 
 class PreflightMixin:
@@ -237,6 +247,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         not change: they keep their published targets instead of redoing the
         work (the import would otherwise query the catalog again for nothing).
         """
+        sweep_once(self.workdir)
         if self.complete():
             log.info("%s: inputs have the same content as before; target kept", self)
             return

@@ -1,7 +1,8 @@
 """Operator CLI: `python -m pipeline ...` or the `backfill` console script.
 
 Why: operators need to see, without reading Luigi's logs, which targets exist,
-how big they are and what each step counted (`status`), where a step writes
+how big they are, what each step counted and which temporary files killed
+processes left (`status`; `sweep`, `pipeline.cli_temp`), where a step writes
 (`path STEP`), to load, inspect or import into the catalog (`catalog ...`,
 `pipeline.cli_catalog`) and to index a local collection (`archive index`,
 `pipeline.cli_archive`). This is the only entry point besides Luigi's own
@@ -24,6 +25,8 @@ from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
 from pipeline.cli_kafka import add_parser as add_kafka
+from pipeline.cli_temp import add_parser as add_sweep
+from pipeline.cli_temp import leftover_lines, workdir
 from pipeline.errors import OperatorError
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path
@@ -90,6 +93,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 if isinstance(value, dict) and value:
                     inner = ", ".join(f"{k}: {v}" for k, v in value.items())
                     print(f"{'':18}{key}: {inner}")
+    for line in leftover_lines(workdir()):
+        print(line)
     return 0 if all(r["complete"] for r in rows) else 1
 
 
@@ -239,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog(sub)
     add_archive(sub)
     add_kafka(sub)
+    add_sweep(sub)
     accept_common_options_anywhere(p)
     return p
 

@@ -1,10 +1,10 @@
 """Listing a directory tree that other processes are changing, without failing on it.
 
 Why: a work directory is written by running steps while something else looks
-at it (the preflight's sweep of temporary files, the report scanning for
+at it (a step's sweep of its host's dead temporary files, the report scanning for
 sidecars, a test watching a run). `Path.rglob` raises `FileNotFoundError` when a
 directory it is about to list is removed meanwhile (a merge's scratch
-directory `.merge-parts-*.tmp-PID`); `os.walk` skips what it cannot list. An
+directory `.merge-parts-*.tmp-HOST-PID-START`); `os.walk` skips what it cannot list. An
 entry that vanishes while it is walked was not there: it is simply not listed.
 """
 

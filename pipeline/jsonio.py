@@ -26,6 +26,7 @@ from typing import IO, Any
 from isal import igzip_threaded
 
 from pipeline.errors import OperatorError
+from pipeline.tempnames import temp_name
 
 GZIP_MAGIC = b"\x1f\x8b"
 # A catalog entity or ingest result is a few KB; a longer line is damage (a missing newline,
@@ -296,7 +297,7 @@ def reject_bad_line(bad: BadLine, source: str) -> dict:
 
 
 class AtomicWriter:
-    """Write lines to `<path>.tmp-<pid>` and rename onto `path` only on `commit()`.
+    """Write lines to `<path>.tmp-<host>-<pid>-<start>` and rename onto `path` only on `commit()`.
 
     Gzip when the path ends in `.gz`: isal compresses in a thread of its own
     (igzip_threaded), fed 1 MiB chunks of whole lines, so the compressed
@@ -311,7 +312,7 @@ class AtomicWriter:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f"{self.path.name}.tmp-{os.getpid()}")
+        self.tmp = Path(temp_name(self.path))
         self.lines = 0
         self._f: IO[bytes] | None = None
         self._raw: IO[bytes] | None = None
@@ -392,7 +393,7 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Temporary name, then rename: a reader never sees half a document."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp = Path(temp_name(path))
     try:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)

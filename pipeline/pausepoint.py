@@ -21,12 +21,17 @@ PAUSE_ENV = "PIPELINE_PAUSE_DIR"
 MAX_WAIT_SECONDS = 300.0
 
 
-def pause_point(name: str) -> None:
-    """Hold here while a test says so (see the module docstring); a no-op otherwise."""
+def pause_point(name: str, armed_by: str | None = None) -> None:
+    """Hold here while a test says so (see the module docstring); a no-op otherwise.
+
+    `armed_by`: a point many runs pass (every shard's) holds only when the test also created
+    `<dir>/<armed_by>`, so tests pausing elsewhere never stop there."""
     directory = os.environ.get(PAUSE_ENV)
     if not directory:
         return
     base = Path(directory)
+    if armed_by is not None and not (base / armed_by).exists():
+        return
     reached, go = base / f"{name}.reached", base / f"{name}.go"
     reached.write_text(f"{os.getpid()}\n")
     deadline = time.monotonic() + MAX_WAIT_SECONDS

@@ -6,8 +6,12 @@ catalog at once and edit entities twice. An exclusive `flock` on a lock file
 is released by the kernel when its process dies, however it dies, so a lock
 of a killed run never blocks the next one; the file also says who holds it
 (pid, host, start time), for the error message and for the log line when a
-dead process's lock is taken over. Temporary files follow the same idea:
-`*.tmp-<pid>` of a process that is gone are swept by the next run.
+dead process's lock is taken over. Temporary files follow the same idea: a
+process removes the temporaries (`pipeline.tempnames`) of its own host's
+processes that are gone; another host's are only listed (`python -m pipeline
+status`) and removed by an operator who knows that host's run is over
+(`python -m pipeline sweep --host NAME`): no pid says anything about a
+process on another host.
 """
 
 from __future__ import annotations
@@ -16,35 +20,23 @@ import fcntl
 import json
 import logging
 import os
-import re
 import shutil
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import OperatorError
 from pipeline.fswalk import walk_names
+from pipeline.tempnames import TEMP_GLOB, TempOwner, host_name, process_start, temp_owner
 
 log = logging.getLogger(__name__)
-
-TEMP_RE = re.compile(r"\.tmp-(\d+)(-wal|-shm|-journal)?$")
 
 
 class LockHeld(OperatorError):
     """Another live process holds the lock: this run must not go on."""
-
-
-def process_start(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot (Linux), None when unknown or gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    # the command name may hold spaces and parentheses: fields follow the last ")"
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
 
 
 def me() -> dict[str, Any]:
@@ -63,6 +55,13 @@ def is_alive(owner: dict[str, Any] | None) -> bool:
         return True
     start = process_start(owner["pid"])
     return start is not None and (owner.get("start") is None or start == owner["start"])
+
+
+def is_me(owner: dict[str, Any] | None) -> bool:
+    """Whether `owner` is this very process: the same pid alone is not (another host, another
+    PID namespace, or a pid reused since)."""
+    mine = me()
+    return bool(owner) and all(owner.get(k) == mine[k] for k in ("pid", "host", "start"))
 
 
 def describe(owner: dict[str, Any] | None) -> str:
@@ -105,7 +104,7 @@ class RunLock:
                 break
             os.close(fd)
         previous = _read_owner(fd)
-        if previous and previous.get("pid") != os.getpid():
+        if previous and not is_me(previous):
             log.warning("taking over the lock of %s from %s, which is no longer running (%s)",
                         self.what, describe(previous), self.path)
         os.ftruncate(fd, 0)
@@ -141,25 +140,48 @@ def _read_owner(fd: int) -> dict[str, Any] | None:
     return owner if isinstance(owner, dict) else None
 
 
+def list_temp_files(directory: str | os.PathLike, recursive: bool = True) -> list[tuple[Path, TempOwner]]:
+    """Every temporary file and scratch directory under `directory` with the process its name
+    names (names of another form are left out), listed before anything is removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in _listed(directory, recursive):
+        owner = temp_owner(path.name)
+        if owner is not None:
+            found.append((path, owner))
+    return found
+
+
 def sweep_temp_files(directory: str | os.PathLike, recursive: bool = False) -> list[str]:
-    """Remove `*.tmp-<pid>` files and directories (and SQLite's `-wal`/`-shm` beside them) whose
-    process is gone.
+    """Remove the temporary files and directories (and SQLite's `-wal`/`-shm` beside them) of
+    this host's processes that are gone.
 
     Why: a kill -9, a timeout or a full disk leaves the temporary file a step
     was writing; no final path is ever one (they are renamed only when
     complete), but they pile up. A temporary file of a live process (another
-    run, or this one) is left alone. Returns the removed paths.
+    run, or this one) is left alone, and so is every other host's: its
+    process cannot be looked up here (`list_temp_files`, `remove_host_temp_files`).
+    Returns the removed paths.
     """
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
+    return _remove(directory, recursive, lambda o: o.is_mine() and not o.is_running_here())
+
+
+def remove_host_temp_files(directory: str | os.PathLike, host: str) -> list[str]:
+    """Remove every temporary of `host` under `directory` (the operator's `sweep --host`): for
+    this host only those of processes that are gone; another host's all, on the operator's word
+    that no process of that run is left there."""
+    if host == host_name():
+        return sweep_temp_files(directory, recursive=True)
+    return _remove(directory, True, lambda o: o.host == host)
+
+
+def _remove(directory: str | os.PathLike, recursive: bool,
+            doomed: Callable[[TempOwner], bool]) -> list[str]:
     removed = []
-    for path in _listed(directory, recursive):
-        m = TEMP_RE.search(path.name)
-        if not m or not (path.is_file() or path.is_dir()):
-            continue
-        pid = int(m.group(1))
-        if pid == os.getpid() or process_start(pid) is not None:
+    for path, owner in list_temp_files(directory, recursive):
+        if not doomed(owner) or not (path.is_file() or path.is_dir()):
             continue
         try:
             if path.is_dir():  # a step's scratch directory (the external sort's runs)
@@ -179,9 +201,9 @@ def _listed(directory: Path, recursive: bool) -> list[Path]:
     """The temporary names under `directory`, listed before anything is removed (another
     run may remove its own scratch directory meanwhile: what vanished is not listed)."""
     if recursive:
-        return walk_names(directory, "*.tmp-*")
+        return walk_names(directory, TEMP_GLOB)
     try:
-        return sorted(directory.glob("*.tmp-*"))
+        return sorted(directory.glob(TEMP_GLOB))
     except FileNotFoundError:
         return []
 

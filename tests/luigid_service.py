@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import urllib.parse
@@ -53,17 +54,22 @@ class Luigid:
 
 
 @contextlib.contextmanager
-def run_luigid(root: Path):
-    """Start luigid (state and logs under `root`) on 127.0.0.1, wait until it answers."""
+def run_luigid(root: Path, config: str | None = None):
+    """Start luigid (state and logs under `root`) on 127.0.0.1, wait until it answers;
+    `config` is the text of its luigi.cfg (scheduler settings), none by default."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "logs").mkdir(exist_ok=True)
+    env = None  # inherited
+    if config is not None:
+        (root / "luigid.cfg").write_text(config)
+        env = dict(os.environ, LUIGI_CONFIG_PATH=str(root / "luigid.cfg"))
     port = free_port()
     luigid_bin = Path(sys.executable).with_name("luigid")
     with open(root / "luigid.log", "wb") as log:
         process = subprocess.Popen(
             [str(luigid_bin), "--port", str(port), "--address", "127.0.0.1",
              "--logdir", str(root / "logs"), "--state-path", str(root / "state.pickle")],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log, stderr=subprocess.STDOUT, env=env,
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/task_list?data=%7B%7D", process=process)

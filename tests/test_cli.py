@@ -72,3 +72,36 @@ def test_options_are_accepted_after_the_subcommand_too(tmp_path):
     # nested subcommands too; the one given last wins, as for any repeated option
     dump = run_cli("--workdir", str(tmp_path / "a"), "catalog", "dump", "--workdir", str(tmp_path / "b"))
     assert f"no catalog at {tmp_path / 'b' / 'catalog.sqlite'}" in dump.stderr
+
+
+def test_status_lists_leftover_temporaries_by_host_and_sweep_removes_them(tmp_path):
+    """Another host's temporaries are only listed; `sweep` removes this host's dead ones and
+    `sweep --host NAME` that host's, each with its own command."""
+    from pipeline.tempnames import host_name, temp_name
+
+    work = tmp_path / "work"
+    (work / "ingest_results").mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    theirs = work / "ingest_results" / "shard-001-of-004.json.gz.tmp-worker-b-4711-99"
+    mine_dead = work / f"files_missing_sha256.json.gz.tmp-{host_name()}-{dead.pid}-1"
+    for p in (theirs, mine_dead):
+        p.write_text("partial")
+    (work / ".uniq-runs-x1.tmp-worker-b-4711-99").mkdir()
+    p = run_cli("--workdir", str(work), "status", "--brief")
+    assert "temporary files of worker-b (2)" in p.stdout, p.stdout + p.stderr
+    assert "sweep --host worker-b" in p.stdout and "ingest_results/shard-001-of-004" in p.stdout
+    assert f"temporary files of {host_name()} (1)" in p.stdout
+    live = Path(temp_name(work / "x.json.gz"))  # this test process: live, never listed
+    live.write_text("being written")
+    assert live.name not in run_cli("--workdir", str(work), "status").stdout
+
+    p = run_cli("--workdir", str(work), "sweep")
+    assert p.returncode == 0, p.stderr
+    assert not mine_dead.exists() and theirs.exists() and live.exists()
+    p = run_cli("--workdir", str(work), "sweep", "--host", "worker-b")
+    assert p.returncode == 0, p.stderr
+    assert "removed 2 temporary file(s) of worker-b" in p.stdout
+    assert not theirs.exists() and not (work / ".uniq-runs-x1.tmp-worker-b-4711-99").exists()
+    assert live.exists()
+    assert "temporary files of" not in run_cli("--workdir", str(work), "status").stdout

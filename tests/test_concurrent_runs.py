@@ -16,6 +16,7 @@ from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.importer import import_file_meta
 from pipeline.importer.journal import OPEN, ImportJournal
 from pipeline.runlock import process_start
+from pipeline.tempnames import host_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,19 +132,22 @@ def test_rerun_sweeps_temp_files_of_dead_processes_only(tmp_path, world):
     (work / "ingest_results").mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    gone = [work / f"files_missing_sha256.json.gz.tmp-{dead.pid}",
-            work / "ingest_results" / f"shard-000-of-004.json.gz.tmp-{dead.pid}",
-            work / f"catalog.sqlite.tmp-{dead.pid}-wal"]
+    here = host_name()
+    gone = [work / f"files_missing_sha256.json.gz.tmp-{here}-{dead.pid}-1",
+            work / "ingest_results" / f"shard-000-of-004.json.gz.tmp-{here}-{dead.pid}-1",
+            work / f"catalog.sqlite.tmp-{here}-{dead.pid}-1-wal"]
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    kept = work / f"files_missing_sha256.rejects.json.gz.tmp-{live.pid}"
+    start = process_start(live.pid)
+    kept = [work / f"files_missing_sha256.rejects.json.gz.tmp-{here}-{live.pid}-{start}",
+            work / f"files_missing_sha256.json.gz.tmp-other-host-{dead.pid}-1"]
     try:
-        for p in [*gone, kept]:
+        for p in [*gone, *kept]:
             p.write_text("partial")
-        (work / f".uniq-runs-x1.tmp-{dead.pid}").mkdir()
+        (work / f".uniq-runs-x1.tmp-{here}-{dead.pid}-1").mkdir()
         proc = _luigi(work, world, "ExportMissingSha256")
         assert proc.returncode == 0, proc.stderr[-2000:]
-        assert not any(p.exists() for p in gone) and kept.exists()
-        assert not (work / f".uniq-runs-x1.tmp-{dead.pid}").exists()
+        assert not any(p.exists() for p in gone) and all(p.exists() for p in kept)
+        assert not (work / f".uniq-runs-x1.tmp-{here}-{dead.pid}-1").exists()
         assert json.loads((work / "files_missing_sha256.json.gz.meta.json").read_text())["counts"]
     finally:
         _stop(live)

@@ -1,7 +1,7 @@
 """Walking a work directory while a step removes its scratch directory does not fail.
 
 The race, made deterministic: `os.scandir` is wrapped so that the scratch
-directory `.merge-parts-*.tmp-PID` is removed (as the merge does when it
+directory `.merge-parts-*.tmp-HOST-PID-START` is removed (as the merge does when it
 finishes) right between the moment its parent was listed and the moment it
 is itself listed. `Path.rglob` raised FileNotFoundError there (a `make test` run
 of the crash trials failed so); every walk of a directory that others modify
@@ -22,8 +22,9 @@ from pipeline.jsonio import write_json
 from pipeline.provenance import seal_meta
 from pipeline.report import gather_report
 from pipeline.runlock import sweep_temp_files
+from pipeline.tempnames import host_name
 
-SCRATCH = ".merge-parts-abc.tmp-999999"
+SCRATCH = f".merge-parts-abc.tmp-{host_name()}-999999-1"
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def work(tmp_path, monkeypatch):
                    seal_meta({"task": task, "params": {}, "counts": {"in": 1, "out": 1}}))
     scratch = work / SCRATCH
     (scratch / "deeper").mkdir(parents=True)
-    (scratch / "part-0.json.gz.tmp-999999").write_text("run\n")
+    (scratch / f"part-0.json.gz.tmp-{host_name()}-999999-1").write_text("run\n")
     (scratch / "deeper" / "run-1.meta.json").write_text("{}")
 
     real = os.scandir

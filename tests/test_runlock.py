@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runlock import LockHeld, RunLock, is_alive, me, sweep_temp_files
+from pipeline.runlock import (
+    LockHeld,
+    RunLock,
+    is_alive,
+    is_me,
+    list_temp_files,
+    me,
+    remove_host_temp_files,
+    sweep_temp_files,
+)
+from pipeline.tempnames import TempOwner, host_name, temp_name, temp_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,17 +77,62 @@ def test_liveness_tells_a_reused_pid_apart():
     assert not is_alive(None)
 
 
-def test_sweep_removes_only_temp_files_of_dead_processes(tmp_path):
+def _dead_pid() -> int:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    keep_live = tmp_path / f"x.json.gz.tmp-{os.getpid()}"
-    gone = [tmp_path / f"x.json.gz.tmp-{dead.pid}", tmp_path / f"catalog.sqlite.tmp-{dead.pid}-wal"]
+    return dead.pid
+
+
+def test_sweep_removes_only_temp_files_of_dead_processes(tmp_path):
+    pid, here = _dead_pid(), host_name()
+    keep_live = Path(temp_name(tmp_path / "x.json.gz"))
+    gone = [tmp_path / f"x.json.gz.tmp-{here}-{pid}-1",
+            tmp_path / f"catalog.sqlite.tmp-{here}-{pid}-1-wal",
+            # this very pid, started at another time: a process that is gone, its pid reused
+            tmp_path / f"y.json.gz.tmp-{here}-{os.getpid()}-{(me()['start'] or 0) + 1}"]
     final = tmp_path / "x.json.gz"
     for p in [keep_live, *gone, final]:
         p.write_text("x")
     removed = sweep_temp_files(tmp_path)
     assert sorted(removed) == sorted(map(str, gone))
     assert keep_live.exists() and final.exists()
+
+
+def test_another_hosts_temporaries_are_never_judged_by_a_local_pid(tmp_path):
+    """A shard another host is writing: its pid means nothing here (not running here, or
+    running here as some other process), so the sweep leaves it; only `sweep --host` removes
+    it, and `status` can list it with its host."""
+    pid = _dead_pid()
+    theirs = [tmp_path / f"shard-000-of-004.json.gz.tmp-worker-b.internal-{pid}-77",
+              tmp_path / f".merge-parts-x1.tmp-worker-b.internal-{os.getpid()}-{me()['start']}"]
+    for p in theirs:
+        p.write_text("being written on worker-b")
+    assert sweep_temp_files(tmp_path, recursive=True) == []
+    assert all(p.exists() for p in theirs)
+    listed = {p.name: o for p, o in list_temp_files(tmp_path)}
+    assert listed[theirs[0].name] == TempOwner("worker-b.internal", pid, 77)
+    assert not listed[theirs[1].name].is_running_here()
+    assert sorted(remove_host_temp_files(tmp_path, "worker-b.internal")) == sorted(map(str, theirs))
+
+
+def test_a_temporary_name_says_host_pid_and_start():
+    name = os.path.basename(temp_name("/w/catalog.sqlite"))
+    assert name == f"catalog.sqlite.tmp-{host_name()}-{os.getpid()}-{me()['start']}"
+    assert temp_owner(name + "-wal") == TempOwner(host_name(), os.getpid(), me()["start"])
+    assert temp_owner("a.json.tmp-h-5-6-77-88") == TempOwner("h-5-6", 77, 88)
+    assert temp_owner("a.json.gz") is None and temp_owner("a.json.tmp-12345") is None
+
+
+def test_a_lock_holder_with_our_pid_on_another_host_is_not_us(tmp_path, caplog):
+    """The take-over line names another host's holder even when its pid is ours."""
+    lock = tmp_path / "catalog.sqlite.lock"
+    other = {**me(), "host": "worker-b.internal"}
+    assert not is_me(other) and is_me(me())
+    lock.write_text(json.dumps(other))
+    with caplog.at_level(logging.WARNING, logger="luigi-interface"):
+        with RunLock(lock, "the test catalog"):
+            pass
+    assert f"from pid {os.getpid()} on worker-b.internal" in caplog.text
 
 
 ORPHAN = """
@@ -114,3 +169,12 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_an_import_owner_on_another_host_with_our_pid_is_another_live_run():
+    """Recovery must leave alone the editgroups of an import on another host, even when its
+    pid happens to be ours (every host numbers its own processes)."""
+    from pipeline.importer.journal import ImportJournal
+
+    assert ImportJournal.owner_is_live_other({**me(), "host": "worker-b.internal"})
+    assert not ImportJournal.owner_is_live_other(me())

@@ -21,6 +21,8 @@ import os
 import threading
 from collections.abc import Iterator
 
+from pipeline.tempnames import temp_name
+
 _verified: set[tuple[str, int, int]] = set()
 _verified_lock = threading.Lock()
 
@@ -78,7 +80,7 @@ def _read_cache(cache_file: str | None) -> dict:
 def _write_cache(cache_file: str, ident: tuple[str, int, int]) -> None:
     data = _read_cache(cache_file)
     data[ident[0]] = [ident[1], ident[2]]
-    tmp = f"{cache_file}.tmp-{os.getpid()}"
+    tmp = temp_name(cache_file)
     try:
         os.makedirs(os.path.dirname(cache_file) or ".", exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as f:

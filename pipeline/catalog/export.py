@@ -28,6 +28,7 @@ from pipeline.jsonio import (
     reject_text,
 )
 from pipeline.pausepoint import pause_point
+from pipeline.tempnames import temp_name
 
 
 @dataclass
@@ -94,7 +95,7 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
     catalog_path = Path(catalog_path)
     report = LoadReport(export=os.fspath(export), catalog=os.fspath(catalog_path))
     fresh = not catalog_path.exists()
-    build_path = catalog_path.with_name(f"{catalog_path.name}.tmp-{os.getpid()}") if fresh else catalog_path
+    build_path = Path(temp_name(catalog_path)) if fresh else catalog_path
     if fresh:
         for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
             leftover.unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from typing import Any
 
 from pipeline.catalog.base import CatalogError
 from pipeline.provenance import utc_now
-from pipeline.runlock import is_alive, me
+from pipeline.runlock import is_alive, is_me, me
 
 OPEN, ACCEPTED, ABANDONED = "created", "accepted", "abandoned"
 # one import run (all its attempts, killed or not) ends with FINISHED and its true totals
@@ -129,7 +129,7 @@ class ImportJournal:
     @staticmethod
     def owner_is_live_other(owner: dict | None) -> bool:
         """Whether `owner` is a live process other than this one (its editgroups are not ours)."""
-        return bool(owner) and owner.get("pid") != me()["pid"] and is_alive(owner)
+        return bool(owner) and not is_me(owner) and is_alive(owner)
 
     def record(self, event: str, editgroup_id: str | None, catalog: str, *, sync: bool = True,
                **fields: Any) -> None:

@@ -15,6 +15,7 @@ from pipeline.checks import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
 from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, iter_raw_lines, parse_object
+from pipeline.pausepoint import pause_point
 from pipeline.progress import Progress
 from pipeline.sinks.base import Sink
 from pipeline.sinks.message import take
@@ -73,6 +74,8 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
             else:
                 take(result)  # no sink: the queued messages are dropped, never written
             out.write_obj(result)
+            if out.lines == 1:  # a test holds a worker here, its temporary file begun (multi-host)
+                pause_point(f"ingest-shard-{shard:03d}-of-{shards:03d}", armed_by="ingest-shard.arm")
             if progress is not None:
                 progress.update(status=result.get("status"))
 

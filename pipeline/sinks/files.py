@@ -21,6 +21,7 @@ from pathlib import Path
 from pipeline.jsonio import AtomicWriter
 from pipeline.sinks.base import Sink
 from pipeline.sinks.message import GROBID, PDF_TEXT, THUMBNAIL, Message, topic_name
+from pipeline.tempnames import temp_name
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed: the same thumbnails give the same zip bytes
 
@@ -45,7 +46,7 @@ class FileSink(Sink):
         self._json = {kind: AtomicWriter(self.paths[kind]).__enter__() for kind in (GROBID, PDF_TEXT)}
         zpath = self.paths[THUMBNAIL]
         zpath.parent.mkdir(parents=True, exist_ok=True)
-        self._zip_tmp = zpath.with_name(f"{zpath.name}.tmp-{os.getpid()}")
+        self._zip_tmp = Path(temp_name(zpath))
         self._zip: zipfile.ZipFile | None = zipfile.ZipFile(self._zip_tmp, "w", zipfile.ZIP_STORED)
 
     def _send(self, message: Message) -> None:

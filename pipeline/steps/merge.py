@@ -39,6 +39,7 @@ from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
 from pipeline.runlock import die_with_parent
 from pipeline.steps.split import SplitWriter
+from pipeline.tempnames import temp_name, temp_suffix
 
 # the fields drop_reason and the output read: only these are built from each result line
 # (pipeline/jsonfast.py); cdx, terminal, hops and the rest are validated but not built
@@ -88,7 +89,7 @@ def _concatenate(parts: list[str], path: str) -> None:
         except OSError as e:
             if e.errno != errno.EXDEV:  # another filesystem: copy it as below
                 raise
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = temp_name(path)
     try:
         with open(tmp, "wb") as out:
             for part in parts:
@@ -124,8 +125,8 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     suffix = ".gz" if out_path.endswith(".gz") else ""
     rej_suffix = ".gz" if rejects_path.endswith(".gz") else ""
     workers = max(1, min(workers or os.cpu_count() or 1, len(result_paths)))
-    # named like every temporary file (`.tmp-<pid>`): a rerun after a kill sweeps it away
-    with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=f".tmp-{os.getpid()}",
+    # named like every temporary file (`temp_suffix`): a rerun after a kill sweeps it away
+    with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=temp_suffix(),
                                      dir=out_dir) as tmp:
         jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
                  os.path.join(tmp, f"rej-{i:04d}{rej_suffix}")) for i, path in enumerate(result_paths)]

@@ -28,6 +28,7 @@ from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
 from pipeline.jsonio import AtomicWriter, BadLine, iter_raw_lines, write_json
 from pipeline.progress import Progress, counting
+from pipeline.tempnames import temp_suffix
 
 # bytes of lines (plus per-line overhead) sorted in memory before a run is spilled to disk
 MEMORY_BUDGET = 64 << 20
@@ -112,7 +113,7 @@ def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_p
     conflicting_examples: list[str] = []
     most: list[tuple[int, int, str]] = []  # a min-heap of the _MOST most duplicated sha1s
     with tempfile.TemporaryDirectory(
-            prefix=".uniq-runs-", suffix=f".tmp-{os.getpid()}", dir=out_dir) as tmpdir, \
+            prefix=".uniq-runs-", suffix=temp_suffix(), dir=out_dir) as tmpdir, \
             AtomicWriter(out_path) as out:
         records, n_in = sorted_records(merged_path, tmpdir, memory_budget, progress)
 
