@@ -24,7 +24,7 @@ import luigi
 
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
-from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
+from pipeline.errors import disk_full_reported
 from pipeline.jsonio import read_json, write_json
 from pipeline.progress import Progress
 from pipeline.provenance import (
@@ -37,185 +37,11 @@ from pipeline.provenance import (
     unchanged,
     utc_now,
 )
-from pipeline.runlock import RunLock, sweep_temp_files
-from pipeline.schedcheck import check_scheduler
+from pipeline.run_identity import InRun, tell_scheduler
+from pipeline.runlock import RunLock
+from pipeline.settings_gate import PreflightMixin, check_settings_once, sweep_once
 
 log = logging.getLogger("luigi-interface")
-
-
-def run_key() -> str:
-    """The run a task belongs to: the absolute path of `[backfill] workdir`.
-
-    Why: luigid tells tasks apart by family and parameters only. Without the
-    run in the parameters, `Backfill()` started in /srv/a and in /srv/b is
-    one task to a shared scheduler, and the second run is skipped as done or
-    running. The work directory is what a run is (every target lives there),
-    it is derived from the `--backfill-workdir` option every run already
-    gives, and a rerun of the same run gets the same task ids.
-    """
-    # only the workdir: an unreadable other setting is the settings check's to report, with its
-    # name, not an error of building the task (a traceback and luigi's exit code 40)
-    return os.path.abspath(config.backfill.workdir.task_value("backfill", "workdir"))
-
-
-def tell_scheduler(task: luigi.Task, message: str, percent: float | None = None) -> None:
-    """Status message and percentage to the scheduler, seen in the visualiser and its API
-    (a no-op outside a luigi worker, where the task has no callbacks)."""
-    if callable(getattr(task, "set_status_message", None)):
-        task.set_status_message(message)
-    if percent is not None and callable(getattr(task, "set_progress_percentage", None)):
-        task.set_progress_percentage(int(percent))
-
-
-class RunParameter(luigi.Parameter):
-    """`run_dir`: empty (the default) means the run of today's configuration (`run_key()`)."""
-
-    def normalize(self, x: Any) -> str:
-        return x or run_key()
-
-
-class InRun:
-    """Every task of the pipeline carries its run in its id (see `run_key`).
-
-    Never passed by hand: each task derives it from `[backfill] workdir` when
-    it is built, so every task of one process's graph names the same run.
-    """
-
-    run_dir = RunParameter(default="", positional=False,
-                           description="the run (absolute work directory); derived, do not set")
-
-
-def _operator_error_names() -> set[str]:
-    """Names of `OperatorError` and every subclass loaded so far (for tracebacks luigi has
-    already formatted into text)."""
-    names, todo = set(), [OperatorError]
-    while todo:
-        cls = todo.pop()
-        names.add(cls.__name__)
-        todo.extend(cls.__subclasses__())
-    return names
-
-
-class OperatorErrorFilter(logging.Filter):
-    """Turn luigi's traceback of an operator error into one line naming the error.
-
-    Luigi logs every failed task with `logger.exception` (and a failed
-    `requires()` or `complete()` with the formatted traceback in the message).
-    An `OperatorError` already says what is wrong with which file, line,
-    setting or service; the traceback only hides it.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and (isinstance(exc, OperatorError) or is_disk_full(exc)):
-            record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
-            record.args = ()
-            record.exc_info = None
-            record.exc_text = None
-        elif isinstance(record.msg, str) and "Traceback (most recent call last)" in record.msg:
-            text = record.getMessage()
-            last = text.rstrip().splitlines()[-1]
-            if last.split(":", 1)[0].rsplit(".", 1)[-1] in _operator_error_names():
-                record.msg = text.split("\n", 1)[0] + " " + last
-                record.args = ()
-        return True
-
-
-_FILTER = OperatorErrorFilter()
-
-
-class ToLuigiInterface(logging.Handler):
-    """Hand the plain modules' records (`pipeline.*` loggers) to luigi's interface logger.
-
-    Why: plain code logs under its own module name, knowing nothing of Luigi;
-    in a Luigi run, luigi configures only `luigi-interface` (its level from
-    `--log-level`, a stream handler; or `[core] logging_conf_file`), so without
-    this the package's INFO lines would be dropped. Records go through that
-    logger's level, filters (the one-line operator errors) and handlers, and
-    on to the root logger when it propagates: each record is emitted once.
-    """
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = logging.getLogger("luigi-interface")
-        if target.isEnabledFor(record.levelno):
-            target.handle(record)
-
-
-_TO_LUIGI = ToLuigiInterface()
-
-
-def install_error_filter() -> None:
-    """Attach the filter to luigi's logger, and route the package's loggers through it, once
-    (called when a step is instantiated). A `pipeline` logger configured with handlers of
-    its own (a logging config file) is left as configured."""
-    logger = logging.getLogger("luigi-interface")
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
-    package = logging.getLogger("pipeline")
-    if not package.handlers:
-        package.addHandler(_TO_LUIGI)
-        package.propagate = False  # reaches the root through luigi-interface, not twice
-        if package.level == logging.NOTSET:
-            package.setLevel(logging.DEBUG)  # luigi-interface's level decides, when it is set
-
-
-_checked_settings: dict[str, str] = {}  # settings fingerprint -> the work directory
-_swept: set[str] = set()
-
-
-def check_settings_once() -> str:
-    """Check every setting once per process and configuration (see `pipeline.preflight`);
-    raises `SettingsError` naming each bad one. Returns the work directory.
-
-    Called by `complete()` as well as `deps()`: luigi asks the first task whether it is
-    complete before anything else, and that must not be where a bad value surfaces.
-    """
-    from pipeline.preflight import check_settings, raise_problems
-
-    key = config.settings_fingerprint()
-    if key not in _checked_settings:
-        raise_problems(config.unreadable_settings())
-        sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
-        check_settings(*sections)
-        _checked_settings[key] = sections[0].workdir
-    return _checked_settings[key]
-
-
-def preflight() -> None:
-    """The settings check (run when luigi asks for a step's dependencies)."""
-    check_settings_once()
-
-
-def sweep_once(workdir: str | os.PathLike) -> None:
-    """Remove, once per process and work directory, what this host's killed processes left
-    (never a final path, never another host's: `pipeline.runlock.sweep_temp_files`).
-
-    Why here and not while luigi builds the graph: a process that only schedules or
-    reports (another host joining the run, `status`) must not remove anything; a process
-    that is about to make a target does, before it starts writing its own temporaries.
-    """
-    key = os.path.abspath(workdir)
-    if key not in _swept:
-        sweep_temp_files(key, recursive=True)
-        _swept.add(key)
-
-
-class PreflightMixin:
-    """Steps (and wrappers) check the settings when the scheduler asks for their dependencies:
-    before anything runs, whichever step the run was started with."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        install_error_filter()
-        check_scheduler()  # the luigi command line's luigid, before anything is scheduled
-
-    def deps(self):
-        preflight()
-        return super().deps()
-
-    def complete(self) -> bool:
-        check_settings_once()
-        return super().complete()
 
 
 class BackfillTask(PreflightMixin, InRun, luigi.Task):

@@ -23,7 +23,7 @@ SHOWN_PER_HOST = 10
 
 
 def workdir() -> Path:
-    from pipeline.base import run_key
+    from pipeline.run_identity import run_key
 
     return Path(run_key())
 

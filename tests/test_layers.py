@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The Luigi layer: the only modules allowed to import luigi (docs/architecture.md).
 LUIGI_LAYER = {"pipeline.tasks", "pipeline.tasks.prepare", "pipeline.tasks.ingest",
                "pipeline.tasks.file_meta", "pipeline.tasks.catalog_import", "pipeline.tasks.run",
-               "pipeline.tasks.preconditions", "pipeline.base", "pipeline.rerun", "pipeline.schedcheck",
+               "pipeline.tasks.preconditions", "pipeline.base", "pipeline.run_identity",
+               "pipeline.settings_gate", "pipeline.rerun", "pipeline.schedcheck", "pipeline.cli_temp",
                "pipeline.config", "pipeline.wiring", "pipeline.cli", "pipeline.cli_catalog",
                "pipeline.cli_archive", "pipeline.cli_kafka", "pipeline.__main__"}
 
