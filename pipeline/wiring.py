@@ -39,6 +39,13 @@ def archive_clients():
                         index_check_cache=f"{cfg.workdir}/{INDEX_CHECK_CACHE}")
 
 
+def archive_note(worker: IngestWorker):
+    """What the worker's archive is waiting for, for the progress message ("archive
+    unavailable since HH:MM, next try in N s" while its circuit breaker is open)."""
+    breaker = getattr(getattr(worker.cdx, "retry", None), "breaker", None)
+    return breaker.note if breaker is not None else (lambda: None)
+
+
 def ingest_worker(postprocess: bool = False) -> IngestWorker:
     """The ingest worker: archive clients from `[backfill] archive` (and `[ingest] warc_base`),
     knobs from `[ingest]`; with `postprocess`, GROBID (`[grobid] host`) and text extraction

@@ -18,6 +18,7 @@ from pipeline.tasks.preconditions import ingest_preconditions
 from pipeline.tasks.prepare import IngestRequests, IngestRequestSample
 from pipeline.wiring import (
     archive_clients,
+    archive_note,
     check_grobid,
     grobid_postprocessor,
     ingest_settings,
@@ -54,8 +55,10 @@ class IngestSampleResults(BackfillTask):
         return ingest_settings()
 
     def work(self):
+        worker = ingest_worker()
         with self.progress(None, "requests") as p:
-            counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
+            p.add_note(archive_note(worker))
+            counts = ingest_file(self.input().path, self.output().path, worker,
                                  config.ingest().concurrency, progress=p)
         log.info("Worker: %r", counts)
         self.finish(summarise(counts))
@@ -116,9 +119,11 @@ class IngestShard(BackfillTask):
         check_sample_gate(read_counts(sample),
                           config.backfill().sample_min_success, sample)
         check_grobid()
+        worker = ingest_worker(postprocess=True)
         with open_sink(self.sink_stem()) as sink, self.progress(None, "requests") as p:
+            p.add_note(archive_note(worker))
             counts = ingest_file(self.input()["requests"].path, self.output().path,
-                                 ingest_worker(postprocess=True), config.ingest().concurrency,
+                                 worker, config.ingest().concurrency,
                                  self.shard, self.shards, sink=sink, progress=p)
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
