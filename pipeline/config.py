@@ -108,6 +108,9 @@ class ingest(luigi.Config):  # noqa: N801
     outage_seconds = luigi.FloatParameter(
         default=httpretry.OUTAGE_SECONDS, significant=False,
         description="an archive down longer than this fails the shard (no target written)")
+    retry_pass_retries = luigi.IntParameter(
+        default=httpretry.RETRY_PASS_RETRIES, significant=False,
+        description="retries per call of IngestRetry, the pass that asks again for transient statuses")
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
 

@@ -53,6 +53,7 @@ BREAKER_FAILURES = 5
 PROBE_SECONDS = 2.0
 PROBE_MAX_SECONDS = 60.0
 OUTAGE_SECONDS = 600.0
+RETRY_PASS_RETRIES = 8  # IngestRetry's: it asks again for what the first pass lost
 
 # Answers that say "the service is failing or pushed too hard", not "no such thing".
 OVERLOAD_STATUSES = frozenset((429, 500, 502, 503, 504))
@@ -141,13 +142,15 @@ class CircuitBreaker:
         self._probing = False
         self._resume_at = 0.0  # a Retry-After: nobody starts before it
         self._failed: ArchiveUnavailable | None = None
+        self._confirmed = False  # a probe of the latest outage failed
 
     @property
     def is_open(self) -> bool:
         return self.opened_at is not None
 
     def gate(self) -> bool:
-        """Wait until a request may start; True when it waited for an outage to end.
+        """Wait until a request may start; True when it waited for an outage that a failed
+        probe confirmed (the archive itself did not answer, not just some requests failing).
 
         Raises ArchiveUnavailable once the outage outlasted `outage_seconds`."""
         waited = False
@@ -155,7 +158,7 @@ class CircuitBreaker:
             go, was_open = self._wait_or_claim_probe()
             waited = waited or was_open
             if go:
-                return waited
+                return waited and self._confirmed
             self._run_probe()
 
     def _wait_or_claim_probe(self) -> tuple[bool, bool]:
@@ -198,6 +201,7 @@ class CircuitBreaker:
                         "this step wrote no target: rerun it when the archive answers")
                     log.error("%s", self._failed)
                 else:
+                    self._confirmed = True
                     self._interval = min(self._interval * 2, self.probe_max_seconds)
                     self._next_probe = min(now + self._interval * random.uniform(0.8, 1.0),
                                            self.opened_at + self.outage_seconds)
@@ -227,6 +231,7 @@ class CircuitBreaker:
             if self.opened_at is None and self.consecutive >= self.failures:
                 self.opened_at = now
                 self.opened_wall = self._wall()
+                self._confirmed = False
                 self.outages += 1
                 self._interval = self.probe_seconds
                 self._next_probe = max(now + self.probe_seconds, self._resume_at)
@@ -251,7 +256,7 @@ class Retrying:
     archive. Without a breaker a request gives up after `retries` retries;
     with one, it gives up only when the archive answered other calls since
     its first failure (its failure is its own), and starts a fresh budget
-    after an outage.
+    after an outage that a failed probe confirmed.
     """
 
     def __init__(self, retries: int = RETRIES, backoff: float = BACKOFF, *,

@@ -18,3 +18,6 @@ PREFIX = "files_missing_sha256"
 
 # The import's journal of editgroups (under the work directory).
 IMPORT_JOURNAL = f"{PREFIX}.import.journal.json"
+
+# The retry pass's results (IngestRetry): one line per request ingested again.
+INGEST_RETRY = f"{PREFIX}.ingest_retry.json.gz"

@@ -126,6 +126,18 @@ def test_breaker_opens_probes_with_backoff_closes_and_gives_up_past_the_outage()
         breaker.gate()
 
 
+def test_a_request_failing_alone_gets_its_status_though_the_breaker_opened():
+    """One URL answering 503 for ever, nothing else asked (concurrency 1): the breaker opens,
+    its probe finds the archive answering, so the failures are the request's own and it ends
+    with the 503 (the retry pass's 8 retries are more than the breaker's 5 failures)."""
+    breaker = CircuitBreaker("http://archive", lambda: True, failures=5, probe_seconds=0.001,
+                             probe_max_seconds=0.001, outage_seconds=60)
+    policy = Retrying(8, 0.0, jitter=0.0, breaker=breaker, sleep=lambda s: None)
+    got, attempts = policy.send_counted(lambda: answer(503), (503,), RuntimeError)
+    assert got.status_code == 503 and attempts == 9
+    assert breaker.outages == 1 and breaker.probes == 1 and not breaker.is_open
+
+
 # -- through the fault proxy, against the oracle --------------------------------------------
 
 def as_request(exp: dict) -> dict:
