@@ -28,6 +28,7 @@ from pipeline.ingest.run import ingest_file
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
 from pipeline.jsonio import iter_objects
+from pipeline.progress import Progress
 
 # -- the policy's parts, on fake clocks -------------------------------------------------------
 
@@ -124,6 +125,24 @@ def test_breaker_opens_probes_with_backoff_closes_and_gives_up_past_the_outage()
     with pytest.raises(ArchiveUnavailable, match=r"archive http://archive unavailable since "
                                                  r"\d\d:\d\d:\d\d UTC .*outage_seconds 100"):
         breaker.gate()
+
+
+def test_the_status_message_says_the_archive_is_down_and_when_the_next_try_is():
+    clock = FakeClock()
+    breaker = CircuitBreaker("http://archive", lambda: False, failures=1, probe_seconds=30,
+                             probe_max_seconds=60, clock=clock, wall=lambda: 13 * 3600 + 52 * 60)
+    messages = []
+    progress = Progress("IngestShard", 100, interval=1, listeners=[lambda m, _p: messages.append(m)],
+                        clock=clock)
+    progress.add_note(breaker.note)
+    breaker.record(False)
+    clock.now = 12.0
+    progress.update(status="success")
+    assert messages[-1].endswith("| archive unavailable since 13:52, next try in 18 s")
+    breaker.record(True)
+    clock.now = 14.0
+    progress.update(status="success")
+    assert "archive unavailable" not in messages[-1]
 
 
 def test_a_request_failing_alone_gets_its_status_though_the_breaker_opened():
