@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from pipeline import httpretry
 from pipeline.archive.local import open_local
 from pipeline.archive.model import CdxClient, ContentClient
 from pipeline.locations import is_http_url
@@ -72,27 +71,29 @@ def open_archive(spec: str, settings=None, *, warc_base: str | None = None,
 PROBE_SECONDS_DEADLINE = 10.0
 
 
-def archive_policy(name: str, settings, probe_urls: list[str],
-                   proxy: str | None = None) -> httpretry.Retrying:
+def archive_policy(name: str, settings, probe_urls: list[str], proxy: str | None = None):
     """The one retry policy of an HTTP archive's clients (CDX and content share it: one rate
     limit, one circuit breaker per archive and worker process), from the `[ingest]` settings
     (`retries`, `retry_backoff`, `retry_backoff_max`, `retry_after_max`,
     `max_requests_per_second`, `breaker_failures`, `probe_seconds`, `probe_max_seconds`,
     `outage_seconds`; the defaults of `pipeline.httpretry` for any not given).
 
-    The breaker's probe asks each of `probe_urls` (the CDX API, the replay prefix or WARC
-    store) once; any answer but 5xx/429 means it is back.
+    Returns a `pipeline.httpretry.Retrying` (imported here, like the clients: a local
+    collection's run does without the HTTP stack). The breaker's probe asks each of
+    `probe_urls` (the CDX API, the replay prefix or WARC store) once; any answer but
+    5xx/429 means it is back.
     """
+    import requests
+
+    from pipeline import httpretry
+    from pipeline.archive.httpget import get_unfollowed
+    from pipeline.httpdeadline import complete
+
     def get(key: str, default):
         value = getattr(settings, key, None) if settings is not None else None
         return default if value is None else value
 
-    from pipeline.archive.httpget import get_unfollowed
-    from pipeline.httpdeadline import complete
-
     def probe() -> bool:
-        import requests
-
         for url in probe_urls:
             try:
                 answer = complete(lambda u=url: get_unfollowed(u, timeout=PROBE_SECONDS_DEADLINE,
