@@ -134,6 +134,7 @@ class CircuitBreaker:
         self.consecutive = 0
         self.successes = 0  # answers seen: a request's failures are its own if this moved
         self.opened_at: float | None = None  # monotonic; None: closed
+        self.last_opened_at: float | None = None  # kept once closed: when the last outage began
         self.opened_wall = 0.0
         self.outages = 0
         self.probes = 0
@@ -229,7 +230,7 @@ class CircuitBreaker:
                 return
             self.consecutive += 1
             if self.opened_at is None and self.consecutive >= self.failures:
-                self.opened_at = now
+                self.opened_at = self.last_opened_at = now
                 self.opened_wall = self._wall()
                 self._confirmed = False
                 self.outages += 1

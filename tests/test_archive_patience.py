@@ -270,9 +270,12 @@ def test_an_outage_mid_shard_pauses_it_and_no_request_takes_its_status(faultprox
     coll = urlsplit(faultproxy.url).path
     probes = {coll, f"{coll}/cdx"}  # the probe asks the CDX API and the replay prefix, bare
     during = [c for c in faultproxy.calls if start <= c.started < end and c.target not in probes]
-    # the shard stopped starting requests: the failures that opened the breaker, plus at most
-    # one in flight per other thread
-    assert 5 <= len(during) <= 5 + 3
+    assert len(during) >= 5  # the failures that opened the breaker (calls in flight when the
+    # outage began may still succeed and reset the count: how many failed first is not fixed)
+    # once it opened, the shard started no request: at most a call of each other thread that
+    # was past the gate as it opened reaches the archive
+    paused = [c for c in during if c.started >= breaker.last_opened_at]
+    assert len(paused) <= 3
     assert breaker.probes >= 2
 
 
