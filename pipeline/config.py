@@ -83,34 +83,22 @@ class ingest(luigi.Config):  # noqa: N801
         description="HTTP archive only: proxy URL for CDX, replay and WARC reads (empty: direct; "
                     "HTTP_PROXY and friends are never read)",
     )
-    # patience with an HTTP archive: none of these changes a result, only when it comes
-    retries = luigi.IntParameter(
-        default=httpretry.RETRIES, significant=False,
-        description="retries of a failed archive call (no answer, 5xx, 429) before its status")
-    retry_backoff = luigi.FloatParameter(
-        default=httpretry.BACKOFF, significant=False,
-        description="seconds before the first retry, doubled each time, plus up to as much jitter")
+    # patience with an HTTP archive (docs/archive.md; each described in docs/configuration.md):
+    # none changes a result, only when it comes
+    retries = luigi.IntParameter(default=httpretry.RETRIES, significant=False)
+    retry_backoff = luigi.FloatParameter(default=httpretry.BACKOFF, significant=False)
     retry_backoff_max = luigi.FloatParameter(default=httpretry.BACKOFF_MAX, significant=False)
-    retry_after_max = luigi.FloatParameter(
-        default=httpretry.RETRY_AFTER_MAX, significant=False,
-        description="the longest Retry-After honoured (seconds); a longer one is cut to this")
+    retry_after_max = luigi.FloatParameter(default=httpretry.RETRY_AFTER_MAX, significant=False)
     max_requests_per_second = luigi.FloatParameter(
         default=0.0, significant=False,
         description="archive calls started per second by one worker process, all its threads "
                     "together (0: no limit); see docs/archive.md for N processes on M hosts")
-    breaker_failures = luigi.IntParameter(
-        default=httpretry.BREAKER_FAILURES, significant=False,
-        description="failed archive calls in a row that pause the shard until a probe answers")
-    probe_seconds = luigi.FloatParameter(
-        default=httpretry.PROBE_SECONDS, significant=False,
-        description="seconds to the first probe of a paused archive, doubled per failed probe")
+    breaker_failures = luigi.IntParameter(default=httpretry.BREAKER_FAILURES, significant=False)
+    probe_seconds = luigi.FloatParameter(default=httpretry.PROBE_SECONDS, significant=False)
     probe_max_seconds = luigi.FloatParameter(default=httpretry.PROBE_MAX_SECONDS, significant=False)
-    outage_seconds = luigi.FloatParameter(
-        default=httpretry.OUTAGE_SECONDS, significant=False,
-        description="an archive down longer than this fails the shard (no target written)")
-    retry_pass_retries = luigi.IntParameter(
-        default=httpretry.RETRY_PASS_RETRIES, significant=False,
-        description="retries per call of IngestRetry, the pass that asks again for transient statuses")
+    outage_seconds = luigi.FloatParameter(default=httpretry.OUTAGE_SECONDS, significant=False)
+    retry_pass_retries = luigi.IntParameter(default=httpretry.RETRY_PASS_RETRIES,
+                                            significant=False)
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST)
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS)
 
