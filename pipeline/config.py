@@ -22,6 +22,7 @@ import os
 
 import luigi
 
+from pipeline import httpretry
 from pipeline.catalog.factory import is_api_url
 from pipeline.catalog.fatcat import TOKEN_ENV
 from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION
@@ -100,6 +101,36 @@ class ingest(luigi.Config):  # noqa: N801
         description="HTTP archive only: proxy URL for CDX, replay and WARC reads (empty: direct; "
                     "HTTP_PROXY and friends are never read)",
     )
+    # patience with an HTTP archive (docs/archive.md, docs/configuration.md): none changes a
+    # result, only when it comes
+    retries = luigi.IntParameter(default=httpretry.RETRIES, significant=False,
+                                 description="attempts after the first of one archive call")
+    retry_backoff = luigi.FloatParameter(
+        default=httpretry.BACKOFF, significant=False,
+        description="seconds before the first retry (doubling, with jitter)")
+    retry_backoff_max = luigi.FloatParameter(default=httpretry.BACKOFF_MAX, significant=False,
+                                             description="longest backoff between two attempts (s)")
+    retry_after_max = luigi.FloatParameter(
+        default=httpretry.RETRY_AFTER_MAX, significant=False,
+        description="longest Retry-After of a 429 or 503 that is waited out (s)")
+    max_requests_per_second = luigi.FloatParameter(
+        default=0.0, significant=False,
+        description="archive calls started per second by one worker process, all its threads "
+                    "together (0: no limit); see docs/archive.md for N processes on M hosts")
+    breaker_failures = luigi.IntParameter(
+        default=httpretry.BREAKER_FAILURES, significant=False,
+        description="failed archive calls in a row that pause the shard (circuit breaker)")
+    probe_seconds = luigi.FloatParameter(
+        default=httpretry.PROBE_SECONDS, significant=False,
+        description="seconds between probes of a paused archive at first (doubling)")
+    probe_max_seconds = luigi.FloatParameter(default=httpretry.PROBE_MAX_SECONDS, significant=False,
+                                             description="longest wait between two probes (s)")
+    outage_seconds = luigi.FloatParameter(
+        default=httpretry.OUTAGE_SECONDS, significant=False,
+        description="seconds an archive may stay down before the shard fails without a target")
+    retry_pass_retries = luigi.IntParameter(
+        default=httpretry.RETRY_PASS_RETRIES, significant=False,
+        description="attempts after the first of each call in the retry pass (IngestRetry)")
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST,
                                     description="URL substrings never fetched (skip-url-blocklist), comma or newline separated")
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS,

@@ -42,6 +42,7 @@ class Snapshot:
     statuses: dict[str, int] = field(default_factory=dict)
     final: bool = False
     unit: str = "items"
+    notes: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -78,6 +79,8 @@ class Snapshot:
         if self.statuses:
             ordered = sorted(self.statuses.items(), key=lambda kv: (-kv[1], kv[0]))
             head += " | Counter({" + ", ".join(f"'{k}': {v}" for k, v in ordered) + "})"
+        for note in self.notes:
+            head += f" | {note}"
         return head
 
 
@@ -116,6 +119,8 @@ class Progress:
         self._thread: threading.Thread | None = None
         self.reports = 0
         self.last_message = ""
+        # what the step is waiting for, asked at each report (e.g. an archive that is down)
+        self.notes: list[Callable[[], str | None]] = []
 
     # -- counting ----------------------------------------------------------
     def update(self, n: int = 1, status: str | None = None) -> None:
@@ -142,10 +147,15 @@ class Progress:
         self.listeners.append(lambda message, _percent: logger.log(level, "%s", message))
         return self
 
+    def add_note(self, note: Callable[[], str | None]) -> None:
+        """`note()` is asked at each report; its text (when not None) ends the message."""
+        self.notes.append(note)
+
     def snapshot(self, final: bool = False) -> Snapshot:
+        notes = () if final else tuple(n for n in (note() for note in self.notes) if n)
         with self._lock:
             return Snapshot(self.label, self._done, self.total, self._clock() - self._started,
-                            dict(self._statuses), final, self.unit)
+                            dict(self._statuses), final, self.unit, notes)
 
     @property
     def done(self) -> int:

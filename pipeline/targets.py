@@ -33,3 +33,6 @@ IMPORT_COUNTS = f"{PREFIX}.import.counts.json"
 IMPORT_JOURNAL = f"{PREFIX}.import.journal.json"
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
+
+# The retry pass's results (IngestRetry): one line per request ingested again.
+INGEST_RETRY = f"{PREFIX}.ingest_retry.json.gz"

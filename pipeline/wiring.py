@@ -32,19 +32,39 @@ log = logging.getLogger(__name__)
 INDEX_CHECK_CACHE = "archive_index_order.json"
 
 
-def archive_clients():
-    """(CdxClient, ContentClient) of `[backfill] archive` (and `[ingest] warc_base`)."""
+class _Patient:
+    """`[ingest]` as the retry pass sees it: `retry_pass_retries` retries per call."""
+
+    def __init__(self, section):
+        self._section = section
+        self.retries = section.retry_pass_retries
+
+    def __getattr__(self, name):
+        return getattr(self._section, name)
+
+
+def archive_clients(patient: bool = False):
+    """(CdxClient, ContentClient) of `[backfill] archive` (and `[ingest] warc_base`); `patient`:
+    with the retry pass's retries (`[ingest] retry_pass_retries`)."""
     ingest = config.ingest()
     cfg = config.backfill()
-    return open_archive(cfg.archive, ingest, warc_base=ingest.warc_base or None,
+    return open_archive(cfg.archive, _Patient(ingest) if patient else ingest,
+                        warc_base=ingest.warc_base or None,
                         index_check_cache=f"{cfg.workdir}/{INDEX_CHECK_CACHE}")
 
 
-def ingest_worker(postprocess: bool = False) -> IngestWorker:
+def archive_note(worker: IngestWorker):
+    """What the worker's archive is waiting for, for the progress message ("archive
+    unavailable since HH:MM, next try in N s" while its circuit breaker is open)."""
+    breaker = getattr(getattr(worker.cdx, "retry", None), "breaker", None)
+    return breaker.note if breaker is not None else (lambda: None)
+
+
+def ingest_worker(postprocess: bool = False, patient: bool = False) -> IngestWorker:
     """The ingest worker: archive clients from `[backfill] archive` (and `[ingest] warc_base`),
     knobs from `[ingest]`; with `postprocess`, GROBID (`[grobid] host`) and text extraction
     (`[pdftext] enabled`) run on every PDF (the shards; the warm-up sample does without)."""
-    cdx, content = archive_clients()
+    cdx, content = archive_clients(patient)
     steps = postprocessors() if postprocess else []
     return IngestWorker(cdx, content, IngestSettings.from_config(config.ingest()), postprocessors=steps)
 

@@ -148,7 +148,7 @@ def test_deleted_shard_reruns_it_and_only_what_depends_on_it(demo, world):
     proc = luigi_run(work, world)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # luigi schedules the shard and everything downstream of it, nothing upstream
-    assert ran(proc) == {"IngestShard", "IngestResults", "MergeFileMeta", "UniqFileMeta",
+    assert ran(proc) == {"IngestShard", "IngestResults", "IngestRetry", "MergeFileMeta", "UniqFileMeta",
                          "ImportFileMeta", "BackfillReport", "Backfill"}
     run = f"run_dir={work}"
     assert f"IngestShard({run}, shard=1, shards=4)" in proc.stderr

@@ -30,8 +30,8 @@ from pipeline.httpdeadline import BodyTooLarge, complete, no_answer
 from pipeline.httpretry import Retrying
 
 DIALECTS = ("auto", "ia", "pywb")
-# Answers worth asking again (5xx and above): the service failing, not refusing.
-_SERVER_ERRORS = range(500, 1000)
+# Answers worth asking again: the service failing (5xx and above) or pushed too hard (429).
+_SERVER_ERRORS = frozenset((429, *range(500, 1000)))
 # 10,000 rows (a revisit's resolution asks for that many) are about 3 MB.
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
 

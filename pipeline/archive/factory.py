@@ -54,10 +54,11 @@ def open_archive(spec: str, settings=None, *, warc_base: str | None = None,
         dialect = getattr(settings, "cdx_dialect", "auto") if settings is not None else "auto"
         proxy = getattr(settings, "archive_proxy", "") or None
         cdx_url, replay_prefix = wayback_endpoints(spec)
-        cdx = HttpCdxClient(cdx_url, dialect=dialect, proxy=proxy)
+        retry = archive_policy(spec, settings, [cdx_url, warc_base or replay_prefix], proxy)
+        cdx = HttpCdxClient(cdx_url, dialect=dialect, proxy=proxy, retry=retry)
         if warc_base:
-            return cdx, HttpRangeWarcClient(warc_base, cdx, proxy=proxy)
-        return cdx, HttpReplayClient(replay_prefix, cdx, proxy=proxy)
+            return cdx, HttpRangeWarcClient(warc_base, cdx, proxy=proxy, retry=retry)
+        return cdx, HttpReplayClient(replay_prefix, cdx, proxy=proxy, retry=retry)
     if "://" in spec:
         raise ValueError(f"archive must be a directory or an http(s) URL, not {spec!r}")
     if not os.path.isdir(spec):
@@ -65,3 +66,54 @@ def open_archive(spec: str, settings=None, *, warc_base: str | None = None,
     if warc_base:
         raise ValueError("warc_base applies only to an HTTP archive")
     return open_local(spec, index_check_cache)
+
+
+PROBE_SECONDS_DEADLINE = 10.0
+
+
+def archive_policy(name: str, settings, probe_urls: list[str], proxy: str | None = None):
+    """The one retry policy of an HTTP archive's clients (CDX and content share it: one rate
+    limit, one circuit breaker per archive and worker process), from the `[ingest]` settings
+    (`retries`, `retry_backoff`, `retry_backoff_max`, `retry_after_max`,
+    `max_requests_per_second`, `breaker_failures`, `probe_seconds`, `probe_max_seconds`,
+    `outage_seconds`; the defaults of `pipeline.httpretry` for any not given).
+
+    Returns a `pipeline.httpretry.Retrying` (imported here, like the clients: a local
+    collection's run does without the HTTP stack). The breaker's probe asks each of
+    `probe_urls` (the CDX API, the replay prefix or WARC store) once; any answer but
+    5xx/429 means it is back.
+    """
+    import requests
+
+    from pipeline import httpretry
+    from pipeline.archive.httpget import get_unfollowed
+    from pipeline.httpdeadline import complete
+
+    def get(key: str, default):
+        value = getattr(settings, key, None) if settings is not None else None
+        return default if value is None else value
+
+    def probe() -> bool:
+        for url in probe_urls:
+            try:
+                answer = complete(lambda u=url: get_unfollowed(u, timeout=PROBE_SECONDS_DEADLINE,
+                                                               proxy=proxy),
+                                  f"archive probe GET {url}", PROBE_SECONDS_DEADLINE, 65536,
+                                  refuse=False)
+            except requests.RequestException:
+                return False
+            if answer.status_code in httpretry.OVERLOAD_STATUSES:
+                return False
+        return True
+
+    rate = float(get("max_requests_per_second", 0.0))
+    breaker = httpretry.CircuitBreaker(
+        name, probe, failures=int(get("breaker_failures", httpretry.BREAKER_FAILURES)),
+        probe_seconds=float(get("probe_seconds", httpretry.PROBE_SECONDS)),
+        probe_max_seconds=float(get("probe_max_seconds", httpretry.PROBE_MAX_SECONDS)),
+        outage_seconds=float(get("outage_seconds", httpretry.OUTAGE_SECONDS)))
+    return httpretry.Retrying(
+        int(get("retries", httpretry.RETRIES)), float(get("retry_backoff", httpretry.BACKOFF)),
+        backoff_max=float(get("retry_backoff_max", httpretry.BACKOFF_MAX)),
+        retry_after_max=float(get("retry_after_max", httpretry.RETRY_AFTER_MAX)),
+        limiter=httpretry.TokenBucket(rate) if rate > 0 else None, breaker=breaker)

@@ -48,7 +48,7 @@ class HttpReplayClient:
     additions are dropped, so the Capture equals the one read from the WARC.
     """
 
-    retry_statuses = (429, 502, 504)
+    retry_statuses = (429, 500, 502, 503, 504)
 
     def __init__(self, replay_prefix: str, cdx: CdxClient, timeout: float = 60.0,
                  retry: Retrying | None = None, verify_digest: bool = True,
@@ -103,9 +103,16 @@ class HttpReplayClient:
                 lambda: complete(lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy),
                                  f"replay GET {url}", self.timeout, max_bytes + 1, refuse=False),
                 self.retry_statuses,
-                lambda exc: WaybackError(f"wayback {no_answer(exc)} for {url}: {exc}"))
+                lambda exc: WaybackError(f"wayback {no_answer(exc)} for {url}: {exc}"),
+                transient=self._transient)
         except urllib3.exceptions.HTTPError as exc:
             raise WaybackError(f"replay body of {url} broke off: {exc}") from exc
+
+    def _transient(self, response: requests.Response) -> bool:
+        """A 429/5xx of the service itself (no Memento-Datetime): asked again. A replayed
+        capture of an archived 503 carries Memento-Datetime: it is an answer, kept."""
+        return (response.status_code in self.retry_statuses
+                and "Memento-Datetime" not in response.headers)
 
     def _original(self, row: CdxRow) -> CdxRow | None:
         """The newest non-revisit capture of the same URL and payload at or before the revisit."""

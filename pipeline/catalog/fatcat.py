@@ -70,7 +70,7 @@ from pipeline.catalog.base import (
     editgroup_is_accepted,
 )
 from pipeline.httpdeadline import BodyTooLarge, DeadlineAdapter, complete, socket_timeouts, watch
-from pipeline.httpretry import MAX_RETRY_AFTER, Retrying
+from pipeline.httpretry import Retrying
 from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ USER_AGENT = "filemeta-backfill"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an editgroup of a large batch is a few MB
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
 EDITGROUPS_LIMIT = 100
+# the longest `Retry-After` of a 429 or 503 the API is waited for (s)
+MAX_RETRY_AFTER = 60.0
 # answers tried again (the `Retry-After` of a 429 or 503 honoured: `pipeline.httpretry`)
 RETRY_STATUSES = frozenset((429, *range(500, 600)))
 # concurrent reads (lookups ahead of the writes, re-checks before an accept) per client
@@ -157,7 +159,7 @@ class FatcatCatalog(Catalog):
         self.base_url = urlunsplit(parts).rstrip("/")  # the scheme lower-cased (`HTTPS://`)
         self.name = self.base_url
         self._token = clean_token(token if token is not None else os.environ.get(TOKEN_ENV))
-        self.retry = Retrying(retries, backoff, max_retry_after)
+        self.retry = Retrying(retries, backoff, retry_after_max=max_retry_after)
         self.timeout = timeout
         if session is None:
             session = requests.Session()
@@ -183,7 +185,7 @@ class FatcatCatalog(Catalog):
         connection pool) of its own: one per import stream (`pipeline.importer.streams`)."""
         return FatcatCatalog(self.base_url, self._token, retries=self.retry.retries,
                              backoff=self.retry.backoff, timeout=self.timeout,
-                             max_retry_after=self.retry.max_retry_after)
+                             max_retry_after=self.retry.retry_after_max)
 
     def _map(self, call, items: list) -> list:
         """`call` over `items` on this client's few threads (one keep-alive connection each):

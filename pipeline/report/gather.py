@@ -24,7 +24,7 @@ from pipeline.targets import FILE_META_DUPES
 # Dependency order of the steps (the report lists them so); unknown steps follow, by name.
 STEP_ORDER = (
     "ExportMissingSha256", "IngestRequests", "IngestRequestSample", "IngestSampleResults",
-    "IngestShard", "MergeFileMeta", "UniqFileMeta", "ImportFileMetaSample", "ImportFileMeta",
+    "IngestShard", "IngestRetry", "MergeFileMeta", "UniqFileMeta", "ImportFileMetaSample", "ImportFileMeta",
     "CountMissingSha256", "GrobidRetry",
 )
 MOST_DUPLICATED_SHOWN = 10
@@ -138,6 +138,16 @@ def ingest_section(sidecars: list[dict]) -> dict[str, Any]:
             "status": dict(sorted(overall.items(), key=lambda kv: (-kv[1], kv[0]))),
         },
     }
+
+
+def retry_section(sidecars: list[dict]) -> dict | None:
+    """The retry pass (IngestRetry): how many requests it asked for again, and the status
+    histogram of all results before and after it (the merge takes the after)."""
+    counts = next((m.get("counts") or {} for m in sidecars if m["task"] == "IngestRetry"), None)
+    if counts is None:
+        return None
+    return {"retried": counts.get("in", 0), "recovered": counts.get("recovered", 0),
+            "before": counts.get("before") or {}, "after": counts.get("after") or {}}
 
 
 def duplicates_section(workdir: str | os.PathLike, sidecars: list[dict]) -> dict | None:
@@ -327,6 +337,7 @@ def gather_report(workdir: str | os.PathLike, targets: list[str] | None = None) 
         "version": __version__,
         "steps": rows,
         "ingest": ingest,
+        "retry": retry_section(sidecars),
         "duplicates": duplicates_section(workdir, sidecars),
         "import": import_section(sidecars),
         "count_check": count_check,

@@ -190,6 +190,17 @@ def _grobid(grobid: dict) -> str:
     return out
 
 
+def _retry(retry: dict) -> str:
+    statuses = sorted(set(retry["before"]) | set(retry["after"]),
+                      key=lambda k: (-retry["before"].get(k, 0), k))
+    rows = [[_e(k), _num(retry["before"].get(k, 0)), _num(retry["after"].get(k, 0))]
+            for k in statuses]
+    return (f"<p>{_num(retry['retried'])} requests with a transient status (cdx-error, "
+            f"wayback-error, error) ingested again; {_num(retry['recovered'])} of them got "
+            "an answer. The merge takes each request's latest result.</p>"
+            + _table(["status", "before the retry pass", "after"], rows, "ingest-retry"))
+
+
 def _sinks(sinks: dict) -> str:
     topics = list(sinks["total"])
     rows = []
@@ -245,6 +256,8 @@ def render_html(report: dict[str, Any], charts: dict[str, str] | None = None) ->
         parts += ['<h2 id="ingest">Ingest</h2>',
                   *figures("status_overall", "failures_overall", "failures_per_shard"),
                   _shards_table(report), *figures("status_sample")]
+    if report.get("retry"):
+        parts += ['<h2 id="ingest-retry-section">Retry pass</h2>', _retry(report["retry"])]
     if report.get("grobid"):
         parts += ['<h2 id="grobid-section">GROBID</h2>', _grobid(report["grobid"]),
                   *figures("grobid")]

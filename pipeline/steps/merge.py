@@ -57,14 +57,18 @@ def file_meta_line(record: dict) -> bytes:
     return dumps(record).encode()
 
 
-def _merge_one(path: str, out_part: str, rejects_part: str) -> dict:
-    """Merge one result file into its own output and rejects parts (run in a worker process)."""
+def _merge_one(path: str, out_part: str, rejects_part: str,
+               latest: dict[int, bytes] | None = None) -> dict:
+    """Merge one result file into its own output and rejects parts (run in a worker process);
+    a line in `latest` (the retry pass's result of that request) replaces the file's own."""
     source = os.path.basename(path)
     statuses: Counter = Counter()
     n_source = 0
+    latest = latest or {}
     with SplitWriter("merge", out_part, rejects_part) as split:
         for n, raw in iter_raw_lines(path):
             n_source += 1
+            raw = latest.get(n, raw)
             obj = decode_fields(_DECODER, _FIELDS, n, raw)
             if isinstance(obj, BadLine):
                 split.reject_bad_line(obj, source)
@@ -112,8 +116,13 @@ def _counted(part: dict, progress: Progress | None) -> dict:
 
 
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
-                  workers: int | None = None, progress: Progress | None = None) -> dict:
+                  workers: int | None = None, progress: Progress | None = None,
+                  latest: dict[str, dict[int, bytes]] | None = None) -> dict:
     """Write the file_meta of every good result, in input order; count the rest by reason.
+
+    `latest` ({file name: {line: result line}}, `pipeline.ingest.retrypass`)
+    replaces a request's result by its newer one, in place: the output is
+    that of a first pass which had met no failure.
 
     Each result file is merged into parts of its own, by up to `workers`
     processes (default: one per CPU) since the step is CPU-bound, and the
@@ -128,8 +137,10 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     # named like every temporary file (`temp_suffix`): a rerun after a kill sweeps it away
     with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=temp_suffix(),
                                      dir=out_dir) as tmp:
+        latest = latest or {}
         jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
-                 os.path.join(tmp, f"rej-{i:04d}{rej_suffix}")) for i, path in enumerate(result_paths)]
+                 os.path.join(tmp, f"rej-{i:04d}{rej_suffix}"),
+                 latest.get(os.path.basename(path))) for i, path in enumerate(result_paths)]
         if workers == 1:
             parts = [_counted(_merge_one(*job), progress) for job in jobs]
         else:

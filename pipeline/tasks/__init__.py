@@ -7,14 +7,20 @@ lacking sha256). Targets and their names are docs/targets.md; every target gets 
 `.meta.json` provenance sidecar (see `pipeline/base.py`).
 
 One module per stage: `prepare` (export filter, requests, sample, count
-check), `ingest` (sample QA gate, shards, GROBID retry), `file_meta` (merge,
+check), `ingest` (sample QA gate, shards, the retry pass, GROBID retry), `file_meta` (merge,
 uniq), `catalog_import`, `run` (report, `Backfill`), and `preconditions`.
 Importing this package registers every task with Luigi.
 """
 
 from pipeline.tasks.catalog_import import ImportFileMeta, ImportFileMetaSample, ImportTask
 from pipeline.tasks.file_meta import MergeFileMeta, UniqFileMeta
-from pipeline.tasks.ingest import GrobidRetry, IngestResults, IngestSampleResults, IngestShard
+from pipeline.tasks.ingest import (
+    GrobidRetry,
+    IngestResults,
+    IngestRetry,
+    IngestSampleResults,
+    IngestShard,
+)
 from pipeline.tasks.preconditions import (
     ArchiveReachable,
     BrokerReachable,
@@ -35,6 +41,6 @@ __all__ = [
     "ArchiveReachable", "Backfill", "BackfillReport", "BrokerReachable", "CatalogWritable",
     "CountMissingSha256", "ExportMissingSha256", "GrobidAlive", "GrobidRetry", "ImportFileMeta",
     "ImportFileMetaSample", "ImportTask", "IngestRequestSample", "IngestRequests", "IngestResults",
-    "IngestSampleResults", "IngestShard", "InputFile", "MergeFileMeta", "Precondition",
+    "IngestRetry", "IngestSampleResults", "IngestShard", "InputFile", "MergeFileMeta", "Precondition",
     "UniqFileMeta",
 ]

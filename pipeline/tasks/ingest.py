@@ -9,17 +9,19 @@ import luigi
 from pipeline import config
 from pipeline.base import BackfillTask
 from pipeline.checks import StepFailed
+from pipeline.ingest.retrypass import retry_transient
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import write_json
 from pipeline.postprocess.retry import count_failures, retry_grobid
 from pipeline.provenance import read_counts, upstream_count
 from pipeline.run_identity import InRun, tell_scheduler
 from pipeline.settings_gate import PreflightMixin
-from pipeline.targets import PREFIX
+from pipeline.targets import INGEST_RETRY, PREFIX
 from pipeline.tasks.preconditions import ingest_preconditions
 from pipeline.tasks.prepare import IngestRequests, IngestRequestSample
 from pipeline.wiring import (
     archive_clients,
+    archive_note,
     check_grobid,
     grobid_postprocessor,
     ingest_settings,
@@ -56,8 +58,10 @@ class IngestSampleResults(BackfillTask):
         return ingest_settings()
 
     def work(self):
+        worker = ingest_worker()
         with self.progress(None, "requests") as p:
-            counts = ingest_file(self.input().path, self.output().path, ingest_worker(),
+            p.add_note(archive_note(worker))
+            counts = ingest_file(self.input().path, self.output().path, worker,
                                  config.ingest().concurrency, progress=p)
         log.info("Worker: %r", counts)
         self.finish(summarise(counts))
@@ -118,9 +122,11 @@ class IngestShard(BackfillTask):
         check_sample_gate(read_counts(sample),
                           config.backfill().sample_min_success, sample)
         check_grobid()
+        worker = ingest_worker(postprocess=True)
         with open_sink(self.sink_stem()) as sink, self.progress(None, "requests") as p:
+            p.add_note(archive_note(worker))
             counts = ingest_file(self.input()["requests"].path, self.output().path,
-                                 ingest_worker(postprocess=True), config.ingest().concurrency,
+                                 worker, config.ingest().concurrency,
                                  self.shard, self.shards, sink=sink, progress=p)
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
@@ -144,6 +150,42 @@ class IngestResults(PreflightMixin, InRun, luigi.WrapperTask):
         totals = [upstream_count(t.path, "in") or 0 for t in self.output()]
         tell_scheduler(self, f"done: {len(totals)} shards, {sum(totals):,} requests "
                              f"({', '.join(f'{n:,}' for n in totals)})", 100.0)
+
+
+class IngestRetry(BackfillTask):
+    """Ingest again, patiently, every request whose shard status is transient.
+
+    Why: `cdx-error`, `wayback-error` and `error` say the archive (or our
+    code) failed to answer, not what it holds: a 5xx burst, a 429 storm, an
+    outage shorter than `[ingest] outage_seconds` that still cost a request its
+    retries. After the shards, this asks again for just those requests, with
+    `[ingest] retry_pass_retries` retries each (the other patience settings as
+    the shards'), and writes `files_missing_sha256.ingest_retry.json.gz`: one
+    line per retried request with its shard, line, previous and new status and
+    new result. `MergeFileMeta` takes each request's latest result. Its counts
+    carry the status histogram of all results before and after the pass (the
+    report shows both). No GROBID or sinks here: a recovered PDF's GROBID call
+    is GrobidRetry's business. To ask again later (the archive recovered
+    further), delete its target: only what is still transient in the shards
+    is asked for again, and everything after it reruns.
+    """
+
+    target_name = INGEST_RETRY
+
+    def requires(self):
+        return IngestResults()
+
+    def settings(self):
+        return ingest_settings()
+
+    def work(self):
+        worker = ingest_worker(patient=True)
+        with self.progress(None, "requests") as p:
+            p.add_note(archive_note(worker))
+            counts = retry_transient(self.input_files(), self.output().path, worker,
+                                     config.ingest().concurrency, progress=p)
+        log.info("IngestRetry: %r", counts)
+        self.finish(counts)
 
 
 class GrobidRetry(BackfillTask):
