@@ -219,15 +219,29 @@ class CircuitBreaker:
             self.opened_at = None
             self._cond.notify_all()
 
-    def record(self, answered: bool, retry_after: float | None = None) -> None:
+    def started(self) -> float:
+        """When an attempt starts, on the breaker's clock (give it back to `record`)."""
+        return self._clock()
+
+    def record(self, answered: bool, retry_after: float | None = None,
+               started: float | None = None) -> None:
         """Count one attempt: `answered` (any answer but 5xx/429), else a failure; a
-        `retry_after` (from a 429/503) holds every request back until it has passed."""
+        `retry_after` (from a 429/503) holds every request back until it has passed.
+
+        An answer to an attempt that started before the breaker opened does not
+        close it: that call was on its way before the outage (or the answer was
+        cached upstream), which says nothing of the archive now; only a probe or
+        a call started since may close it.
+        """
         with self._cond:
             now = self._clock()
             if retry_after:
                 self._resume_at = max(self._resume_at, now + retry_after)
                 self._next_probe = max(self._next_probe, self._resume_at)
             if answered:
+                if self.opened_at is not None and started is not None and started < self.opened_at:
+                    self.successes += 1
+                    return
                 self._close(now)
                 return
             self.consecutive += 1
@@ -335,6 +349,7 @@ class Retrying:
                 self.limiter.take()
             attempts += 1
             retry_after = None
+            started = breaker.started() if breaker is not None else None
             try:
                 response = send()
             except requests.RequestException as exc:
@@ -350,10 +365,10 @@ class Retrying:
                     retry_after = self.retry_after(response)
                 if not retry:
                     if breaker is not None:
-                        breaker.record(True)
+                        breaker.record(True, started=started)
                     return response, attempts
             if breaker is not None:
-                breaker.record(not overload, retry_after)
+                breaker.record(not overload, retry_after, started)
                 if answered_before is None:
                     answered_before = breaker.successes
             failed += 1
