@@ -146,6 +146,10 @@ class CircuitBreaker:
         self._resume_at = 0.0  # a Retry-After: nobody starts before it
         self._failed: ArchiveUnavailable | None = None
         self._confirmed = False  # a probe of the latest outage failed
+        # outages a failed probe confirmed (the breaker also opens on a run of requests that
+        # fail on their own, e.g. damaged records answered 503; the first probe closes those)
+        self.confirmed_outages = 0
+        self.confirmed_opened_at: float | None = None
 
     @property
     def is_open(self) -> bool:
@@ -204,6 +208,9 @@ class CircuitBreaker:
                         "this step wrote no target: rerun it when the archive answers")
                     log.error("%s", self._failed)
                 else:
+                    if not self._confirmed:  # the archive itself is down: a real outage
+                        self.confirmed_outages += 1
+                        self.confirmed_opened_at = self.opened_at
                     self._confirmed = True
                     self._interval = min(self._interval * 2, self.probe_max_seconds)
                     self._next_probe = min(now + self._interval * random.uniform(0.8, 1.0),

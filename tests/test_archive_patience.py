@@ -265,7 +265,10 @@ def test_an_outage_mid_shard_pauses_it_and_no_request_takes_its_status(faultprox
     ingest_file(write_requests(tmp_path / "req.json", some_requests), out, worker, 4)
     ender.join(30)
     check_against_oracle(out, some_requests)
-    assert breaker.outages == 1
+    # one outage the probes confirmed; the breaker may also have opened briefly on a run of
+    # requests failing on their own (pywb answers a damaged record with a 503 error page, which
+    # is retried like an overload), closed by its first probe: not an outage
+    assert breaker.confirmed_outages == 1
     (mode, start, end), = faultproxy.outages
     coll = urlsplit(faultproxy.url).path
     probes = {coll, f"{coll}/cdx"}  # the probe asks the CDX API and the replay prefix, bare
@@ -274,7 +277,7 @@ def test_an_outage_mid_shard_pauses_it_and_no_request_takes_its_status(faultprox
     # outage began may still succeed and reset the count: how many failed first is not fixed)
     # once it opened, the shard started no request: at most a call of each other thread that
     # was past the gate as it opened reaches the archive
-    paused = [c for c in during if c.started >= breaker.last_opened_at]
+    paused = [c for c in during if c.started >= breaker.confirmed_opened_at]
     assert len(paused) <= 3
     assert breaker.probes >= 2
 
