@@ -22,7 +22,7 @@ from typing import Any
 
 import luigi
 
-from pipeline import __version__, config
+from pipeline import __version__, config, manifest
 from pipeline.checks import StepFailed, format_counts
 from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
 from pipeline.jsonio import read_json, write_json
@@ -142,24 +142,81 @@ def check_settings_once() -> str:
     Called by `complete()` as well as `deps()`: luigi asks the first task whether it is
     complete before anything else, and that must not be where a bad value surfaces.
     """
-    from pipeline.preflight import check_settings, raise_problems
+    from pipeline.preflight import SettingsError, check_settings, raise_problems
 
     key = config.settings_fingerprint()
     if key not in _checked_settings:
+        if _checking:  # the run's graph, built below to name the steps a change redoes
+            return config.backfill().workdir
         raise_problems(config.unreadable_settings())
+        changes = manifest.apply_manifest(run_key())
         sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
         check_settings(*sections)
-        _checked_settings[key] = sections[0].workdir
+        if changes and not sections[0].change_settings:
+            lines = manifest.change_lines(changes, _graph_redo()[0])
+            for line in lines:  # one line per setting, whatever the log shows of the error
+                log.error("setting changed: %s", line)
+            raise SettingsError(
+                f"the run in {run_key()} was made with other settings (its "
+                f"{manifest.MANIFEST_NAME}); give --backfill-change-settings to change them, "
+                f"or leave these options out to keep the run's: {'; '.join(lines)}")
+        _checked_settings[key] = _checked_settings[config.settings_fingerprint()] = sections[0].workdir
     return _checked_settings[key]
 
 
+_checking: list[bool] = []
+
+
+def _graph_redo() -> tuple[list, list]:
+    """The steps today's settings would make again, and the finished steps outside today's
+    graph (see `manifest.redo_steps`)."""
+    from pipeline.tasks import Backfill
+
+    _checking.append(True)
+    try:
+        return manifest.redo_steps(Backfill(), run_key())
+    finally:
+        _checking.pop()
+
+
+def record_run() -> None:
+    """Write the run's manifest when the luigi command line starts the first run on a work
+    directory; after an accepted change, set the superseded targets aside and rewrite it."""
+    from luigi.cmdline_parser import CmdlineParser
+
+    workdir = run_key()
+    recorded = manifest.read_manifest(workdir)
+    settings = manifest.current_settings()
+    if recorded is None:
+        if CmdlineParser.get_instance() is not None:
+            manifest.write_manifest(workdir, settings)
+        return
+    if all(recorded.get(k, v) == v for k, v in settings.items()):
+        if recorded != settings:  # a setting newer than the manifest: recorded as it is now
+            manifest.write_manifest(workdir, {**recorded, **settings})
+        return
+    redo, orphans = _graph_redo()
+    sidecars = [meta_path(t.output().path) for t in redo if meta_path(t.output().path).exists()]
+    moved = manifest.set_aside(workdir, [*sidecars, *orphans])
+    if moved is not None:
+        log.warning("settings changed: the superseded targets of %s are now under %s",
+                    ", ".join(manifest.step_names(redo)) or "earlier steps", moved)
+    manifest.write_manifest(workdir, settings)
+
+
 def preflight() -> None:
-    """The settings check, then (once per work directory) the sweep of what killed runs left
-    behind (never a final path)."""
+    """The settings check, the run's manifest (`record_run`), then (once per work directory)
+    the sweep of what killed runs left behind (never a final path)."""
     workdir = check_settings_once()
+    if workdir not in _recorded:
+        record_run()
+        _recorded.add(workdir)
     if workdir not in _swept:
         sweep_temp_files(workdir, recursive=True)
         _swept.add(workdir)
+
+
+_recorded: set[str] = set()
 
 
 class PreflightMixin:

@@ -19,7 +19,7 @@ from typing import Any
 import luigi
 
 from pipeline import __version__
-from pipeline.base import BackfillTask, walk_steps
+from pipeline.base import BackfillTask, check_settings_once, walk_steps
 from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
@@ -27,6 +27,7 @@ from pipeline.cli_kafka import add_parser as add_kafka
 from pipeline.errors import OperatorError
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import meta_path
+from pipeline.staleness import why_stale
 
 
 def damaged(what: str, path: str | os.PathLike, why: object) -> InputError:
@@ -71,12 +72,14 @@ def step_status(task: BackfillTask) -> dict:
         meta, row["problem"] = None, str(e)
     row["counts"] = meta["counts"] if meta is not None else {}
     row["complete"] = task.complete()
+    row["why"] = why_stale(task) if row["exists"] and not row["complete"] else []
     return row
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.tasks import Backfill
 
+    check_settings_once()  # the run's manifest first: the graph of the run's own settings
     rows = [step_status(t) for t in walk_steps(Backfill())]
     for r in rows:
         mark = "done" if r["complete"] else ("stale" if r["exists"] else "missing")
@@ -84,6 +87,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{mark:8} {lines!s:>8}  {r['target']}")
         if r["problem"]:
             print(f"{'':18}{r['problem']}")
+        for why in r["why"]:
+            print(f"{'':18}why: {why}")
         if r["counts"] and not args.brief:
             print(f"{'':18}{format_counts(r['counts'])}")
             for key, value in r["counts"].items():
@@ -110,6 +115,7 @@ def find_steps(name: str) -> list[BackfillTask]:
     """Steps named by family (all shards), task id, or luigi's `Family(param=...)` form."""
     from pipeline.tasks import Backfill
 
+    check_settings_once()
     return [t for t in walk_steps(Backfill())
             if name in (t.task_family, t.task_id, str(t), label(t))]
 
