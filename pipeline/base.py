@@ -22,7 +22,7 @@ from typing import Any
 
 import luigi
 
-from pipeline import __version__, config, manifest
+from pipeline import __version__, config, manifest, runsettings
 from pipeline.checks import StepFailed, format_counts
 from pipeline.errors import OperatorError, disk_full_reported, is_disk_full
 from pipeline.jsonio import read_json, write_json
@@ -149,7 +149,7 @@ def check_settings_once() -> str:
         if _checking:  # the run's graph, built below to name the steps a change redoes
             return config.backfill().workdir
         raise_problems(config.unreadable_settings())
-        changes = manifest.apply_manifest(run_key())
+        changes = runsettings.apply_manifest(run_key())
         sections = (config.backfill(), config.ingest(), config.importer(), config.grobid())
         check_settings(*sections)
         if changes and not sections[0].change_settings:
@@ -169,27 +169,33 @@ _checking: list[bool] = []
 
 def _graph_redo() -> tuple[list, list]:
     """The steps today's settings would make again, and the finished steps outside today's
-    graph (see `manifest.redo_steps`)."""
+    graph (see `runsettings.redo_steps`)."""
     from pipeline.tasks import Backfill
 
     _checking.append(True)
     try:
-        return manifest.redo_steps(Backfill(), run_key())
+        return runsettings.redo_steps(Backfill(), run_key())
     finally:
         _checking.pop()
 
 
 def record_run() -> None:
-    """Write the run's manifest when the luigi command line starts the first run on a work
-    directory; after an accepted change, set the superseded targets aside and rewrite it."""
+    """Write the run's manifest when the luigi command line starts the first step on a work
+    directory (a run refused before any step, a failed precondition, leaves nothing)."""
     from luigi.cmdline_parser import CmdlineParser
 
     workdir = run_key()
+    if CmdlineParser.get_instance() is not None and not manifest.manifest_path(workdir).exists():
+        manifest.write_manifest(workdir, runsettings.current_settings())
+
+
+def record_change() -> None:
+    """After a change the operator accepted (`--backfill-change-settings`): set the superseded
+    targets aside, then rewrite the manifest with today's settings."""
+    workdir = run_key()
     recorded = manifest.read_manifest(workdir)
-    settings = manifest.current_settings()
+    settings = runsettings.current_settings()
     if recorded is None:
-        if CmdlineParser.get_instance() is not None:
-            manifest.write_manifest(workdir, settings)
         return
     if all(recorded.get(k, v) == v for k, v in settings.items()):
         if recorded != settings:  # a setting newer than the manifest: recorded as it is now
@@ -205,11 +211,11 @@ def record_run() -> None:
 
 
 def preflight() -> None:
-    """The settings check, the run's manifest (`record_run`), then (once per work directory)
+    """The settings check, a change of the run's settings (`record_change`), then (once per work directory)
     the sweep of what killed runs left behind (never a final path)."""
     workdir = check_settings_once()
     if workdir not in _recorded:
-        record_run()
+        record_change()
         _recorded.add(workdir)
     if workdir not in _swept:
         sweep_temp_files(workdir, recursive=True)
@@ -276,6 +282,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             if self.complete():  # made by another run while we were scheduled
                 log.info("%s: made by another run meanwhile; target kept", self)
                 return
+            record_run()
             self._started = (utc_now(), time.monotonic())
             self._inputs_at_start = {p: _stat(p) for p in self.input_files()}
             self.work()

@@ -19,7 +19,7 @@ from typing import Any
 import luigi
 
 from pipeline import __version__
-from pipeline.base import BackfillTask, check_settings_once, walk_steps
+from pipeline.base import BackfillTask, _jsonable, check_settings_once, walk_steps
 from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
@@ -72,8 +72,17 @@ def step_status(task: BackfillTask) -> dict:
         meta, row["problem"] = None, str(e)
     row["counts"] = meta["counts"] if meta is not None else {}
     row["complete"] = task.complete()
-    row["why"] = why_stale(task) if row["exists"] and not row["complete"] else []
+    row["why"] = why_stale(task, _jsonable(task.settings()), incomplete_upstream(task)) \
+        if row["exists"] and not row["complete"] else []
     return row
+
+
+def incomplete_upstream(task: BackfillTask) -> list[str]:
+    """The steps `task` reads from that are not complete (a reason it is stale)."""
+    inputs = set(task.input_files())
+    return [label(dep) for dep in luigi.task.flatten(task.requires())
+            if {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")} & inputs
+            and not dep.complete()]
 
 
 def cmd_status(args: argparse.Namespace) -> int:

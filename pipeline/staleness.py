@@ -12,17 +12,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import luigi
-
 from pipeline.jsonio import read_json
 from pipeline.provenance import changed_outputs, meta_path, seal_problem, unchanged
 
 
-def why_stale(task: Any) -> list[str]:
-    """Every reason `task` (a finished-looking `BackfillTask`) is not complete; empty when
-    none of these tests fails (e.g. the catalog it imported into is gone)."""
-    from pipeline.base import _jsonable
-
+def why_stale(task: Any, settings: Any, incomplete_upstream: list[str]) -> list[str]:
+    """Every reason `task` (a finished-looking `BackfillTask`, whose settings are `settings`
+    as its sidecar would record them) is not complete; `incomplete_upstream` names the steps
+    it reads from that are not complete. Empty when none of these tests fails (e.g. the
+    catalog it imported into is gone)."""
     sidecar = meta_path(task.output().path)
     if not sidecar.exists():
         return [f"no sidecar {sidecar}: the step did not finish"]
@@ -34,7 +32,7 @@ def why_stale(task: Any) -> list[str]:
     if problem:
         return [f"sidecar {sidecar} {problem}"]
     reasons = []
-    recorded, current = meta.get("settings") or {}, _jsonable(task.settings())
+    recorded, current = meta.get("settings") or {}, settings
     for key in sorted(set(recorded) | set(current)):
         if recorded.get(key) != current.get(key):
             reasons.append(f"setting {key} was {recorded.get(key)!r}, is now {current.get(key)!r}")
@@ -50,8 +48,5 @@ def why_stale(task: Any) -> list[str]:
         elif not unchanged(inputs[path], path):
             reasons.append(f"input {path} changed since the step read it")
     if not reasons:
-        for dep in luigi.task.flatten(task.requires()):
-            outs = {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")}
-            if outs & set(task.input_files()) and not dep.complete():
-                reasons.append(f"upstream step {dep.task_family} is not complete")
+        reasons += [f"upstream step {name} is not complete" for name in incomplete_upstream]
     return reasons

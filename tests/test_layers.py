@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LUIGI_LAYER = {"pipeline.tasks", "pipeline.tasks.prepare", "pipeline.tasks.ingest",
                "pipeline.tasks.file_meta", "pipeline.tasks.catalog_import", "pipeline.tasks.run",
                "pipeline.tasks.preconditions", "pipeline.base", "pipeline.rerun", "pipeline.schedcheck",
+               "pipeline.runsettings",
                "pipeline.config", "pipeline.wiring", "pipeline.cli", "pipeline.cli_catalog",
                "pipeline.cli_archive", "pipeline.cli_kafka", "pipeline.__main__"}
 
