@@ -93,17 +93,11 @@ def read_manifest(workdir: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def write_manifest(workdir: str | os.PathLike, settings: dict[str, Any]) -> None:
+    """Only the settings, no time: a run's manifest is the same file however often, and from
+    whichever attempt, the run was started (a killed run rerun equals a clean one)."""
     path = manifest_path(workdir)
-    doc = {"written": utc_now(), "settings": settings}
-    if path.exists():
-        try:
-            doc["created"] = read_json(path).get("created")
-        except (OSError, ValueError, AttributeError):
-            pass
-    doc.setdefault("created", doc["written"])
-    doc["created"] = doc["created"] or doc["written"]
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, doc)
+    write_json(path, {"settings": settings})
 
 
 def plain(value: Any) -> Any:

@@ -26,6 +26,7 @@ from pipeline.manifest import (
 # options this module set in luigi's configuration: (section, key) -> (our raw value, the
 # raw value it replaced or None); undone before another work directory's manifest is applied
 _applied: dict[tuple[str, str], tuple[str, str | None]] = {}
+_applied_for: list[str] = []  # the work directory whose manifest is applied now
 
 
 def recorded_params() -> list[tuple[str, str, luigi.Parameter]]:
@@ -70,17 +71,14 @@ def current_settings() -> dict[str, Any]:
 def _set_option(family: str, name: str, param: luigi.Parameter, value: Any) -> None:
     """Make `value` the setting's value in this process (command line value or config option)."""
     raw = param.serialize(tuple(value) if isinstance(value, list) else value)
-    parser_value = _given_on_command_line(family, name, param)
-    if parser_value is not None:
+    if _given_on_command_line(family, name, param) is not None:
         from luigi.cmdline_parser import CmdlineParser
 
         setattr(CmdlineParser.get_instance().known_args, param._parser_global_dest(name, family), raw)
         return
     cfg = luigi.configuration.get_config()
-    if (family, name) not in _applied:
-        _applied[(family, name)] = (raw, cfg.get(family, name, None))
-    else:
-        _applied[(family, name)] = (raw, _applied[(family, name)][1])
+    ours = _applied.get((family, name))
+    _applied[(family, name)] = (raw, ours[1] if ours else cfg.get(family, name, None))
     cfg.set(family, name, raw)
 
 
@@ -96,9 +94,6 @@ def forget_applied() -> None:
                 cfg.set(family, name, before)
     _applied.clear()
     _applied_for.clear()
-
-
-_applied_for: list[str] = []  # the work directory whose manifest is applied now
 
 
 def apply_manifest(workdir: str) -> list[tuple[str, Any, Any]]:
