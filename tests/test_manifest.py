@@ -80,9 +80,8 @@ def test_changed_shards_refused_then_accepted_equal_a_fresh_run(world, tmp_path)
 
     fresh = tmp_path / "fresh"
     finished(fresh, *flags(world, shards=3))
-    changed, new = imported(work), imported(fresh)
-    assert {k: v for k, v in changed.items() if k != "exists"} == {
-        k: v for k, v in new.items() if k != "exists"}, (changed, new)
+    assert imported(work) == imported(fresh)
+    assert imported(work)["update"] > 0
 
 
 def test_status_of_a_run_made_with_flags_is_done_from_anywhere(world, tmp_path):
