@@ -31,6 +31,7 @@ from pipeline.provenance import (
     changed_outputs,
     current_digest,
     file_identity,
+    jsonable,
     meta_path,
     seal_meta,
     seal_problem,
@@ -39,7 +40,7 @@ from pipeline.provenance import (
 )
 from pipeline.run_identity import InRun, tell_scheduler
 from pipeline.runlock import RunLock
-from pipeline.settings_gate import PreflightMixin, check_settings_once, sweep_once
+from pipeline.settings_gate import PreflightMixin, check_settings_once, record_run, sweep_once
 
 log = logging.getLogger("luigi-interface")
 
@@ -84,6 +85,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
             if self.complete():  # made by another run while we were scheduled
                 log.info("%s: made by another run meanwhile; target kept", self)
                 return
+            record_run()
             self._started = (utc_now(), time.monotonic())
             self._inputs_at_start = {p: _stat(p) for p in self.input_files()}
             self.work()
@@ -146,7 +148,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         if problem:
             _say_once(f"{self}: sidecar {sidecar} {problem}; the step is made again")
             return False
-        if meta.get("settings") != _jsonable(self.settings()):
+        if meta.get("settings") != jsonable(self.settings()):
             return False
         changed = changed_outputs(meta, outputs)
         if changed:
@@ -214,7 +216,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         meta = {
             "task": self.task_family,
             "params": self.to_str_params(only_significant=True),
-            "settings": _jsonable(self.settings()),
+            "settings": jsonable(self.settings()),
             "inputs": [file_identity(p, current_digest(p)) for p in self.input_files()],
             "outputs": [file_identity(p) for p in self.output_files()],
             "counts": counts,
@@ -269,12 +271,3 @@ def _stat(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
-
-
-def _jsonable(value: Any) -> Any:
-    """Normalise tuples and luigi's frozen containers so recorded == current compares."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value

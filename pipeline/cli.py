@@ -29,7 +29,9 @@ from pipeline.cli_temp import add_parser as add_sweep
 from pipeline.cli_temp import leftover_lines, workdir
 from pipeline.errors import OperatorError
 from pipeline.jsonio import InputError, count_lines, read_json
-from pipeline.provenance import meta_path
+from pipeline.provenance import jsonable, meta_path
+from pipeline.settings_gate import check_settings_once
+from pipeline.staleness import why_stale
 
 
 def damaged(what: str, path: str | os.PathLike, why: object) -> InputError:
@@ -74,12 +76,23 @@ def step_status(task: BackfillTask) -> dict:
         meta, row["problem"] = None, str(e)
     row["counts"] = meta["counts"] if meta is not None else {}
     row["complete"] = task.complete()
+    row["why"] = why_stale(task, jsonable(task.settings()), incomplete_upstream(task)) \
+        if row["exists"] and not row["complete"] else []
     return row
+
+
+def incomplete_upstream(task: BackfillTask) -> list[str]:
+    """The steps `task` reads from that are not complete (a reason it is stale)."""
+    inputs = set(task.input_files())
+    return [label(dep) for dep in luigi.task.flatten(task.requires())
+            if {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")} & inputs
+            and not dep.complete()]
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.tasks import Backfill
 
+    check_settings_once()  # the run's manifest first: the graph of the run's own settings
     rows = [step_status(t) for t in walk_steps(Backfill())]
     for r in rows:
         mark = "done" if r["complete"] else ("stale" if r["exists"] else "missing")
@@ -87,6 +100,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"{mark:8} {lines!s:>8}  {r['target']}")
         if r["problem"]:
             print(f"{'':18}{r['problem']}")
+        for why in r["why"]:
+            print(f"{'':18}why: {why}")
         if r["counts"] and not args.brief:
             print(f"{'':18}{format_counts(r['counts'])}")
             for key, value in r["counts"].items():
@@ -115,6 +130,7 @@ def find_steps(name: str) -> list[BackfillTask]:
     """Steps named by family (all shards), task id, or luigi's `Family(param=...)` form."""
     from pipeline.tasks import Backfill
 
+    check_settings_once()
     return [t for t in walk_steps(Backfill())
             if name in (t.task_family, t.task_id, str(t), label(t))]
 

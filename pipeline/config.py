@@ -67,6 +67,10 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
     progress_seconds = luigi.FloatParameter(
         default=PROGRESS_INTERVAL, significant=False,
         description="seconds between progress reports of a long step (scheduler and log)")
+    change_settings = luigi.BoolParameter(
+        default=False, significant=False,
+        description="accept settings that differ from the run's manifest (run.manifest.json): "
+                    "its superseded targets are moved under superseded/ and made again")
 
     def catalog_path(self) -> str:
         """The catalog: an http(s) URL as given, a file path made absolute (workers started in

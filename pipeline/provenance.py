@@ -169,3 +169,13 @@ def upstream_count(path: str, key: str = "out") -> int | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return value if isinstance(value, int) else None
+
+
+def jsonable(value: Any) -> Any:
+    """Tuples and luigi's frozen containers as plain JSON values, so that recorded settings
+    (read back from a sidecar) and today's compare equal when they are."""
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

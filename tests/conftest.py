@@ -106,3 +106,14 @@ def grobid():
 
     with run_grobid_standin() as state:
         yield state
+
+
+# --- run manifest: options a work directory's manifest set are put back after each test ----
+
+
+@pytest.fixture(autouse=True)
+def _forget_manifest_options():
+    yield
+    from pipeline.runsettings import forget_applied
+
+    forget_applied()

@@ -23,6 +23,7 @@ LUIGI_LAYER = {"pipeline.tasks", "pipeline.tasks.prepare", "pipeline.tasks.inges
                "pipeline.tasks.file_meta", "pipeline.tasks.catalog_import", "pipeline.tasks.run",
                "pipeline.tasks.preconditions", "pipeline.base", "pipeline.run_identity",
                "pipeline.settings_gate", "pipeline.rerun", "pipeline.schedcheck", "pipeline.cli_temp",
+               "pipeline.runsettings",
                "pipeline.config", "pipeline.wiring", "pipeline.cli", "pipeline.cli_catalog",
                "pipeline.cli_archive", "pipeline.cli_kafka", "pipeline.__main__"}
 
