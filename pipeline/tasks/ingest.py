@@ -16,7 +16,7 @@ from pipeline.postprocess.retry import count_failures, retry_grobid
 from pipeline.provenance import read_counts, upstream_count
 from pipeline.run_identity import InRun, tell_scheduler
 from pipeline.settings_gate import PreflightMixin
-from pipeline.targets import INGEST_RETRY, PREFIX
+from pipeline.targets import GROBID_RETRY, INGEST_RETRY, INGEST_SAMPLE_RESULTS
 from pipeline.tasks.preconditions import ingest_preconditions
 from pipeline.tasks.prepare import IngestRequests, IngestRequestSample
 from pipeline.wiring import (
@@ -49,7 +49,7 @@ class IngestSampleResults(BackfillTask):
     the shards, which do all of that. Real run: 1,000 requests.
     """
 
-    target_name = f"{PREFIX}.ingest_results.sample.json"
+    target_name = INGEST_SAMPLE_RESULTS
 
     def requires(self):
         return IngestRequestSample()
@@ -206,7 +206,7 @@ class GrobidRetry(BackfillTask):
     target. Real run: as many PDFs as GROBID failed, about a second each.
     """
 
-    target_name = f"{PREFIX}.grobid_retry.json.gz"
+    target_name = GROBID_RETRY
 
     def requires(self):
         return IngestResults()
