@@ -178,13 +178,20 @@ def test_the_operator_walkthrough(world, grobid, tmp_path):
         grobid.set_mode("ok")
         steps = recipe()
         assert [c[3] for c in steps] == ["Backfill", "GrobidRetry"]
+        recovery = []
         for cmd in steps:
             args = [{"/srv/backfill": str(outage), README_HOST: grobid.url, "24": "2"}.get(a, a)
                     for a in cmd[4:]]
-            proc = op.luigi(cmd[3], *args)
-            assert proc.returncode == 0, proc.stderr[-3000:]
-        assert "Did not run any tasks" in proc.stderr
+            recovery.append(op.luigi(cmd[3], *args))
+            assert recovery[-1].returncode == 0, recovery[-1].stderr[-3000:]
+        assert "Did not run any tasks" in recovery[-1].stderr
         report = read_json(outage / "report.json")
         assert report["outcome"] == {"partial": False, "why": []}
         retried = int(m.group(1))
         assert report["grobid"]["retry"] == {"retried": retried, "status": {"success": retried}}
+
+    # the catalog token is in no output and no file of either work directory
+    outputs = [p.stdout + p.stderr for p in (first, rerun, refused, changed, down, *recovery)]
+    assert not [i for i, text in enumerate(outputs) if TOKEN in text]
+    assert not [p for d in (work, outage) for p in d.rglob("*") if p.is_file()
+                and TOKEN.encode() in p.read_bytes()]
