@@ -20,7 +20,6 @@ from typing import Any
 import luigi
 
 from pipeline import __version__
-from pipeline.base import BackfillTask, walk_steps
 from pipeline.checks import format_counts
 from pipeline.cli_archive import add_parser as add_archive
 from pipeline.cli_catalog import add_parser as add_catalog
@@ -30,8 +29,9 @@ from pipeline.cli_temp import leftover_lines, workdir
 from pipeline.errors import OperatorError
 from pipeline.jsonio import InputError, count_lines, read_json
 from pipeline.provenance import jsonable, meta_path
-from pipeline.settings_gate import check_settings_once
 from pipeline.staleness import why_stale
+from pipeline.tasks.base import BackfillTask, walk_steps
+from pipeline.tasks.settings_gate import check_settings_once
 
 
 def damaged(what: str, path: str | os.PathLike, why: object) -> InputError:

@@ -23,7 +23,7 @@ SHOWN_PER_HOST = 10
 
 
 def workdir() -> Path:
-    from pipeline.run_identity import run_key
+    from pipeline.tasks.run_identity import run_key
 
     return Path(run_key())
 

@@ -4,7 +4,7 @@ Why: a bad setting, a damaged input, a service that is down, another run
 holding a lock or a full disk is not a bug: the operator needs one line
 saying what is wrong with which setting, file or service, not a traceback.
 Every such error derives from `OperatorError`; the luigi log filter
-(`pipeline.base`) and the operator CLI (`pipeline.cli`) print it as one line
+(`pipeline.tasks.base`) and the operator CLI (`pipeline.cli`) print it as one line
 and let everything else keep its traceback. No hand-kept tuple of error
 types: a new operator-facing error only has to derive from this class.
 """

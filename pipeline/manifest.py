@@ -22,7 +22,7 @@ the work directory (no step can read them) and the manifest is rewritten.
 
 This module is plain (the file, its values, setting targets aside); applying it
 to luigi's configuration and finding the steps a change redoes is
-`pipeline.runsettings`.
+`pipeline.tasks.runsettings`.
 """
 
 from __future__ import annotations

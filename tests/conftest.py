@@ -114,6 +114,6 @@ def grobid():
 @pytest.fixture(autouse=True)
 def _forget_manifest_options():
     yield
-    from pipeline.runsettings import forget_applied
+    from pipeline.tasks.runsettings import forget_applied
 
     forget_applied()

@@ -74,7 +74,7 @@ def _changed_text(param, default) -> str:
 def _recorded_settings() -> dict[str, object]:
     """What every step would record as its settings under today's configuration."""
     from pipeline import tasks
-    from pipeline.base import BackfillTask
+    from pipeline.tasks.base import BackfillTask
 
     out = {}
     for cls in vars(tasks).values():

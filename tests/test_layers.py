@@ -19,13 +19,9 @@ import pipeline
 ROOT = Path(__file__).resolve().parent.parent
 
 # The Luigi layer: the only modules allowed to import luigi (docs/architecture.md).
-LUIGI_LAYER = {"pipeline.tasks", "pipeline.tasks.prepare", "pipeline.tasks.ingest",
-               "pipeline.tasks.file_meta", "pipeline.tasks.catalog_import", "pipeline.tasks.run",
-               "pipeline.tasks.preconditions", "pipeline.base", "pipeline.run_identity",
-               "pipeline.settings_gate", "pipeline.rerun", "pipeline.schedcheck", "pipeline.cli_temp",
-               "pipeline.runsettings",
-               "pipeline.config", "pipeline.wiring", "pipeline.cli", "pipeline.cli_catalog",
-               "pipeline.cli_archive", "pipeline.cli_kafka", "pipeline.__main__"}
+LUIGI_LAYER = {"pipeline.tasks", "pipeline.config", "pipeline.wiring", "pipeline.cli",
+               "pipeline.cli_catalog", "pipeline.cli_archive", "pipeline.cli_kafka",
+               "pipeline.cli_temp", "pipeline.__main__"}
 
 
 def all_modules() -> list[str]:
@@ -79,7 +75,7 @@ def test_plain_modules_do_not_load_luigi():
 
 def test_the_check_catches_a_module_that_loads_luigi():
     """The same probe reports a Luigi-layer module (so the test above can fail)."""
-    probe = ("import importlib, sys; importlib.import_module('pipeline.base'); "
+    probe = ("import importlib, sys; importlib.import_module('pipeline.tasks.base'); "
              "print('luigi' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()

@@ -9,8 +9,8 @@ import luigi
 from luigi_config import config_options
 
 from pipeline import config
-from pipeline.base import walk_steps
-from pipeline.rerun import rerun_command
+from pipeline.tasks.base import walk_steps
+from pipeline.tasks.rerun import rerun_command
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {c.get_task_family(): c for c in (config.backfill, config.ingest, config.grobid,

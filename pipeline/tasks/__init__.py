@@ -4,7 +4,7 @@ Run everything with `luigi --module pipeline.tasks Backfill --local-scheduler`,
 or any single step by its task name. Each task's docstring says what it does,
 why it exists, what it reads, and its size on the real run (521,553 entities
 lacking sha256). Targets and their names are docs/targets.md; every target gets a
-`.meta.json` provenance sidecar (see `pipeline/base.py`).
+`.meta.json` provenance sidecar (see `pipeline/tasks/base.py`).
 
 One module per stage: `prepare` (export filter, requests, sample, count
 check), `ingest` (sample QA gate, shards, the retry pass, GROBID retry), `file_meta` (merge,

@@ -6,7 +6,6 @@ import logging
 import os
 
 from pipeline import config
-from pipeline.base import BackfillTask
 from pipeline.catalog import is_api_url
 from pipeline.catalog.integrity import catalog_identity, header_problem
 from pipeline.importer import (
@@ -20,6 +19,7 @@ from pipeline.importer import (
 from pipeline.jsonio import read_json, write_json
 from pipeline.provenance import meta_path, upstream_count
 from pipeline.targets import IMPORT_COUNTS, IMPORT_JOURNAL, IMPORT_SAMPLE_COUNTS
+from pipeline.tasks.base import BackfillTask
 from pipeline.tasks.file_meta import UniqFileMeta
 from pipeline.tasks.ingest import IngestSampleResults
 from pipeline.tasks.preconditions import CatalogWritable

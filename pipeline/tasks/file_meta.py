@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pipeline import config
-from pipeline.base import BackfillTask
 from pipeline.ingest.retrypass import latest_results
 from pipeline.provenance import upstream_count
 from pipeline.steps.merge import merge_results
 from pipeline.steps.uniq import uniq_file_meta
 from pipeline.targets import FILE_META, FILE_META_DUPES, FILE_META_REJECTS, FILE_META_UNIQ
+from pipeline.tasks.base import BackfillTask
 from pipeline.tasks.ingest import IngestResults, IngestRetry
 from pipeline.tasks.prepare import IngestRequests, InputFile
 

@@ -7,18 +7,18 @@ import logging
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask
 from pipeline.checks import StepFailed
 from pipeline.ingest.retrypass import retry_transient
 from pipeline.ingest.run import check_sample_gate, ingest_file, summarise
 from pipeline.jsonio import write_json
 from pipeline.postprocess.retry import count_failures, retry_grobid
 from pipeline.provenance import read_counts, upstream_count
-from pipeline.run_identity import InRun, tell_scheduler
-from pipeline.settings_gate import PreflightMixin
 from pipeline.targets import GROBID_RETRY, INGEST_RETRY, INGEST_SAMPLE_RESULTS
+from pipeline.tasks.base import BackfillTask
 from pipeline.tasks.preconditions import ingest_preconditions
 from pipeline.tasks.prepare import IngestRequests, IngestRequestSample
+from pipeline.tasks.run_identity import InRun, tell_scheduler
+from pipeline.tasks.settings_gate import PreflightMixin
 from pipeline.wiring import (
     archive_clients,
     archive_note,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import luigi
 
 from pipeline import config, preconditions
-from pipeline.run_identity import InRun, tell_scheduler
+from pipeline.tasks.run_identity import InRun, tell_scheduler
 
 
 class Precondition(InRun, luigi.Task):

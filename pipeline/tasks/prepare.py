@@ -6,10 +6,8 @@ from __future__ import annotations
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask
 from pipeline.jsonio import write_json
 from pipeline.provenance import read_counts, upstream_count
-from pipeline.run_identity import InRun
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.file_hashes import check_export_count
 from pipeline.steps.ingest_request import build_requests
@@ -22,7 +20,9 @@ from pipeline.targets import (
     INGEST_REQUEST_SAMPLE,
     INGEST_REQUESTS,
 )
+from pipeline.tasks.base import BackfillTask
 from pipeline.tasks.preconditions import run_preconditions
+from pipeline.tasks.run_identity import InRun
 
 
 class InputFile(InRun, luigi.ExternalTask):

@@ -7,16 +7,16 @@ import logging
 import luigi
 
 from pipeline import config
-from pipeline.base import BackfillTask, walk_steps
 from pipeline.checks import format_counts
 from pipeline.provenance import read_counts
 from pipeline.report import write_report
-from pipeline.run_identity import InRun, tell_scheduler
-from pipeline.settings_gate import PreflightMixin
 from pipeline.targets import REPORT_HTML, REPORT_JSON
+from pipeline.tasks.base import BackfillTask, walk_steps
 from pipeline.tasks.catalog_import import ImportFileMeta
 from pipeline.tasks.ingest import GrobidRetry
 from pipeline.tasks.prepare import CountMissingSha256, IngestRequestSample
+from pipeline.tasks.run_identity import InRun, tell_scheduler
+from pipeline.tasks.settings_gate import PreflightMixin
 
 log = logging.getLogger("luigi-interface")
 

@@ -13,12 +13,13 @@ import logging
 import os
 from typing import Any
 
-from pipeline import config, manifest, runsettings
+from pipeline import config, manifest
 from pipeline.logfilter import install_error_filter
 from pipeline.provenance import meta_path
-from pipeline.run_identity import run_key
 from pipeline.runlock import sweep_temp_files
 from pipeline.schedcheck import check_scheduler
+from pipeline.tasks import runsettings
+from pipeline.tasks.run_identity import run_key
 
 log = logging.getLogger("luigi-interface")
 

@@ -38,9 +38,9 @@ from pipeline.provenance import (
     unchanged,
     utc_now,
 )
-from pipeline.run_identity import InRun, tell_scheduler
 from pipeline.runlock import RunLock
-from pipeline.settings_gate import PreflightMixin, check_settings_once, record_run, sweep_once
+from pipeline.tasks.run_identity import InRun, tell_scheduler
+from pipeline.tasks.settings_gate import PreflightMixin, check_settings_once, record_run, sweep_once
 
 log = logging.getLogger("luigi-interface")
 
@@ -61,7 +61,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
     def on_failure(self, exception: BaseException) -> str:
         # the scheduler's error text (the visualiser's "Traceback"): its own "command to
         # re-run" lacks the run's settings, so the complete one is given here
-        from pipeline.rerun import rerun_command
+        from pipeline.tasks.rerun import rerun_command
 
         return f"{super().on_failure(exception)}\nTo re-run with this run's settings: {rerun_command(self)}"
 
