@@ -90,10 +90,13 @@ class Broker:
                 if "already exists" not in str(e).lower() and "TOPIC_ALREADY_EXISTS" not in str(e):
                     raise
 
-    def consume(self, topic: str, timeout: float = 10.0, idle: float = 0.5) -> list:
+    def consume(self, topic: str, expected: int | None = None, timeout: float = 60.0,
+                idle: float = 0.5) -> list:
         """Every message of partition 0 of `topic`, read from the beginning: [(key, value)].
 
-        Reading stops `idle` seconds after the last message (or at `timeout`)."""
+        With `expected`, reading goes on until that many arrived (or `timeout`), then `idle`
+        seconds more, so that a surplus shows: a busy machine's slow fetch never cuts the
+        count short. Without it, reading stops `idle` seconds after the last message."""
         from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         consumer = Consumer({"bootstrap.servers": self.hosts, "group.id": f"test-{time.monotonic_ns()}",
@@ -104,7 +107,11 @@ class Broker:
         deadline = time.monotonic() + timeout
         last = time.monotonic() + 2.0  # the first fetch may take a moment
         try:
-            while time.monotonic() < deadline and time.monotonic() - last < idle:
+            while time.monotonic() < deadline:
+                if expected is not None and len(out) < expected:
+                    last = time.monotonic()  # still short: idleness does not end the read
+                elif time.monotonic() - last >= idle:
+                    break
                 msg = consumer.poll(0.1)
                 if msg is None:
                     continue

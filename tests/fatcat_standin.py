@@ -158,6 +158,8 @@ class FatcatStandin:
         self.delay = delay
         self.echo_auth_in_errors = echo_auth_in_errors
         self.lock = threading.RLock()
+        self.busy = 0  # requests being handled (a client that timed out leaves them running)
+        self.idle = threading.Condition()
         # (method, operation, "503"|"429"|"drop", Retry-After header or None)
         self.faults: list[tuple[str, str, str, str | None]] = []
         self.pauses: list[Pause] = []
@@ -298,7 +300,23 @@ class FatcatStandin:
         self.thread.join(timeout=5)
 
     # -- request handling ---------------------------------------------------
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until no request is being handled (e.g. those a client stopped waiting for)."""
+        with self.idle:
+            if not self.idle.wait_for(lambda: self.busy == 0, timeout):
+                raise RuntimeError(f"{self.busy} requests still being handled after {timeout} s")
+
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
+        with self.idle:
+            self.busy += 1
+        try:
+            self._handle_one(h, method)
+        finally:
+            with self.idle:
+                self.busy -= 1
+                self.idle.notify_all()
+
+    def _handle_one(self, h: BaseHTTPRequestHandler, method: str) -> None:
         if self.delay:
             time.sleep(self.delay)
         parts = urlsplit(h.path)

@@ -50,7 +50,8 @@ def test_second_holder_fails_at_once_naming_the_first(tmp_path):
         t0 = time.monotonic()
         with pytest.raises(LockHeld) as err:
             RunLock(lock, "the test catalog").acquire()
-        assert time.monotonic() - t0 < 2  # at once, no waiting
+        # at once: a waiting acquire would last the holder's 30 s
+        assert time.monotonic() - t0 < 20
         assert f"pid {proc.pid} on " in str(err.value) and "the test catalog" in str(err.value)
     finally:
         proc.kill()
@@ -139,13 +140,15 @@ ORPHAN = """
 import os, signal, sys, time
 from pipeline.runlock import die_with_parent
 parent = os.getpid()
+armed_r, armed_w = os.pipe()
 child = os.fork()
 if child == 0:
     die_with_parent(parent)
+    os.write(armed_w, b"1")  # the death signal is armed
     time.sleep(60)
     os._exit(0)
 print(child, flush=True)
-time.sleep(0.5)  # the child has armed its death signal
+os.read(armed_r, 1)  # wait until it is, then die
 os.kill(parent, signal.SIGKILL)
 """
 

@@ -66,7 +66,7 @@ def test_cdx_hanging_is_a_timeout_not_a_hang():
         t0 = time.monotonic()
         with pytest.raises(CdxError):
             cdx.lookup(URL)
-        assert time.monotonic() - t0 < 2.5  # three tries of 0.3 s, not three of 3 s
+        assert time.monotonic() - t0 < 8  # three tries of 0.3 s; waiting for answers: 9 s
         result = _status(cdx, FakeArchive())
     assert result["status"] == "cdx-error"
 
@@ -169,7 +169,7 @@ def test_catalog_timing_out_stops_the_import_clearly_and_a_rerun_finishes_it(tmp
         assert time.monotonic() - t0 < 10
         assert TOKEN not in str(err.value)
         api.delay = 0
-        time.sleep(0.6)  # the calls that timed out on our side finish on the server's
+        api.wait_idle()  # the calls that timed out on our side finish on the server's
         rerun = import_file_meta(fm, FatcatCatalog(api.url, TOKEN, backoff=0.01),
                                  journal_path=tmp_path / "j.json", batch_size=10)
         assert rerun.counts["update"] == N

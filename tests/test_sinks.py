@@ -91,13 +91,13 @@ def test_kafka_sink_delivers_everything_and_consumes_back(broker):
     counts = sink.close()
     assert counts == {topic_name(k, "test"): 50 for k in (GROBID, PDF_TEXT, THUMBNAIL)}
     keys = [f"{i:040x}".encode() for i in range(50)]
-    grobid = broker.consume(topic_name(GROBID, "test"))
+    grobid = broker.consume(topic_name(GROBID, "test"), 50)
     assert [k for k, _ in grobid] == keys
     assert json.loads(grobid[7][1])["tei_xml"] == "<TEI n='7'/>"
-    text = broker.consume(topic_name(PDF_TEXT, "test"))
+    text = broker.consume(topic_name(PDF_TEXT, "test"), 50)
     assert [k for k, _ in text] == keys
     assert json.loads(text[3][1])["text"] == "w " * 2000
-    thumbs = broker.consume(topic_name(THUMBNAIL, "test"))
+    thumbs = broker.consume(topic_name(THUMBNAIL, "test"), 50)
     assert [v for _, v in thumbs] == [b"\xff\xd8jpeg" + k for k in keys]
 
 

@@ -131,7 +131,7 @@ def test_shards_publish_to_kafka_once_per_pdf(world_cfg, grobid_cfg, kafka_cfg):
         assert r["grobid"]["status"] == "success" and r["grobid"]["grobid_version"] == "0.8.1"
     # the twin is in the other shard (round robin): each shard publishes its own PDFs once
     expected = len(pdfs) + 1
-    grobid = broker.consume(topic_name(GROBID, "test"))
+    grobid = broker.consume(topic_name(GROBID, "test"), expected)
     assert len(grobid) == expected
     assert {k.decode() for k, _ in grobid} == set(pdfs)
     for key, value in grobid:
@@ -139,14 +139,14 @@ def test_shards_publish_to_kafka_once_per_pdf(world_cfg, grobid_cfg, kafka_cfg):
         assert msg["key"] == key.decode() == msg["file_meta"]["sha1hex"]
         md5 = msg["file_meta"]["md5hex"].upper()
         assert f'<idno type="MD5">{md5}</idno>' in msg["tei_xml"]  # GROBID saw this very PDF
-    text = broker.consume(topic_name(PDF_TEXT, "test"))
+    text = broker.consume(topic_name(PDF_TEXT, "test"), expected)
     assert len(text) == expected and {k.decode() for k, _ in text} == set(pdfs)
     for key, value in text:
         msg = json.loads(value)
         title = pdfs[key.decode()]
         assert msg["sha1hex"] == key.decode()
         assert (title in msg["text"]) if title else msg["status"] == "parse-error"
-    thumbs = broker.consume(topic_name(THUMBNAIL, "test"))
+    thumbs = broker.consume(topic_name(THUMBNAIL, "test"), expected - 1)
     assert len(thumbs) == expected - 1  # none for the PDF PDFium cannot read
     assert {k.decode() for k, _ in thumbs} == {s for s, t in pdfs.items() if t}
     for _, jpeg in thumbs:
@@ -185,7 +185,7 @@ def test_broker_stopped_mid_shard_fails_then_rerun_loses_nothing(world_cfg, grob
     assert build(IngestResults()).status.name == "SUCCESS"
     distinct = {r["file_meta"]["sha1hex"] for r in shard_results(work) if r["status"] == "success"}
     assert distinct == set(pdfs)
-    grobid_msgs = broker.consume(topic_name(GROBID, "test"))
+    grobid_msgs = broker.consume(topic_name(GROBID, "test"), len(pdfs) + 1)
     assert {k.decode() for k, _ in grobid_msgs} == set(pdfs)
     assert len(grobid_msgs) == len(pdfs) + 1  # the twin sits in the other shard
 
