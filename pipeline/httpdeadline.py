@@ -77,7 +77,11 @@ def deadline_in(exc: BaseException | None) -> DeadlineExceeded | None:
 
 def no_answer(exc: BaseException) -> str:
     """How a service failed to answer, for the message that wraps `exc`."""
-    return "too slow" if deadline_in(exc) else "unreachable"
+    if deadline_in(exc):
+        return "too slow"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError | requests.exceptions.ContentDecodingError):
+        return "answer broke off"
+    return "unreachable"
 
 
 _running: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
@@ -152,8 +156,11 @@ class Deadline:
         while True:
             # read1: what has come, not a whole chunk's worth, so `received` is up to date
             # when the deadline cuts the body
-            chunk = response.raw.read1(max(1, min(CHUNK, max_bytes + 1 - held)),
-                                       decode_content=decode_content)
+            try:
+                chunk = response.raw.read1(max(1, min(CHUNK, max_bytes + 1 - held)),
+                                           decode_content=decode_content)
+            except urllib3.exceptions.HTTPError as exc:
+                raise _as_requests_error(exc) from exc
             if not chunk:
                 break
             self.received += len(chunk)
@@ -194,6 +201,17 @@ class Deadline:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.finish(exc)
+
+
+def _as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.RequestException:
+    """A body that broke off as `requests` itself reports it when it reads one (a
+    `RequestException`): the retry policy then treats it as the transient failure it is,
+    for every client alike."""
+    if isinstance(exc, urllib3.exceptions.DecodeError):
+        return requests.exceptions.ContentDecodingError(exc)
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return requests.exceptions.ChunkedEncodingError(exc)
+    return requests.ConnectionError(exc)
 
 
 def socket_timeouts(seconds: float) -> tuple[float, float]:

@@ -1,5 +1,5 @@
-"""A polite, patient archive client (pipeline/httpretry.py): Retry-After, backoff with jitter,
-a rate limit per worker process and a circuit breaker per archive.
+"""A polite, patient archive client (pipeline/httpretry.py, ratelimit.py, circuitbreaker.py):
+Retry-After, backoff with jitter, a rate limit per worker process and a circuit breaker per archive.
 
 The policy's parts are checked on their own with fake clocks; then the sample world's
 requests go through the fault proxy (tests/faultproxy.py) in front of pywb, and every final
@@ -23,12 +23,14 @@ from luigi_config import config_options
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
-from pipeline.httpretry import ArchiveUnavailable, CircuitBreaker, Retrying, TokenBucket
+from pipeline.circuitbreaker import ArchiveUnavailable, CircuitBreaker
+from pipeline.httpretry import Retrying
 from pipeline.ingest.run import ingest_file
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
 from pipeline.jsonio import iter_objects
 from pipeline.progress import Progress
+from pipeline.ratelimit import TokenBucket
 
 # -- the policy's parts, on fake clocks -------------------------------------------------------
 

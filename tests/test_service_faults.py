@@ -52,6 +52,34 @@ def test_cdx_500_every_time_is_status_cdx_error():
     assert result["status"] == "cdx-error" and "500" in result["error_message"]
 
 
+def test_cdx_answer_broken_off_mid_body_is_retried_then_cdx_error():
+    """A chunked CDX answer that stops in the middle of a chunk (the service died while
+    answering) is a transient failure like a reset: asked again, then `cdx-error`, never the
+    `error` status of a bug."""
+    calls = []
+
+    class BreaksOff(QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802
+            calls.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"400\r\n" + b"x" * 10)  # promises 1024 bytes, sends 10
+            self.wfile.flush()
+            self.close_connection = True
+
+    with serve_http(BreaksOff) as base:
+        cdx = HttpCdxClient(f"{base}/cdx", dialect="pywb", retry=FAST)
+        with pytest.raises(CdxError, match="broke off"):
+            cdx.lookup(URL)
+        assert len(calls) == 3  # the first try and FAST's two retries
+        result = _status(cdx, FakeArchive())
+    assert result["status"] == "cdx-error"
+
+
 def test_cdx_hanging_is_a_timeout_not_a_hang():
     class Hang(QuietHandler):
         def do_GET(self):  # noqa: N802

@@ -76,7 +76,8 @@ def archive_policy(name: str, settings, probe_urls: list[str], proxy: str | None
     limit, one circuit breaker per archive and worker process), from the `[ingest]` settings
     (`retries`, `retry_backoff`, `retry_backoff_max`, `retry_after_max`,
     `max_requests_per_second`, `breaker_failures`, `probe_seconds`, `probe_max_seconds`,
-    `outage_seconds`; the defaults of `pipeline.httpretry` for any not given).
+    `outage_seconds`; the defaults of `pipeline.httpretry` and `pipeline.circuitbreaker` for
+    any not given).
 
     Returns a `pipeline.httpretry.Retrying` (imported here, like the clients: a local
     collection's run does without the HTTP stack). The breaker's probe asks each of
@@ -85,9 +86,10 @@ def archive_policy(name: str, settings, probe_urls: list[str], proxy: str | None
     """
     import requests
 
-    from pipeline import httpretry
+    from pipeline import circuitbreaker, httpretry
     from pipeline.archive.httpget import get_unfollowed
     from pipeline.httpdeadline import complete
+    from pipeline.ratelimit import TokenBucket
 
     def get(key: str, default):
         value = getattr(settings, key, None) if settings is not None else None
@@ -107,13 +109,13 @@ def archive_policy(name: str, settings, probe_urls: list[str], proxy: str | None
         return True
 
     rate = float(get("max_requests_per_second", 0.0))
-    breaker = httpretry.CircuitBreaker(
-        name, probe, failures=int(get("breaker_failures", httpretry.BREAKER_FAILURES)),
-        probe_seconds=float(get("probe_seconds", httpretry.PROBE_SECONDS)),
-        probe_max_seconds=float(get("probe_max_seconds", httpretry.PROBE_MAX_SECONDS)),
-        outage_seconds=float(get("outage_seconds", httpretry.OUTAGE_SECONDS)))
+    breaker = circuitbreaker.CircuitBreaker(
+        name, probe, failures=int(get("breaker_failures", circuitbreaker.BREAKER_FAILURES)),
+        probe_seconds=float(get("probe_seconds", circuitbreaker.PROBE_SECONDS)),
+        probe_max_seconds=float(get("probe_max_seconds", circuitbreaker.PROBE_MAX_SECONDS)),
+        outage_seconds=float(get("outage_seconds", circuitbreaker.OUTAGE_SECONDS)))
     return httpretry.Retrying(
         int(get("retries", httpretry.RETRIES)), float(get("retry_backoff", httpretry.BACKOFF)),
         backoff_max=float(get("retry_backoff_max", httpretry.BACKOFF_MAX)),
         retry_after_max=float(get("retry_after_max", httpretry.RETRY_AFTER_MAX)),
-        limiter=httpretry.TokenBucket(rate) if rate > 0 else None, breaker=breaker)
+        limiter=TokenBucket(rate) if rate > 0 else None, breaker=breaker)

@@ -17,7 +17,6 @@ import hashlib
 from urllib.parse import quote
 
 import requests
-import urllib3
 
 from pipeline.archive.httpget import get_unfollowed, proxies_for
 from pipeline.archive.model import (
@@ -98,15 +97,12 @@ class HttpReplayClient:
     def _get(self, url: str, max_bytes: int) -> requests.Response:
         """The answer with at most max_bytes + 1 bytes of its (transfer-decoded) body read:
         one byte more than the limit tells a body above it (`body-too-large`)."""
-        try:
-            return self.retry.send(
-                lambda: complete(lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy),
-                                 f"replay GET {url}", self.timeout, max_bytes + 1, refuse=False),
-                self.retry_statuses,
-                lambda exc: WaybackError(f"wayback {no_answer(exc)} for {url}: {exc}"),
-                transient=self._transient)
-        except urllib3.exceptions.HTTPError as exc:
-            raise WaybackError(f"replay body of {url} broke off: {exc}") from exc
+        return self.retry.send(
+            lambda: complete(lambda: get_unfollowed(url, timeout=self.timeout, proxy=self.proxy),
+                             f"replay GET {url}", self.timeout, max_bytes + 1, refuse=False),
+            self.retry_statuses,
+            lambda exc: WaybackError(f"wayback {no_answer(exc)} for {url}: {exc}"),
+            transient=self._transient)
 
     def _transient(self, response: requests.Response) -> bool:
         """A 429/5xx of the service itself (no Memento-Datetime): asked again. A replayed

@@ -18,11 +18,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from pipeline.ingest.shard import run_shard
-from pipeline.jsonio import AtomicWriter, BadLine, dumps, iter_objects
+from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonio import AtomicWriter, BadLine, dumps, iter_objects, iter_raw_lines
 from pipeline.progress import Progress
 
 # statuses that say the archive failed to answer, not what it holds (docs/statuses.md)
 TRANSIENT_STATUSES = ("cdx-error", "wayback-error", "error")
+# every line of every shard is read for its status: only these two are built (as the merge
+# does, pipeline/jsonfast.py); cdx, file_meta and the rest are validated, not built
+_FIELDS = ("status", "request")
+_DECODER = struct_decoder("ResultStatusRequest", _FIELDS)
 
 
 def transient_results(paths: Iterable[str], before: Counter) -> Iterator[dict]:
@@ -30,7 +35,8 @@ def transient_results(paths: Iterable[str], before: Counter) -> Iterator[dict]:
     `before` (the histogram the report shows next to the one after the pass)."""
     for path in paths:
         source = os.path.basename(path)
-        for n, obj in iter_objects(path):
+        for n, raw in iter_raw_lines(path):
+            obj = decode_fields(_DECODER, _FIELDS, n, raw)
             if isinstance(obj, BadLine):
                 continue  # the merge rejects it with its reason
             status = obj.get("status")
