@@ -18,15 +18,8 @@ from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
 from pipeline.catalog.integrity import fsync_file, record_identity, record_seed, seal
 from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
 from pipeline.entity_urls import BAD_URLS, url_list_problem
-from pipeline.jsonio import (
-    AtomicWriter,
-    BadLine,
-    dumps,
-    iter_lines,
-    parse_object,
-    reject_bad_line,
-    reject_text,
-)
+from pipeline.jsonio import AtomicWriter, dumps, iter_lines, reject_bad_line, reject_text
+from pipeline.jsonline import BadLine, parse_object
 from pipeline.pausepoint import pause_point
 from pipeline.tempnames import temp_name
 

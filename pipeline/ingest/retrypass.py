@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from pipeline.ingest.shard import run_shard
-from pipeline.jsonio import AtomicWriter, BadLine, dumps, iter_objects
+from pipeline.jsonio import AtomicWriter, dumps, iter_objects
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress
 
 # statuses that say the archive failed to answer, not what it holds (docs/statuses.md)
