@@ -16,7 +16,8 @@ from typing import Any
 
 from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
 from pipeline.catalog.integrity import fsync_file, record_identity, record_seed, seal
-from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
+from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.catalog.sqlite_schema import body_of, sha1_of, to_json
 from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonio import AtomicWriter, dumps, iter_lines, reject_bad_line, reject_text
 from pipeline.jsonline import BadLine, parse_object
