@@ -159,8 +159,12 @@ class FileMetaImporter:
     # -- one record ---------------------------------------------------------
     def push(self, row: dict[str, Any]) -> str:
         """Import one file_meta record; return the counter it landed in."""
+        return self._push(row, want_reason(row))
+
+    def _push(self, row: dict[str, Any], reason: str | None) -> str:
+        """`push` with the record's `want_reason` already known (`run_batch` finds it once,
+        for the batch's lookups, not again per record)."""
         self.counts["total"] += 1
-        reason = want_reason(row)
         if reason is not None:
             self.counts["skip"] += 1
             return self._count(reason)
@@ -272,12 +276,11 @@ class FileMetaImporter:
             return self._accepted_since_prefetch.get(entity["ident"], entity)
         return None
 
-    def _prefetch(self, rows: list[dict[str, Any]]) -> None:
-        """Look up the sha1 of every wanted record of a batch in one go (`lookup_sha1_many`:
+    def _prefetch(self, sha1s: Iterable[str]) -> None:
+        """Look up the sha1s of a batch's wanted records in one go (`lookup_sha1_many`:
         the embedded catalog's one query, the API's few lookups at once, ahead of the
         batch's writes; a catalog with no batched lookup of its own, one call each)."""
-        self._prefetched = self.catalog.lookup_sha1_many(
-            row["sha1hex"] for row in rows if want_reason(row) is None)
+        self._prefetched = self.catalog.lookup_sha1_many(sha1s)
         self._accepted_since_prefetch = {}
 
     def _count(self, key: str) -> str:
@@ -357,6 +360,8 @@ class FileMetaImporter:
 
     def run_batch(self, batch: list[dict[str, Any]]) -> None:
         """Push up to `LOOKUP_BATCH` records, their lookups made first in one go."""
-        self._prefetch(batch)
-        for row in batch:
-            self.push(row)
+        reasons = [want_reason(row) for row in batch]
+        self._prefetch(row["sha1hex"] for row, reason in zip(batch, reasons, strict=True)
+                       if reason is None)
+        for row, reason in zip(batch, reasons, strict=True):
+            self._push(row, reason)
