@@ -55,7 +55,11 @@ CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
 
 
 def to_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """An entity body as stored. NaN and infinities raise `ValueError` (the export loader
+    rejects such an entity as `bad-number`): stored, they would be the bare words
+    `NaN`/`Infinity`, which no JSON reader takes back."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
 
 
 def body_of(entity: dict[str, Any]) -> dict[str, Any]:
