@@ -324,16 +324,12 @@ class FatcatCatalog(Catalog):
             return []
         if not isinstance(listed, list):
             raise self._error(CatalogError, f"fatcat GET /editor/{editor}/editgroups: not a list")
-        out = []
-        for eg in listed:
-            if not isinstance(eg, dict) or editgroup_is_accepted(eg):
-                continue
-            if (eg.get("extra") or {}).get("agent") != agent:
-                continue
-            full = self.get_editgroup(eg["editgroup_id"])  # the listing has no edits
-            if full is not None and not editgroup_is_accepted(full):
-                out.append(full)
-        return out
+        wanted = [eg["editgroup_id"] for eg in listed
+                  if isinstance(eg, dict) and not editgroup_is_accepted(eg)
+                  and (eg.get("extra") or {}).get("agent") == agent]
+        # the listing has no edits: each is fetched whole, a few at once (`_map`)
+        return [full for full in self._map(self.get_editgroup, wanted)
+                if full is not None and not editgroup_is_accepted(full)]
 
     def accept_editgroup(self, editgroup_id: str) -> None:
         path = f"/editgroup/{quote(editgroup_id, safe='')}/accept"
