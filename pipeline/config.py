@@ -24,7 +24,7 @@ import luigi
 
 from pipeline import httpretry
 from pipeline.catalog.factory import is_api_url
-from pipeline.catalog.fatcat import TOKEN_ENV
+from pipeline.catalog.fatcat_token import TOKEN_ENV
 from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import msgspec.structs
 
-from pipeline.jsonio import SUSPECT_LEN, BadLine, may_be_refused, parse_object
+from pipeline.jsonline import SUSPECT_LEN, BadLine, may_be_refused, parse_object
 
 UNSET = msgspec.UNSET
 

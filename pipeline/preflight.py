@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.archive.cdxapi import DIALECTS
 from pipeline.catalog.factory import is_api_url
-from pipeline.catalog.fatcat import TOKEN_ENV, token_problem
+from pipeline.catalog.fatcat_token import TOKEN_ENV, token_problem
 from pipeline.errors import OperatorError
 from pipeline.ingest.settings import IngestSettings
 from pipeline.jsonio import InputError, iter_lines

@@ -14,7 +14,8 @@ from pipeline.catalog.base import (
     InvalidCredentials,
     NotFound,
 )
-from pipeline.catalog.fatcat import TOKEN_ENV, FatcatCatalog
+from pipeline.catalog.fatcat import FatcatCatalog
+from pipeline.catalog.fatcat_token import TOKEN_ENV
 
 TOKEN = "s3cret-Tok3n-ZZZ"
 
@@ -212,7 +213,7 @@ def test_import_without_token_fails_before_any_request(standin, tmp_path, monkey
 def test_the_editor_is_read_from_a_fatcat_macaroon_token(caplog):
     from fatcat_standin import EDITOR_ID, macaroon_token
 
-    from pipeline.catalog.fatcat import editor_id_of_token
+    from pipeline.catalog.fatcat_token import editor_id_of_token
 
     token = macaroon_token(EDITOR_ID)
     assert editor_id_of_token(token) == EDITOR_ID

@@ -17,7 +17,8 @@ import pytest
 
 from pipeline.entity_urls import url_list_problem
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, iter_lines, iter_objects, iter_raw_lines, parse_object
+from pipeline.jsonio import iter_lines, iter_objects, iter_raw_lines
+from pipeline.jsonline import BadLine, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import build_request, request_line
 from pipeline.steps.merge import file_meta_line, merge_results

@@ -20,14 +20,8 @@ from pipeline.archive.rows import parse_index_line
 from pipeline.archive.surt import surt
 from pipeline.ingest.urls import is_http_url, join_location
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import (
-    MAX_DEPTH,
-    BadLine,
-    InputError,
-    iter_objects,
-    iter_raw_lines,
-    parse_object,
-)
+from pipeline.jsonio import InputError, iter_objects, iter_raw_lines
+from pipeline.jsonline import MAX_DEPTH, BadLine, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
 from pipeline.steps.ingest_request import ARCHIVE_MARKERS, Rejected, build_request
 from pipeline.steps.merge import merge_results

@@ -18,7 +18,8 @@ from fatcat_standin import FatcatStandin
 
 from pipeline.catalog.base import InvalidCredentials
 from pipeline.catalog.factory import is_api_url
-from pipeline.catalog.fatcat import FatcatCatalog, clean_token
+from pipeline.catalog.fatcat import FatcatCatalog
+from pipeline.catalog.fatcat_token import clean_token
 from pipeline.locations import is_http_url, url_scheme
 
 ROOT = Path(__file__).resolve().parents[1]

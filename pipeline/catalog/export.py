@@ -16,17 +16,11 @@ from typing import Any
 
 from pipeline.catalog.base import ENTITY_STATES, IDENT_RE, CatalogError
 from pipeline.catalog.integrity import fsync_file, record_identity, record_seed, seal
-from pipeline.catalog.sqlite import SqliteCatalog, body_of, sha1_of, to_json
+from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.catalog.sqlite_schema import body_of, sha1_of, to_json
 from pipeline.entity_urls import BAD_URLS, url_list_problem
-from pipeline.jsonio import (
-    AtomicWriter,
-    BadLine,
-    dumps,
-    iter_lines,
-    parse_object,
-    reject_bad_line,
-    reject_text,
-)
+from pipeline.jsonio import AtomicWriter, dumps, iter_lines, reject_bad_line, reject_text
+from pipeline.jsonline import BadLine, parse_object
 from pipeline.pausepoint import pause_point
 from pipeline.tempnames import temp_name
 
@@ -63,19 +57,6 @@ def check_entity(obj: dict[str, Any]) -> str | None:
     if url_list_problem(obj.get("urls")) is not None:
         return BAD_URLS
     return None
-
-
-def _nonfinite(body_json: str, body: dict[str, Any]) -> bool:
-    """Does the entity hold a number beyond a double's range (`1e999` parses as inf)?
-    Such a body would be stored, and later dumped, as the bare word `Infinity`, not JSON.
-    (`Infinity` or `NaN` in the text is the cheap test; strings may hold them too.)"""
-    if "Infinity" not in body_json and "NaN" not in body_json:
-        return False
-    try:
-        dumps(body)
-    except ValueError:
-        return True
-    return False
 
 
 def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
@@ -119,11 +100,13 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
                     if rejects:
                         rejects.write_obj(reject_bad_line(obj, os.fspath(export)))
                     continue
-                body = body_of(obj)
-                body_json = to_json(body)
                 reason = check_entity(obj)
-                if reason is None and _nonfinite(body_json, body):
-                    reason = "bad-number"
+                if reason is None:
+                    body = body_of(obj)
+                    try:
+                        body_json = to_json(body)
+                    except ValueError:  # a number beyond a double's range: `1e999` parses as inf
+                        reason = "bad-number"
                 if reason is None and (obj["ident"] in seen or obj["ident"] in seen_before):
                     reason = "duplicate-ident"
                 if reason is not None:

@@ -15,7 +15,8 @@ from pipeline.catalog.base import Catalog, CatalogError
 from pipeline.catalog.export import LoadReport, load_export
 from pipeline.catalog.fatcat import FatcatCatalog
 from pipeline.catalog.integrity import check_catalog_file
-from pipeline.catalog.sqlite import SqliteCatalog, lock_path_of
+from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.catalog.sqlite_schema import lock_path_of
 from pipeline.locations import is_http_url
 from pipeline.runlock import RunLock
 

@@ -43,12 +43,8 @@ that edit; a retried accept that meets EditgroupAlreadyAccepted is a success.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import os
-import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -69,13 +65,13 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
     editgroup_is_accepted,
 )
+from pipeline.catalog.fatcat_token import TOKEN_ENV, clean_token, editor_id_of_token, token_forms
 from pipeline.httpdeadline import BodyTooLarge, DeadlineAdapter, complete, socket_timeouts, watch
 from pipeline.httpretry import Retrying
 from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "FATCAT_API_AUTH_TOKEN"
 USER_AGENT = "filemeta-backfill"
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # an editgroup of a large batch is a few MB
 # the editor's newest editgroups looked at for another run's open ones (the API's maximum)
@@ -86,58 +82,6 @@ MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset((429, *range(500, 600)))
 # concurrent reads (lookups ahead of the writes, re-checks before an accept) per client
 LOOKUP_WORKERS = 4
-EDITOR_CAVEAT = re.compile(rb"editor_id = ([a-z2-7]{26})")
-
-
-def editor_id_of_token(token: str | None) -> str | None:
-    """The editor a fatcat token (a base64 macaroon) names in its `editor_id = ...` caveat."""
-    if not token:
-        return None
-    try:
-        raw = base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_")
-    except (binascii.Error, ValueError):
-        return None
-    match = EDITOR_CAVEAT.search(raw)
-    return match.group(1).decode("ascii") if match else None
-
-
-def token_problem(raw: str | None) -> str | None:
-    """Why the token cannot be sent as an HTTP header (None: it can, or it is unset).
-
-    Surrounding whitespace (the CR/LF of `$(cat token.txt)` from a CRLF file)
-    is not a problem: `clean_token` strips it. What is left must be visible
-    ASCII: `requests` refuses a header with a control character (and its
-    error repeats the header, token and all), and a non-Latin-1 character
-    fails deep in `http.client`. The message names the variable and the
-    position, never the value.
-    """
-    token = (raw or "").strip()
-    for i, ch in enumerate(token):
-        if not "!" <= ch <= "~":
-            what = ("a space or control character" if ch.isspace() or ord(ch) < 32 or ord(ch) == 127
-                    else "a non-ASCII character")
-            return (f"{TOKEN_ENV} holds {what} at position {i + 1} of {len(token)}, which an HTTP "
-                    "header cannot carry; export the token exactly as issued")
-    return None
-
-
-def clean_token(raw: str | None) -> str | None:
-    """The token without surrounding whitespace (None when unset or blank); raises
-    `InvalidCredentials` (naming the variable, not the value) when it cannot be sent."""
-    problem = token_problem(raw)
-    if problem:
-        raise InvalidCredentials(problem)
-    return (raw or "").strip() or None
-
-
-def token_forms(token: str) -> list[str]:
-    """Every way the token can appear in a text: as is, stripped, and escaped the way a
-    repr or JSON writes it (`abc\\r`, `\\u00e9`), longest first."""
-    forms = {token, token.strip(), repr(token)[1:-1], json.dumps(token)[1:-1],
-             token.encode("unicode_escape").decode("ascii"),
-             repr(token.encode("utf-8", "backslashreplace"))[2:-1]}
-    return sorted((f for f in forms if f), key=len, reverse=True)
-
 
 class FatcatCatalog(Catalog):
     """A fatcat API at an explicit base URL; the token is read from the environment."""
@@ -380,16 +324,12 @@ class FatcatCatalog(Catalog):
             return []
         if not isinstance(listed, list):
             raise self._error(CatalogError, f"fatcat GET /editor/{editor}/editgroups: not a list")
-        out = []
-        for eg in listed:
-            if not isinstance(eg, dict) or editgroup_is_accepted(eg):
-                continue
-            if (eg.get("extra") or {}).get("agent") != agent:
-                continue
-            full = self.get_editgroup(eg["editgroup_id"])  # the listing has no edits
-            if full is not None and not editgroup_is_accepted(full):
-                out.append(full)
-        return out
+        wanted = [eg["editgroup_id"] for eg in listed
+                  if isinstance(eg, dict) and not editgroup_is_accepted(eg)
+                  and (eg.get("extra") or {}).get("agent") == agent]
+        # the listing has no edits: each is fetched whole, a few at once (`_map`)
+        return [full for full in self._map(self.get_editgroup, wanted)
+                if full is not None and not editgroup_is_accepted(full)]
 
     def accept_editgroup(self, editgroup_id: str) -> None:
         path = f"/editgroup/{quote(editgroup_id, safe='')}/accept"

@@ -6,7 +6,7 @@ collected in editgroups, an entity changes only when its editgroup is
 accepted, an accepted editgroup cannot be edited again, and one editgroup
 holds at most one edit per ident (fatcat's `file_edit_editgroup_id_ident_id_key`).
 
-Tables:
+Tables (`pipeline.catalog.sqlite_schema`):
 - `file_ident`: one row per entity: ident, state, current revision (NULL when
   the export had none), sha1 (indexed for lookup) and the entity's current
   body (every export key except ident, revision and state);
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.catalog.base import (
-    CATALOG_KEYS,
     DUPLICATE_EDIT_MESSAGE,
     BadRequest,
     Catalog,
@@ -44,71 +43,15 @@ from pipeline.catalog.base import (
     new_uuid,
 )
 from pipeline.catalog.integrity import recorded_identity
+from pipeline.catalog.sqlite_schema import INDEXES, SCHEMA, body_of, lock_path_of, sha1_of, to_json
 from pipeline.provenance import utc_now
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS file_ident (
-    ident TEXT PRIMARY KEY,
-    state TEXT,
-    active INTEGER NOT NULL,
-    revision TEXT,
-    sha1 TEXT,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS file_rev (
-    rev_id TEXT PRIMARY KEY,
-    ident TEXT NOT NULL,
-    body TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS editgroup (
-    editgroup_id TEXT PRIMARY KEY,
-    description TEXT,
-    extra TEXT,
-    created TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS changelog (
-    idx INTEGER PRIMARY KEY AUTOINCREMENT,
-    editgroup_id TEXT NOT NULL UNIQUE REFERENCES editgroup(editgroup_id),
-    timestamp TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS file_edit (
-    edit_id TEXT PRIMARY KEY,
-    editgroup_id TEXT NOT NULL REFERENCES editgroup(editgroup_id),
-    ident TEXT NOT NULL REFERENCES file_ident(ident),
-    rev_id TEXT NOT NULL REFERENCES file_rev(rev_id),
-    prev_rev TEXT,
-    CONSTRAINT file_edit_editgroup_id_ident_id_key UNIQUE (editgroup_id, ident)
-);
-"""
 # sha1s or idents per `IN (...)` query (SQLite allows 999 parameters at least)
 LOOKUP_CHUNK = 500
-INDEXES = """
-CREATE INDEX IF NOT EXISTS file_ident_sha1 ON file_ident (sha1, ident);
-CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
-"""
 
 
 def _now() -> str:
     return utc_now(micro=True)
-
-
-# How entities are stored, shared with the export loader.
-def to_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def body_of(entity: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entity.items() if k not in CATALOG_KEYS}
-
-
-def sha1_of(body: dict[str, Any]) -> str | None:
-    sha1 = body.get("sha1")
-    return sha1.lower() if isinstance(sha1, str) and sha1 else None  # looked up lower-case
-
-
-def lock_path_of(path: str | os.PathLike) -> str:
-    """The lock file of the embedded catalog at `path` (`<catalog>.lock`)."""
-    return f"{os.fspath(path)}.lock"
 
 
 class SqliteCatalog(Catalog):

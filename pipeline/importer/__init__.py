@@ -1,6 +1,7 @@
 """The catalog import: fill the missing file fields of matching entities, exactly once.
 
-- `importer`: the editgroup loop, its counters and the recovery of a killed run;
+- `importer`: the editgroup loop and its counters;
+- `recovery`: the editgroups a killed run left open, settled before a run starts;
 - `run`: one import as tasks and the CLI run it (input checked, locks, true totals);
 - `records`: which file_meta records are wanted, and the checks of the input file;
 - `entity`: what the import does to one entity (fill missing fields, clean URLs);

@@ -33,7 +33,8 @@ but not accepted when the process died. fatcat has no call to delete an
 editgroup, and accepting it later is allowed (its edits stay valid as long as
 their entities did not change). So the import keeps a journal
 (`pipeline.importer.journal`) of the editgroups it creates and accepts, and a
-run first settles every editgroup the journal left open:
+run first settles every editgroup the journal left open
+(`pipeline.importer.recovery`):
 - already accepted (killed after the accept, before the journal line): noted;
 - holds edits whose entities are still at the edit's `prev_revision`: accepted
   now (resumed), so those entities are filled exactly once (fatcat's accept
@@ -80,7 +81,6 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -88,14 +88,13 @@ from pipeline import __version__
 from pipeline.catalog.base import (
     Catalog,
     editgroup_file_edits,
-    editgroup_is_accepted,
     new_fatcat_id,
 )
 from pipeline.checks import StepFailed
 from pipeline.importer.entity import apply_file_meta, entity_problem, is_complete
 from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
 from pipeline.importer.records import want_reason
-from pipeline.runlock import LockHeld, describe
+from pipeline.runlock import LockHeld
 
 log = logging.getLogger(__name__)
 
@@ -124,23 +123,6 @@ def check_counts(counts: Counter) -> None:
     want_fails = sum(v for k, v in counts.items() if k in ("skip-missing-field", "skip-malformed-field"))
     if counts["skip"] != want_fails:
         raise StepFailed(f"import counters: skip != want failures: {counts!r}")
-
-
-@dataclass
-class Recovery:
-    """What the start of a run did with editgroups a killed run left open."""
-
-    resumed: list[str] = field(default_factory=list)  # accepted now
-    already_accepted: list[str] = field(default_factory=list)
-    abandoned: dict[str, str] = field(default_factory=dict)  # editgroup -> reason
-    resumed_edits: int = 0
-    live_left_alone: list[str] = field(default_factory=list)  # open in a running import
-    earlier_edits: int = 0  # accepted by earlier attempts of this run (recovery's included)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"resumed": self.resumed, "already_accepted": self.already_accepted,
-                "abandoned": self.abandoned, "resumed_edits": self.resumed_edits,
-                "live_left_alone": self.live_left_alone, "earlier_edits": self.earlier_edits}
 
 
 class FileMetaImporter:
@@ -174,64 +156,15 @@ class FileMetaImporter:
         self._prefetched: dict[str, dict[str, Any]] | None = None
         self._accepted_since_prefetch: dict[str, dict[str, Any]] = {}
 
-    # -- recovery -----------------------------------------------------------
-    def recover(self) -> Recovery:
-        """Settle every editgroup the journal shows open (see the module docstring)."""
-        rec = Recovery()
-        if self.journal is None or self.dry_run:
-            return rec
-        name = self.catalog.name
-        for eg_id, owner in self.journal.open_editgroup_owners(name).items():
-            if self.journal.owner_is_live_other(owner):
-                # another import is running (a lock on another host, or none): its open
-                # editgroup is its own, being filled right now; never accept or abandon it
-                log.warning("editgroup %s is open in a live import (%s): left alone", eg_id,
-                            describe(owner))
-                rec.live_left_alone.append(eg_id)
-                continue
-            eg = self.catalog.get_editgroup(eg_id)
-            if eg is None:
-                self._abandon(rec, eg_id, "not-found")
-                continue
-            edits = editgroup_file_edits(eg)
-            if editgroup_is_accepted(eg):
-                self.journal.record(ACCEPTED, eg_id, name, edits=len(edits), recovered=True)
-                rec.already_accepted.append(eg_id)
-                continue
-            if not edits:
-                self._abandon(rec, eg_id, "empty")
-                continue
-            changed = [e["ident"] for e in edits if not self._unchanged_since(e)]
-            if changed:
-                # emptied first: an open editgroup with our edits in it would stop every other
-                # run (`check_no_other_run`), and nothing is left in it to accept by mistake
-                for edit in edits:
-                    self.catalog.delete_edit(eg_id, edit["edit_id"])
-                self._abandon(rec, eg_id, f"stale: {len(changed)} entities changed since the edit")
-                continue
-            self.catalog.accept_editgroup(eg_id)
-            self.journal.record(ACCEPTED, eg_id, name, edits=len(edits), recovered=True)
-            rec.resumed.append(eg_id)
-            rec.resumed_edits += len(edits)
-            log.info("resumed editgroup %s left open by a killed run: accepted its %d edits",
-                     eg_id, len(edits))
-        return rec
-
-    def _unchanged_since(self, edit: dict[str, Any]) -> bool:
-        current = self.catalog.get_file(edit["ident"])
-        return current is not None and current.get("revision") == edit.get("prev_revision")
-
-    def _abandon(self, rec: Recovery, eg_id: str, reason: str) -> None:
-        self.journal.record(ABANDONED, eg_id, self.catalog.name, reason=reason)
-        rec.abandoned[eg_id] = reason
-        log.warning("abandoned editgroup %s left open by a killed run (%s); never accept it",
-                    eg_id, reason)
-
     # -- one record ---------------------------------------------------------
     def push(self, row: dict[str, Any]) -> str:
         """Import one file_meta record; return the counter it landed in."""
+        return self._push(row, want_reason(row))
+
+    def _push(self, row: dict[str, Any], reason: str | None) -> str:
+        """`push` with the record's `want_reason` already known (`run_batch` finds it once,
+        for the batch's lookups, not again per record)."""
         self.counts["total"] += 1
-        reason = want_reason(row)
         if reason is not None:
             self.counts["skip"] += 1
             return self._count(reason)
@@ -343,12 +276,11 @@ class FileMetaImporter:
             return self._accepted_since_prefetch.get(entity["ident"], entity)
         return None
 
-    def _prefetch(self, rows: list[dict[str, Any]]) -> None:
-        """Look up the sha1 of every wanted record of a batch in one go (`lookup_sha1_many`:
+    def _prefetch(self, sha1s: Iterable[str]) -> None:
+        """Look up the sha1s of a batch's wanted records in one go (`lookup_sha1_many`:
         the embedded catalog's one query, the API's few lookups at once, ahead of the
         batch's writes; a catalog with no batched lookup of its own, one call each)."""
-        self._prefetched = self.catalog.lookup_sha1_many(
-            row["sha1hex"] for row in rows if want_reason(row) is None)
+        self._prefetched = self.catalog.lookup_sha1_many(sha1s)
         self._accepted_since_prefetch = {}
 
     def _count(self, key: str) -> str:
@@ -428,6 +360,8 @@ class FileMetaImporter:
 
     def run_batch(self, batch: list[dict[str, Any]]) -> None:
         """Push up to `LOOKUP_BATCH` records, their lookups made first in one go."""
-        self._prefetch(batch)
-        for row in batch:
-            self.push(row)
+        reasons = [want_reason(row) for row in batch]
+        self._prefetch(row["sha1hex"] for row, reason in zip(batch, reasons, strict=True)
+                       if reason is None)
+        for row, reason in zip(batch, reasons, strict=True):
+            self._push(row, reason)

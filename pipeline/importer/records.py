@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pipeline.jsonio import BadLine, InputError, iter_objects
+from pipeline.jsonio import InputError, iter_objects
+from pipeline.jsonline import BadLine
 from pipeline.records import FILE_META_FIELDS, HEX_LENGTHS, drop_reason
 
 MIMETYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")

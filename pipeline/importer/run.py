@@ -2,7 +2,7 @@
 
 Why apart from the editgroup loop (`importer.py`): this is what a task or the
 CLI calls. It holds the one-importer locks (docs/delivery.md), lets
-`FileMetaImporter` recover and run, then counts the edits of killed earlier
+`pipeline.importer.recovery` settle a killed run and `FileMetaImporter` run, then counts the edits of killed earlier
 attempts of the same run as updates, so the counts target holds the run's
 totals; `record_finished` closes the run in the journal once that target
 is written.
@@ -23,11 +23,11 @@ from pipeline.importer.importer import (
     BATCH_SIZE,
     DEFAULT_DESCRIPTION,
     FileMetaImporter,
-    Recovery,
     check_counts,
 )
 from pipeline.importer.journal import FINISHED, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta
+from pipeline.importer.recovery import Recovery, recover
 from pipeline.importer.streams import run_streams
 from pipeline.progress import Progress, counting
 from pipeline.provenance import current_digest
@@ -113,7 +113,8 @@ def _import(records: Iterable[dict[str, Any]], catalog: Catalog, journal: Import
     importer = FileMetaImporter(catalog, batch_size=batch_size, description=description,
                                 dry_run=dry_run, journal=journal)
     importer.check_no_other_run()
-    recovery = importer.recover()  # every stream's editgroups of a killed attempt, before any starts
+    # every stream's editgroups of a killed attempt, before any starts (a dry run writes nothing)
+    recovery = recover(catalog, None if dry_run else journal)
     if streams > 1 and not catalog.parallel_streams:
         log.info("the embedded catalog is imported in one stream ([importer] streams=%d is for "
                  "the fatcat API)", streams)

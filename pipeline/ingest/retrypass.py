@@ -19,7 +19,8 @@ from collections.abc import Iterable, Iterator
 
 from pipeline.ingest.shard import run_shard
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import AtomicWriter, BadLine, dumps, iter_objects, iter_raw_lines
+from pipeline.jsonio import AtomicWriter, dumps, iter_objects, iter_raw_lines
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress
 
 # statuses that say the archive failed to answer, not what it holds (docs/statuses.md)

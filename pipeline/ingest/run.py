@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pipeline.checks import StepFailed
 from pipeline.ingest.shard import run_shard, shard_of
 from pipeline.ingest.worker import request_problem
-from pipeline.jsonio import AtomicWriter, BadLine, iter_lines, iter_raw_lines, parse_object
+from pipeline.jsonio import AtomicWriter, iter_lines, iter_raw_lines
+from pipeline.jsonline import BadLine, parse_object
 from pipeline.pausepoint import pause_point
 from pipeline.progress import Progress
 from pipeline.sinks.base import Sink

@@ -32,7 +32,8 @@ from collections.abc import Iterable, Iterator
 from pipeline.archive.model import ArchiveError, CdxRow, ContentClient
 from pipeline.checks import StepFailed
 from pipeline.ingest.filemeta import BadGzipEncoding, GzipTooLarge, undo_transfer_gzip
-from pipeline.jsonio import AtomicWriter, BadLine, iter_objects
+from pipeline.jsonio import AtomicWriter, iter_objects
+from pipeline.jsonline import BadLine
 from pipeline.ordered_pool import run_ordered
 from pipeline.postprocess.grobid import (
     CONNECT_STATUS_CODE,

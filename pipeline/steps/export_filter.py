@@ -16,7 +16,8 @@ import os
 
 from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, iter_raw_lines
+from pipeline.jsonio import iter_raw_lines
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 

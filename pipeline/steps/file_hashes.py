@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from pipeline.jsonio import BadLine, iter_lines
+from pipeline.jsonio import iter_lines
+from pipeline.jsonline import BadLine
 
 log = logging.getLogger(__name__)
 

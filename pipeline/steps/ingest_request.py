@@ -14,7 +14,8 @@ from json.encoder import encode_basestring
 
 from pipeline.ingest.urls import is_http_url
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, dumps, iter_raw_lines
+from pipeline.jsonio import dumps, iter_raw_lines
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 

@@ -34,7 +34,8 @@ from json.encoder import encode_basestring
 
 from pipeline.checks import check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import BadLine, dumps, iter_raw_lines
+from pipeline.jsonio import dumps, iter_raw_lines
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
 from pipeline.runlock import die_with_parent

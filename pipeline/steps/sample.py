@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import random
 
-from pipeline.jsonio import AtomicWriter, BadLine, InputError, count_lines, iter_lines
+from pipeline.jsonio import AtomicWriter, InputError, count_lines, iter_lines
+from pipeline.jsonline import BadLine
 
 
 def choose_lines(total: int, size: int, seed: int) -> set[int]:

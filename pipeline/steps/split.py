@@ -12,7 +12,8 @@ from collections import Counter
 from typing import Any
 
 from pipeline.checks import check_balance
-from pipeline.jsonio import AtomicWriter, BadLine, reject_bad_line, reject_record, reject_text
+from pipeline.jsonio import AtomicWriter, reject_bad_line, reject_record, reject_text
+from pipeline.jsonline import BadLine
 
 
 class SplitWriter:

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 
 from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import AtomicWriter, BadLine, iter_raw_lines, write_json
+from pipeline.jsonio import AtomicWriter, iter_raw_lines, write_json
+from pipeline.jsonline import BadLine
 from pipeline.progress import Progress, counting
 from pipeline.tempnames import temp_suffix
 

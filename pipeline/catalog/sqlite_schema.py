@@ -1,0 +1,76 @@
+"""How the embedded catalog stores entities: its tables, and an entity as a row.
+
+Why apart from `pipeline.catalog.sqlite` (the catalog's calls): the export
+loader (`pipeline.catalog.export`) writes the same rows in bulk, and the
+factory needs the lock file's name without opening a catalog; both share
+these few rules instead of reaching into the catalog class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pipeline.catalog.base import CATALOG_KEYS
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS file_ident (
+    ident TEXT PRIMARY KEY,
+    state TEXT,
+    active INTEGER NOT NULL,
+    revision TEXT,
+    sha1 TEXT,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_rev (
+    rev_id TEXT PRIMARY KEY,
+    ident TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS editgroup (
+    editgroup_id TEXT PRIMARY KEY,
+    description TEXT,
+    extra TEXT,
+    created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changelog (
+    idx INTEGER PRIMARY KEY AUTOINCREMENT,
+    editgroup_id TEXT NOT NULL UNIQUE REFERENCES editgroup(editgroup_id),
+    timestamp TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS file_edit (
+    edit_id TEXT PRIMARY KEY,
+    editgroup_id TEXT NOT NULL REFERENCES editgroup(editgroup_id),
+    ident TEXT NOT NULL REFERENCES file_ident(ident),
+    rev_id TEXT NOT NULL REFERENCES file_rev(rev_id),
+    prev_rev TEXT,
+    CONSTRAINT file_edit_editgroup_id_ident_id_key UNIQUE (editgroup_id, ident)
+);
+"""
+INDEXES = """
+CREATE INDEX IF NOT EXISTS file_ident_sha1 ON file_ident (sha1, ident);
+CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
+"""
+
+
+def to_json(obj: Any) -> str:
+    """An entity body as stored. NaN and infinities raise `ValueError` (the export loader
+    rejects such an entity as `bad-number`): stored, they would be the bare words
+    `NaN`/`Infinity`, which no JSON reader takes back."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def body_of(entity: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entity.items() if k not in CATALOG_KEYS}
+
+
+def sha1_of(body: dict[str, Any]) -> str | None:
+    sha1 = body.get("sha1")
+    return sha1.lower() if isinstance(sha1, str) and sha1 else None  # looked up lower-case
+
+
+def lock_path_of(path: str | os.PathLike) -> str:
+    """The lock file of the embedded catalog at `path` (`<catalog>.lock`)."""
+    return f"{os.fspath(path)}.lock"
