@@ -15,7 +15,7 @@ The deadline knows nothing of retries: `DeadlineExceeded` is a
 each attempt gets a deadline of its own. `BodyTooLarge` is not transient:
 asking again brings the same body.
 
-Use: a session from `session()` (its connections report to the running
+Use: a session from `pipeline.httpwatch.session()` (its connections report to the running
 deadline), and either `complete(...)` (send, then read the whole body under
 the cap; `.content`, `.text`, `.json()` work afterwards) or, for a body
 streamed to a parser, a `Deadline` kept open while the parser reads.
@@ -23,21 +23,19 @@ streamed to a parser, a `Deadline` kept open while the parser reads.
 
 from __future__ import annotations
 
-import contextvars
-import heapq
-import itertools
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from pipeline.httpwatch import _WATCHDOG, running
+
+if TYPE_CHECKING:
+    from pipeline.httpwatch import _Watched
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +82,6 @@ def no_answer(exc: BaseException) -> str:
     return "unreachable"
 
 
-_running: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar(
-    "running_deadline", default=None)
-
-
 class Deadline:
     """One exchange's clock: started when built, watched until `finish()` (or the `with` ends).
 
@@ -132,14 +126,14 @@ class Deadline:
     def send(self, send: Callable[[], requests.Response]) -> requests.Response:
         """`send()` with the connections it uses watched; DeadlineExceeded when the deadline
         cut it. The deadline keeps running for the body: `finish()` it when read."""
-        token = _running.set(self)
+        token = running.set(self)
         try:
             response = send()
         except BaseException as exc:
             self.finish(exc)
             raise
         finally:
-            _running.reset(token)
+            running.reset(token)
         if self.fired:  # headers cut short can still parse as an answer: it is not one
             response.close()
             self.finish()
@@ -258,148 +252,3 @@ class _CountingReader:
         data = self.stream.readline(length) if length not in (None, -1) else self.stream.readline()
         self.deadline.received += len(data)
         return data
-
-
-# -- connections that report to the running deadline ------------------------------------------
-
-class _Watched:
-    """Mixin for urllib3 connections: each remembers the socket a deadline must shut down.
-
-    That is the connection's socket once connected (http.client may drop the
-    connection's hold on it while the answer is still read; the object, still
-    open, is kept here). While connecting it is a duplicate of the TCP socket:
-    the TLS layer takes over the socket it wraps, and shutdown acts on the
-    connection whichever descriptor names it, so the handshake can be cut too.
-    """
-
-    _target: socket.socket | None = None
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        self._target = sock.dup()
-        deadline = _running.get()
-        if deadline is not None:
-            deadline.attach(self)
-        return sock
-
-    def connect(self) -> None:
-        try:
-            super().connect()
-        finally:
-            if self._target is not None:
-                self._target.close()  # the duplicate: only needed while connecting
-            self._target = self.sock
-
-    def request(self, *args, **kwargs):
-        deadline = _running.get()
-        if deadline is not None:  # a kept-alive connection, reused for this exchange
-            deadline.attach(self)
-        return super().request(*args, **kwargs)
-
-    def _cut(self) -> None:
-        target = self._target
-        if target is not None:
-            try:
-                # socket's own shutdown (an SSLSocket's would also drop its TLS state)
-                socket.socket.shutdown(target, socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed: nothing left to wait on
-
-
-class _WatchedHTTPConnection(_Watched, HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
-    pass
-
-
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """requests' adapter whose connections (direct or through a proxy) a Deadline can cut."""
-
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = dict(_POOLS)
-
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        if isinstance(manager, urllib3.PoolManager):
-            manager.pool_classes_by_scheme = dict(_POOLS)
-        return manager
-
-
-def session() -> requests.Session:
-    """A session whose exchanges a Deadline bounds; no proxy or credentials from the environment."""
-    s = requests.Session()
-    s.trust_env = False
-    watch(s)
-    return s
-
-
-def watch(s: requests.Session) -> requests.Session:
-    """Mount the deadline-aware adapter on `s` (a session handed in from outside)."""
-    for prefix in ("http://", "https://"):
-        if not isinstance(s.get_adapter(prefix), DeadlineAdapter):
-            s.mount(prefix, DeadlineAdapter())
-    return s
-
-
-# -- the watchdog -------------------------------------------------------------------------------
-
-class _Watchdog:
-    """One daemon thread firing deadlines in expiry order; started on first use (per process)."""
-
-    def __init__(self):
-        self._pid: int | None = None
-        self._starting = threading.Lock()
-
-    def _start(self) -> None:
-        with self._starting:
-            if self._pid == os.getpid():
-                return  # another thread started it meanwhile
-            self._cond = threading.Condition()
-            self._heap: list[tuple[float, int, Deadline]] = []
-            self._seq = itertools.count()
-            threading.Thread(target=self._run, args=(self._cond, self._heap),
-                             name="http-deadline", daemon=True).start()
-            self._pid = os.getpid()
-
-    def watch(self, deadline: Deadline) -> None:
-        if self._pid != os.getpid():  # first use, or a forked child (threads do not survive fork)
-            self._start()
-        with self._cond:
-            heapq.heappush(self._heap, (deadline.expires, next(self._seq), deadline))
-            if self._heap[0][2] is deadline:
-                self._cond.notify()
-
-    def _run(self, cond: threading.Condition, heap: list) -> None:
-        with cond:
-            while True:
-                while heap and heap[0][2].done:
-                    heapq.heappop(heap)  # finished in time: forgotten when it comes up
-                if not heap:
-                    cond.wait()
-                    continue
-                delay = heap[0][0] - time.monotonic()
-                if delay > 0:
-                    cond.wait(delay)
-                    continue
-                # a shutdown() per connection: brief enough to do under the lock
-                try:
-                    heapq.heappop(heap)[2]._fire()
-                except Exception:  # the watchdog must outlive any one deadline
-                    log.exception("cutting an exchange at its deadline failed")
-
-
-_WATCHDOG = _Watchdog()

@@ -20,7 +20,7 @@ from fakes import FakeArchive, row_for
 from services import QuietHandler, serve_http
 from trickle import Trickle, ends_within, header_length, http_answer
 
-from pipeline import httpdeadline, preconditions
+from pipeline import httpdeadline, httpwatch, preconditions
 from pipeline.archive.cdxapi import HttpCdxClient
 from pipeline.archive.model import CdxError, WaybackError
 from pipeline.archive.rangeread import HttpRangeWarcClient
@@ -247,7 +247,7 @@ def test_a_kept_alive_connection_reused_by_the_next_exchange_is_cut_too():
                 time.sleep(0.05)
 
     with serve_http(KeepAlive) as base:
-        session = httpdeadline.session()
+        session = httpwatch.session()
 
         def get(path):
             return httpdeadline.complete(

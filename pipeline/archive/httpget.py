@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import requests
 
-from pipeline import httpdeadline
+from pipeline import httpdeadline, httpwatch
 from pipeline.locations import is_http_url
 
 
@@ -39,7 +39,7 @@ def get_unfollowed(url: str, *, timeout: float, params: Mapping[str, str] | None
     whole (to free the connection for a redirect it will not make) and would
     still consult the environment; the transport adapter alone does neither.
     """
-    session = httpdeadline.session()  # no proxy variables, no .netrc credentials
+    session = httpwatch.session()  # no proxy variables, no .netrc credentials
     # one request per connection: the socket closes with the answer's last byte, not when
     # this throwaway session is garbage-collected
     headers = {"Connection": "close", **(headers or {})}

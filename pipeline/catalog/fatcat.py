@@ -66,8 +66,9 @@ from pipeline.catalog.base import (
     editgroup_is_accepted,
 )
 from pipeline.catalog.fatcat_token import TOKEN_ENV, clean_token, editor_id_of_token, token_forms
-from pipeline.httpdeadline import BodyTooLarge, DeadlineAdapter, complete, socket_timeouts, watch
+from pipeline.httpdeadline import BodyTooLarge, complete, socket_timeouts
 from pipeline.httpretry import Retrying
+from pipeline.httpwatch import DeadlineAdapter, watch
 from pipeline.locations import is_http_url
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ import grobid_tei_xml
 import requests
 
 from pipeline.errors import OperatorError
-from pipeline.httpdeadline import BodyTooLarge, complete, deadline_in, session, socket_timeouts
+from pipeline.httpdeadline import BodyTooLarge, complete, deadline_in, socket_timeouts
+from pipeline.httpwatch import session
 from pipeline.locations import is_http_url
 from pipeline.sinks.message import GROBID, Message, attach
 
