@@ -146,21 +146,20 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
                 _say_once(f"{self}: {', '.join(changed)} not as its sidecar recorded "
                           "(edited, cut short or replaced); the step is made again")
             return False
-        return self._data_upstream_complete(set(inputs))
+        # Luigi looks no further than a complete task, so without this a shard deleted three
+        # steps up would never be remade
+        return all(dep.complete() for dep in self.data_upstream(inputs))
 
-    def _data_upstream_complete(self, inputs: set[str]) -> bool:
-        """Every upstream step whose output this step reads is itself complete.
+    def data_upstream(self, inputs: list[str] | None = None) -> Iterator[luigi.Task]:
+        """The upstream steps whose output this step reads (`inputs`: its `input_files()`).
 
-        Luigi looks no further than a complete task, so without this a shard
-        deleted three steps up would never be remade. Requirements that are
-        gates, not data (the sample QA run), are not in `input_files()` and do
-        not count: remaking them must not redo the work after them.
+        Requirements that are gates, not data (the sample QA run), are not in
+        `input_files()` and do not count: remaking them must not redo the work after them.
         """
+        read = set(self.input_files() if inputs is None else inputs)
         for dep in luigi.task.flatten(self.requires()):
-            outs = {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")}
-            if outs & inputs and not dep.complete():
-                return False
-        return True
+            if {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")} & read:
+                yield dep
 
     # -- progress ---------------------------------------------------------
     def label(self) -> str:
