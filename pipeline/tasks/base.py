@@ -38,6 +38,7 @@ from pipeline.provenance import (
 )
 from pipeline.runlock import RunLock
 from pipeline.staleness import stale_reasons
+from pipeline.tasks.graph import walk_tasks
 from pipeline.tasks.run_identity import InRun, tell_scheduler
 from pipeline.tasks.settings_gate import PreflightMixin, check_settings_once, record_run, sweep_once
 
@@ -226,18 +227,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
 
 def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
     """Every BackfillTask under `root`, dependencies first, each once."""
-    seen: set[str] = set()
-
-    def visit(task: luigi.Task) -> Iterator[BackfillTask]:
-        if task.task_id in seen:
-            return
-        seen.add(task.task_id)
-        for dep in luigi.task.flatten(task.requires()):
-            yield from visit(dep)
-        if isinstance(task, BackfillTask):
-            yield task
-
-    yield from visit(root)
+    return (task for task in walk_tasks(root) if isinstance(task, BackfillTask))
 
 
 _said: set[str] = set()
