@@ -83,10 +83,7 @@ def step_status(task: BackfillTask) -> dict:
 
 def incomplete_upstream(task: BackfillTask) -> list[str]:
     """The steps `task` reads from that are not complete (a reason it is stale)."""
-    inputs = set(task.input_files())
-    return [label(dep) for dep in luigi.task.flatten(task.requires())
-            if {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")} & inputs
-            and not dep.complete()]
+    return [label(dep) for dep in task.data_upstream() if not dep.complete()]
 
 
 def cmd_status(args: argparse.Namespace) -> int:

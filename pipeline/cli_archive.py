@@ -11,6 +11,7 @@ import os
 import sys
 
 from pipeline.archive.indexer import index_collection
+from pipeline.cli_groups import add_group
 
 
 def cmd_index(args: argparse.Namespace) -> int:
@@ -26,8 +27,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `archive index` on the operator CLI."""
-    p = subparsers.add_parser("archive", help="local web-archive collections")
-    sub = p.add_subparsers(dest="archive_command", required=True)
+    p, sub = add_group(subparsers, "archive", help="local web-archive collections")
     s = sub.add_parser("index", help="write the sorted index of a collection's WARCs "
                                      "(what a local collection is searched by)")
     s.add_argument("collection", help="a directory with archive/*.warc.gz")

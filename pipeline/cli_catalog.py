@@ -24,6 +24,7 @@ from pipeline.catalog.base import CatalogError
 from pipeline.catalog.export import dump, load_export
 from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
+from pipeline.cli_groups import add_group
 from pipeline.errors import OperatorError
 from pipeline.importer import import_file_meta, record_finished
 from pipeline.jsonio import dumps, write_json
@@ -116,8 +117,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `catalog load|dump|get|import` on the operator CLI."""
-    p = subparsers.add_parser("catalog", help="load, dump, inspect or import into the catalog")
-    sub = p.add_subparsers(dest="catalog_command", required=True)
+    p, sub = add_group(subparsers, "catalog", help="load, dump, inspect or import into the catalog")
     catalog_help = "embedded catalog path (default: [backfill] catalog, <workdir>/catalog.sqlite)"
 
     s = sub.add_parser("load", help="load an export (plain or gzip JSON lines) into the embedded catalog")

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from pipeline import config
+from pipeline.cli_groups import add_group
 from pipeline.sinks import topics
 
 
@@ -38,8 +39,7 @@ def cmd_create_topics(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register `kafka create-topics` on the operator CLI."""
-    p = subparsers.add_parser("kafka", help="the run's Kafka topics")
-    sub = p.add_subparsers(dest="kafka_command", required=True)
+    p, sub = add_group(subparsers, "kafka", help="the run's Kafka topics")
     s = sub.add_parser("create-topics", help="create the sandcrawler-{env}.* topics (12 partitions, "
                                              "compacted); check existing ones, one line per topic")
     s.add_argument("--hosts", help="bootstrap servers (default: [kafka] hosts)")

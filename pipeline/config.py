@@ -38,6 +38,13 @@ from pipeline.sinks.kafka import MESSAGE_MAX_BYTES, MESSAGE_TIMEOUT_MS
 from pipeline.targets import DEFAULT_WORKDIR, SAMPLE_ARCHIVE, SAMPLE_EXPORT
 
 
+def _patience(kind: type[luigi.Parameter], default, description: str) -> luigi.Parameter:
+    """An [ingest] patience setting: insignificant, since none changes a result, only when it
+    comes (so changing one never invalidates a finished target). Each keeps its own
+    description: --help-all shows it."""
+    return kind(default=default, significant=False, description=description)
+
+
 class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section name
     """[backfill]: where the work goes and what it reads."""
 
@@ -107,34 +114,28 @@ class ingest(luigi.Config):  # noqa: N801
     )
     # patience with an HTTP archive (docs/archive.md, docs/configuration.md): none changes a
     # result, only when it comes
-    retries = luigi.IntParameter(default=httpretry.RETRIES, significant=False,
-                                 description="attempts after the first of one archive call")
-    retry_backoff = luigi.FloatParameter(
-        default=httpretry.BACKOFF, significant=False,
-        description="seconds before the first retry (doubling, with jitter)")
-    retry_backoff_max = luigi.FloatParameter(default=httpretry.BACKOFF_MAX, significant=False,
-                                             description="longest backoff between two attempts (s)")
-    retry_after_max = luigi.FloatParameter(
-        default=httpretry.RETRY_AFTER_MAX, significant=False,
-        description="longest Retry-After of a 429 or 503 that is waited out (s)")
-    max_requests_per_second = luigi.FloatParameter(
-        default=0.0, significant=False,
-        description="archive calls started per second by one worker process, all its threads "
-                    "together (0: no limit); see docs/archive.md for N processes on M hosts")
-    breaker_failures = luigi.IntParameter(
-        default=httpretry.BREAKER_FAILURES, significant=False,
-        description="failed archive calls in a row that pause the shard (circuit breaker)")
-    probe_seconds = luigi.FloatParameter(
-        default=httpretry.PROBE_SECONDS, significant=False,
-        description="seconds between probes of a paused archive at first (doubling)")
-    probe_max_seconds = luigi.FloatParameter(default=httpretry.PROBE_MAX_SECONDS, significant=False,
-                                             description="longest wait between two probes (s)")
-    outage_seconds = luigi.FloatParameter(
-        default=httpretry.OUTAGE_SECONDS, significant=False,
-        description="seconds an archive may stay down before the shard fails without a target")
-    retry_pass_retries = luigi.IntParameter(
-        default=httpretry.RETRY_PASS_RETRIES, significant=False,
-        description="attempts after the first of each call in the retry pass (IngestRetry)")
+    retries = _patience(luigi.IntParameter, httpretry.RETRIES,
+                        "attempts after the first of one archive call")
+    retry_backoff = _patience(luigi.FloatParameter, httpretry.BACKOFF,
+                              "seconds before the first retry (doubling, with jitter)")
+    retry_backoff_max = _patience(luigi.FloatParameter, httpretry.BACKOFF_MAX,
+                                  "longest backoff between two attempts (s)")
+    retry_after_max = _patience(luigi.FloatParameter, httpretry.RETRY_AFTER_MAX,
+                                "longest Retry-After of a 429 or 503 that is waited out (s)")
+    max_requests_per_second = _patience(
+        luigi.FloatParameter, 0.0,
+        "archive calls started per second by one worker process, all its threads "
+        "together (0: no limit); see docs/archive.md for N processes on M hosts")
+    breaker_failures = _patience(luigi.IntParameter, httpretry.BREAKER_FAILURES,
+                                 "failed archive calls in a row that pause the shard (circuit breaker)")
+    probe_seconds = _patience(luigi.FloatParameter, httpretry.PROBE_SECONDS,
+                              "seconds between probes of a paused archive at first (doubling)")
+    probe_max_seconds = _patience(luigi.FloatParameter, httpretry.PROBE_MAX_SECONDS,
+                                  "longest wait between two probes (s)")
+    outage_seconds = _patience(luigi.FloatParameter, httpretry.OUTAGE_SECONDS,
+                               "seconds an archive may stay down before the shard fails without a target")
+    retry_pass_retries = _patience(luigi.IntParameter, httpretry.RETRY_PASS_RETRIES,
+                                   "attempts after the first of each call in the retry pass (IngestRetry)")
     url_blocklist = luigi.Parameter(default=DEFAULT_BLOCKLIST,
                                     description="URL substrings never fetched (skip-url-blocklist), comma or newline separated")
     cookie_patterns = luigi.Parameter(default=DEFAULT_COOKIE_PATTERNS,

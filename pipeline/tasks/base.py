@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from itertools import takewhile
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +26,19 @@ import luigi
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
 from pipeline.errors import disk_full_reported
-from pipeline.jsonio import read_json, write_json
+from pipeline.jsonio import write_json
 from pipeline.progress import Progress
 from pipeline.provenance import (
-    changed_outputs,
     current_digest,
     file_identity,
     jsonable,
     meta_path,
     seal_meta,
-    seal_problem,
-    unchanged,
     utc_now,
 )
 from pipeline.runlock import RunLock
+from pipeline.staleness import stale_reasons
+from pipeline.tasks.graph import walk_tasks
 from pipeline.tasks.run_identity import InRun, tell_scheduler
 from pipeline.tasks.settings_gate import PreflightMixin, check_settings_once, record_run, sweep_once
 
@@ -131,50 +131,36 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         incomplete: it is made again, never passed on downstream.
         """
         check_settings_once()
-        target = self.output().path
-        sidecar = meta_path(target)
-        if not (os.path.exists(target) and sidecar.exists()):
-            return False
         outputs = self.output_files()
-        if any(not os.path.exists(p) for p in outputs):
+        if any(not os.path.exists(p) for p in outputs):  # the cheapest test first
             return False
-        try:
-            meta = read_json(sidecar)
-        except (OSError, ValueError):
-            return False
-        if not isinstance(meta, dict):  # damaged: the step did not finish as far as we know
-            return False
-        problem = seal_problem(meta)
-        if problem:
-            _say_once(f"{self}: sidecar {sidecar} {problem}; the step is made again")
-            return False
-        if meta.get("settings") != jsonable(self.settings()):
-            return False
-        changed = changed_outputs(meta, outputs)
-        if changed:
-            _say_once(f"{self}: {', '.join(changed)} not as its sidecar recorded "
-                      "(edited, cut short or replaced); the step is made again")
-            return False
-        recorded = {i["path"]: i for i in meta.get("inputs", [])}
         inputs = self.input_files()
-        for path in inputs:
-            if not os.path.exists(path) or not unchanged(recorded.get(path), path):
-                return False
-        return self._data_upstream_complete(set(inputs))
+        reasons = stale_reasons(meta_path(self.output().path), jsonable(self.settings()),
+                                outputs, inputs)
+        first = next(reasons, None)
+        if first is not None:
+            if first.kind == "seal":
+                _say_once(f"{self}: {first.text}; the step is made again")
+            elif first.kind == "output":
+                changed = [first.path, *(r.path for r in takewhile(
+                    lambda r: r.kind == "output", reasons))]
+                _say_once(f"{self}: {', '.join(changed)} not as its sidecar recorded "
+                          "(edited, cut short or replaced); the step is made again")
+            return False
+        # Luigi looks no further than a complete task, so without this a shard deleted three
+        # steps up would never be remade
+        return all(dep.complete() for dep in self.data_upstream(inputs))
 
-    def _data_upstream_complete(self, inputs: set[str]) -> bool:
-        """Every upstream step whose output this step reads is itself complete.
+    def data_upstream(self, inputs: list[str] | None = None) -> Iterator[luigi.Task]:
+        """The upstream steps whose output this step reads (`inputs`: its `input_files()`).
 
-        Luigi looks no further than a complete task, so without this a shard
-        deleted three steps up would never be remade. Requirements that are
-        gates, not data (the sample QA run), are not in `input_files()` and do
-        not count: remaking them must not redo the work after them.
+        Requirements that are gates, not data (the sample QA run), are not in
+        `input_files()` and do not count: remaking them must not redo the work after them.
         """
+        read = set(self.input_files() if inputs is None else inputs)
         for dep in luigi.task.flatten(self.requires()):
-            outs = {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")}
-            if outs & inputs and not dep.complete():
-                return False
-        return True
+            if {t.path for t in luigi.task.flatten(dep.output()) if hasattr(t, "path")} & read:
+                yield dep
 
     # -- progress ---------------------------------------------------------
     def label(self) -> str:
@@ -241,18 +227,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
 
 def walk_steps(root: luigi.Task) -> Iterator[BackfillTask]:
     """Every BackfillTask under `root`, dependencies first, each once."""
-    seen: set[str] = set()
-
-    def visit(task: luigi.Task) -> Iterator[BackfillTask]:
-        if task.task_id in seen:
-            return
-        seen.add(task.task_id)
-        for dep in luigi.task.flatten(task.requires()):
-            yield from visit(dep)
-        if isinstance(task, BackfillTask):
-            yield task
-
-    yield from visit(root)
+    return (task for task in walk_tasks(root) if isinstance(task, BackfillTask))
 
 
 _said: set[str] = set()

@@ -37,6 +37,16 @@ log = logging.getLogger("luigi-interface")
 GROBID_RETRY_STEM = "grobid-retry"
 
 
+def archive_pass(task: BackfillTask, ingest, source, *, patient: bool = False):
+    """Run `ingest(source, task's target, worker, concurrency, progress=...)` with an
+    archive-only worker (no GROBID, text extraction or sinks) under the task's progress
+    reports, and return its counts: what the warm-up sample and the retry pass share."""
+    worker = ingest_worker(patient=patient)
+    with task.progress(None, "requests") as p:
+        p.add_note(archive_note(worker))
+        return ingest(source, task.output().path, worker, config.ingest().concurrency, progress=p)
+
+
 class IngestSampleResults(BackfillTask):
     """Ingest the warm-up sample first: the QA gate in front of the full run.
 
@@ -58,11 +68,7 @@ class IngestSampleResults(BackfillTask):
         return ingest_settings()
 
     def work(self):
-        worker = ingest_worker()
-        with self.progress(None, "requests") as p:
-            p.add_note(archive_note(worker))
-            counts = ingest_file(self.input().path, self.output().path, worker,
-                                 config.ingest().concurrency, progress=p)
+        counts = archive_pass(self, ingest_file, self.input().path)
         log.info("Worker: %r", counts)
         self.finish(summarise(counts))
 
@@ -179,11 +185,7 @@ class IngestRetry(BackfillTask):
         return ingest_settings()
 
     def work(self):
-        worker = ingest_worker(patient=True)
-        with self.progress(None, "requests") as p:
-            p.add_note(archive_note(worker))
-            counts = retry_transient(self.input_files(), self.output().path, worker,
-                                     config.ingest().concurrency, progress=p)
+        counts = archive_pass(self, retry_transient, self.input_files(), patient=True)
         log.info("IngestRetry: %r", counts)
         self.finish(counts)
 

@@ -22,6 +22,7 @@ from pipeline.manifest import (
     plain,
     read_manifest,
 )
+from pipeline.tasks.graph import walk_tasks
 
 # options this module set in luigi's configuration: (section, key) -> (our raw value, the
 # raw value it replaced or None); undone before another work directory's manifest is applied
@@ -130,17 +131,7 @@ def redo_steps(root: luigi.Task, workdir: str) -> tuple[list[Any], list[Path]]:
     def is_step(task: luigi.Task) -> bool:  # a step publishes a target made with settings
         return callable(getattr(task, "settings", None))
 
-    tasks: list[luigi.Task] = []
-    seen: set[str] = set()
-
-    def visit(task: luigi.Task) -> None:  # dependencies first, wrappers included
-        if task.task_id not in seen:
-            seen.add(task.task_id)
-            for dep in luigi.task.flatten(task.requires()):
-                visit(dep)
-            tasks.append(task)
-
-    visit(root)
+    tasks = list(walk_tasks(root))  # dependencies first, wrappers included
     steps = [t for t in tasks if is_step(t)]
     in_graph = {os.path.abspath(t.output().path) for t in steps}
     old = old_sidecars(workdir, {t.task_family for t in steps})
