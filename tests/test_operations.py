@@ -86,6 +86,44 @@ def test_a_rerun_resolves_to_the_same_task_ids(luigid, world, tmp_path):
     assert set(luigid.tasks("DONE")) == ids
 
 
+# luigid ignores a worker saying "pending" for a task it saw done within this many seconds
+# (10 by default); an hour makes "right after the last run" hold however slow the machine.
+LONG_COOLDOWN = "[scheduler]\nstable_done_cooldown_secs = 3600\n"
+
+
+def test_a_changed_settings_run_right_after_the_last_one_completes(world, tmp_path):
+    from luigid_service import run_luigid
+
+    work = tmp_path / "run"
+    with run_luigid(tmp_path / "luigid", LONG_COOLDOWN) as luigid:
+        first = subprocess.run(worker_cmd(luigid.port, work, world, "--backfill-shards", "2"),
+                               cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+        assert first.returncode == 0, first.stderr[-3000:]
+        first_ids = set(luigid.tasks("DONE"))
+        changed = subprocess.run(
+            worker_cmd(luigid.port, work, world, "--backfill-shards", "3", "--backfill-change-settings"),
+            cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+        assert changed.returncode == 0, changed.stderr[-3000:]
+        assert "Unfulfilled dependency" not in changed.stderr
+        shards = sorted(p.name for p in (work / "ingest_results").glob("shard-*.json.gz"))
+        assert shards == [f"shard-00{i}-of-003.json.gz" for i in range(3)]
+        for step in ("files_missing_sha256.file_meta.json.gz", "report.json"):
+            assert (work / step).exists() and (work / f"{step}.meta.json").exists(), step
+        report = read_json(work / "report.json")
+        assert report["outcome"]["partial"] is False
+        done = luigid.tasks("DONE")
+        assert luigid.tasks("FAILED") == {}
+        # the changed run's steps are tasks of their own, none taken for the first run's
+        reports = [tid for tid, t in done.items() if t["name"] == "BackfillReport"]
+        assert len(reports) == 2 and len([r for r in reports if r in first_ids]) == 1
+        # and a rerun with the changed settings, left to the manifest, is the same tasks again
+        again = subprocess.run(worker_cmd(luigid.port, work, world), cwd=ROOT, env=env(),
+                               capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "Did not run any tasks" in again.stderr
+        assert set(luigid.tasks("DONE")) == set(done)
+
+
 NEVER_RUN = {"InputFile", "ArchiveReachable", "CatalogWritable", "GrobidAlive", "BrokerReachable"}
 
 # Several worker processes on one host need --no-lock (luigi's per-host lock refuses a second

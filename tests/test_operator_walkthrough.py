@@ -116,11 +116,10 @@ def shard_messages(work: Path, topic: str) -> int:
                for sidecar in (work / "ingest_results").glob("shard-*.json.gz.meta.json"))
 
 
-# luigid ignores "pending" for a task it saw done within `stable_done_cooldown_secs` (10 s);
-# the steps after the shards keep their ids when the shard count changes, so a changed run
-# started within 10 s of the last one fails ("Unfulfilled dependency at run time:
-# BackfillReport"). The README says to wait 10 s before a rerun against a central scheduler;
-# this luigid has no cooldown so that no step of the test has to wait.
+# luigid ignores "pending" for a task it saw done within `stable_done_cooldown_secs` (10 s):
+# the recovery recipe (step 4) deletes targets and reruns with the same settings, which the
+# README says to do 10 s after a run; this luigid has no cooldown so that no step has to wait.
+# (A changed-settings run needs no wait: tests/test_operations.py.)
 NO_COOLDOWN = "[scheduler]\nstable_done_cooldown_secs = 0\n"
 
 

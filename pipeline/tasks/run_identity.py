@@ -12,6 +12,7 @@ import os
 from typing import Any
 
 import luigi
+from luigi.task import task_id_str
 
 from pipeline import config
 
@@ -48,11 +49,25 @@ class RunParameter(luigi.Parameter):
 
 
 class InRun:
-    """Every task of the pipeline carries its run in its id (see `run_key`).
+    """Every task of the pipeline carries its run in its id (see `run_key`), and the run's
+    settings (`runsettings.settings_generation`).
 
-    Never passed by hand: each task derives it from `[backfill] workdir` when
-    it is built, so every task of one process's graph names the same run.
+    Never passed by hand: each task derives both from the configuration when it is
+    built, so every task of one process's graph names the same run. The settings digest is
+    in the id only, not a parameter: task names, logs and rerun commands stay as they were.
     """
 
     run_dir = RunParameter(default="", positional=False,
                            description="the run (absolute work directory); derived, do not set")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from pipeline.tasks.runsettings import settings_generation
+
+        generation = settings_generation(self.run_dir)
+        if generation:
+            params = self.to_str_params(only_significant=True, only_public=True)
+            self.task_id = task_id_str(self.get_task_family(), {**params, "settings": generation})
+
+    def __hash__(self) -> int:  # luigi hashes the id it computed before the one above
+        return hash(self.task_id)

@@ -8,6 +8,8 @@ is plain.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import luigi
 from pipeline.manifest import (
     ALSO_RECORDED,
     NOT_RECORDED,
+    manifest_path,
     normalise,
     old_sidecars,
     plain,
@@ -119,6 +122,44 @@ def apply_manifest(workdir: str) -> list[tuple[str, Any, Any]]:
         if wanted != plain(current):
             _set_option(family, name, param, wanted)
     return changes
+
+
+_generations: dict[tuple[Any, ...], str] = {}  # (workdir, manifest stat, settings) -> digest
+
+
+def settings_generation(workdir: str) -> str:
+    """A short digest of the settings this process's run has: the manifest's values, with
+    the explicit ones (command line, config files) over them; "" when they cannot be read.
+
+    Why: luigid ignores a worker saying a task is pending for `stable_done_cooldown_secs`
+    (10 s) after it saw the task done. A run with changed settings sets the old targets
+    aside right after the last run finished, so its steps must not be the tasks luigid just
+    saw done: the digest goes into every task's id (`InRun`). Reruns with the same settings,
+    from any host, with the options given or left to the manifest, get the same ids.
+    """
+    from pipeline import config
+
+    try:
+        stat = manifest_path(workdir).stat()
+        stamp: tuple[int, int] | None = (stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        stamp = None
+    key = (workdir, stamp, config.settings_fingerprint())
+    if key not in _generations:
+        try:
+            recorded = read_manifest(workdir) or {}
+            effective = {}
+            for family, name, param in recorded_params():
+                name_key = f"{family}.{name}"
+                if name_key in recorded and not _explicit(family, name, param):
+                    effective[name_key] = recorded[name_key]
+                else:
+                    effective[name_key] = normalise(name_key, plain(param.task_value(family, name)))
+            blob = json.dumps(effective, sort_keys=True, default=str).encode()
+            _generations[key] = hashlib.sha256(blob).hexdigest()[:12]
+        except Exception:  # noqa: BLE001 -- a bad setting is the settings check's to name
+            _generations[key] = ""
+    return _generations[key]
 
 
 def redo_steps(root: luigi.Task, workdir: str) -> tuple[list[Any], list[Path]]:
