@@ -269,16 +269,17 @@ class Bench:
                          "pipeline": shard}, self.repeat, before=fresh)
         counts = json.loads((work / "ingest_results" / "shard-000-of-001.counts.json").read_text())
         expected = json.loads((world / "summary.json").read_text())["statuses"]
+        right = {k: v for k, v in counts.items() if k != "total"} == expected
         ours, floor = m["pipeline"], m["anchor"]
         share = floor["median_s"] / ours["median_s"]
         inflated_mb = floor["counts"]["bytes_inflated"] / MB
+        # a fast shard with other statuses than the world's oracle meets nothing
         self.row("ingest, sample world, luigi", ours, floor, "read+gunzip+hash floor",
-                 goal=">= 0.7 of the floor", met=share >= 0.7, requests=counts["total"],
+                 goal=">= 0.7 of the floor", met=share >= 0.7 and right, requests=counts["total"],
                  requests_per_s=counts["total"] / ours["median_s"],
                  mb_per_s=inflated_mb / ours["median_s"], share_of_floor=share,
                  share_of_floor_cpu=floor["median_cpu_s"] / ours["median_cpu_s"],
-                 statuses_as_the_world_says={k: v for k, v in counts.items() if k != "total"}
-                 == expected)
+                 statuses_as_the_world_says=right)
 
     def _catalog_for(self, file_meta: Path, limit: int | None) -> tuple[Path, Path, Path]:
         """A seeded catalog (loaded once, untimed) holding an entity lacking sha256 per record."""
