@@ -87,3 +87,66 @@ def test_damaged_cache_file_only_costs_a_pass(tmp_path):
     cdx = LocalCdxClient(str(root), str(cache))
     assert len(cdx.lookup(urls[0])) == 1
     assert json.loads(cache.read_text())  # rewritten with this file's verdict
+
+
+# --- the binary search itself: what every lookup finds, and the probes it remembers ---------
+
+
+def _scan(path, key: bytes) -> list[str]:
+    """What a lookup must yield: every line whose first field is `key`, by a linear scan."""
+    with open(path, "rb") as f:
+        return [raw.decode() for raw in f if raw.rstrip(b"\r\n").split(b" ", 1)[0] == key]
+
+
+def _index_with_long_lines(tmp_path):
+    """Header lines, keys with several lines, and lines longer than one 4 KiB probe read."""
+    lines = [" CDX N b a m s k r M S V g", "!meta something"]
+    for i in range(0, 300, 3):
+        key = f"org,example,h{i:04d})/p"
+        lines += [f"{key} 2020010100000{j} {{\"pad\": \"{'x' * (5000 if i % 7 == 0 else 20)}\"}}"
+                  for j in range(1 + i % 3)]
+    path = tmp_path / "index.cdxj"
+    _write(path, sorted(lines))
+    return path
+
+
+def test_lookups_find_exactly_the_lines_a_scan_finds(tmp_path):
+    path = _index_with_long_lines(tmp_path)
+    index = sortedindex.SortedIndex(str(path))
+    for i in range(-1, 302):  # every key present, and the gaps before, between and after them
+        key = f"org,example,h{i:04d})/p"
+        assert list(index.lines_for(key)) == _scan(path, key.encode()), key
+    assert list(index.lines_for("~ after everything")) == []
+    assert list(index.lines_for(" ")) == []
+
+
+def test_remembered_probes_are_forgotten_when_the_file_changes(tmp_path):
+    path = _index_with_long_lines(tmp_path)
+    index = sortedindex.SortedIndex(str(path))
+    key = "org,example,h0150)/p"
+    assert list(index.lines_for(key)) == _scan(path, key.encode()) != []
+    _write(path, sorted([f"org,example,a{i:04d})/p 20200101000000 {{}}" for i in range(50)]
+                        + [f"{key} 20210101000000 {{\"new\": 1}}"]))
+    os.utime(path, ns=(1, 1))  # a new mtime even on a coarse clock
+    assert list(index.lines_for(key)) == [f"{key} 20210101000000 {{\"new\": 1}}\n"]
+
+
+def test_a_warm_index_reads_only_the_last_probes_from_the_file(tmp_path, monkeypatch):
+    """Every search probes the same top positions: after a few lookups those come from memory."""
+    path = _index_with_long_lines(tmp_path)
+    index = sortedindex.SortedIndex(str(path))
+    reads = []
+    real_pread = os.pread
+
+    def counting_pread(fd, n, offset):
+        reads.append(offset)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(sortedindex.os, "pread", counting_pread)
+    list(index.lines_for("org,example,h0000)/p"))
+    cold = len(reads)
+    for i in range(0, 300, 3):
+        list(index.lines_for(f"org,example,h{i:04d})/p"))
+    reads.clear()
+    list(index.lines_for("org,example,h0151)/p"))
+    assert cold > 8 and len(reads) <= 2, (cold, len(reads))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import threading
 
 import pytest
@@ -57,7 +58,7 @@ def test_mimetype_looks_only_at_the_first_mebibyte(monkeypatch):
             seen.append(len(b))
             return "application/pdf"
 
-    monkeypatch.setattr(filemeta._local, "magic", Spy(), raising=False)
+    monkeypatch.setattr(filemeta, "_MAGIC", Spy())
     file_meta(b"%PDF-1.5\n" + b"x" * (3 * 1024 * 1024))
     assert seen == [1024 * 1024]
 
@@ -126,19 +127,68 @@ def test_gzip_inflating_beyond_the_limit():
     assert len(undo_transfer_gzip(body, "application/pdf", 200_000)) == 200_000
 
 
-def test_one_magic_handle_per_thread():
-    handles = []
+def test_many_sniffing_threads_open_no_more_magic_handles_than_cpus(monkeypatch):
+    """64 threads of one shard used to open 64 libmagic handles, each mapping the ~8 MB
+    database: most of the shard's peak RSS. They now share at most one per CPU."""
+    opened = []
+    real = filemeta.magic.Magic
 
-    def grab():
-        sniff_mimetype(b"%PDF-1.4\n")
-        handles.append(filemeta._local.magic)
-        sniff_mimetype(b"<html></html>")
-        handles.append(filemeta._local.magic)
+    def counting(*args, **kwargs):
+        opened.append(1)
+        return real(*args, **kwargs)
 
-    threads = [threading.Thread(target=grab) for _ in range(3)]
+    monkeypatch.setattr(filemeta.magic, "Magic", counting)
+    n = max(16, 4 * (os.cpu_count() or 1))
+    start = threading.Barrier(n)
+    seen = []
+
+    def sniff():
+        start.wait()
+        seen.append(sniff_mimetype(b"%PDF-1.4\n%%EOF\n"))
+
+    threads = [threading.Thread(target=sniff) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(handles) == 6
-    assert len({id(h) for h in handles}) == 3  # reused within a thread, distinct across
+    assert seen == ["application/pdf"] * n
+    assert len(opened) <= max(2, os.cpu_count() or 1)
+
+
+def test_magic_pool_lends_each_handle_to_one_thread_at_a_time():
+    inside, most, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    class Handle:
+        def from_buffer(self, data):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            release.wait()
+            with lock:
+                inside[0] -= 1
+            return "text/plain"
+
+    pool = filemeta.MagicPool(size=2, factory=Handle)
+    threads = [threading.Thread(target=pool.from_buffer, args=(b"x",)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    release.set()
+    for t in threads:
+        t.join()
+    assert pool.opened == 2 and most[0] <= 2 and len(pool._idle) == 2
+
+
+def test_magic_pool_gives_back_the_slot_of_a_handle_that_failed_to_open():
+    calls = []
+
+    def factory():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("no magic database")
+        return type("Handle", (), {"from_buffer": lambda self, data: "text/plain"})()
+
+    pool = filemeta.MagicPool(size=1, factory=factory)
+    with pytest.raises(OSError):
+        pool.from_buffer(b"x")
+    assert pool.from_buffer(b"x") == "text/plain" and pool.opened == 1

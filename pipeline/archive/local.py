@@ -69,7 +69,8 @@ class LocalCdxClient:
                 raise unreadable("index", index.path, exc) from exc
             for line in lines:
                 row = parse_index_line(line, cdxj=index.cdxj)
-                if matches_url(row, key):
+                # the URL asked for canonicalises to `key` by definition: no second SURT of it
+                if row.url == url or matches_url(row, key):
                     rows.append(row)
         return newest_first(rows, limit)
 

@@ -96,19 +96,28 @@ def _write_cache(cache_file: str, ident: tuple[str, int, int]) -> None:
 class SortedIndex:
     """One sorted index file; `lines_for(key)` yields the lines whose first field is `key`.
 
-    The file is opened per call, so one instance may serve many threads.
+    The file is opened per call, so one instance may serve many threads and a file
+    that becomes unreadable is noticed at the next lookup. Every binary search of a
+    file probes the same positions first, so what a probe found (the line starting
+    at or after a position, and its key) is remembered, up to `PROBE_CACHE` probes,
+    for as long as the file keeps its size and mtime: a lookup then reads only the
+    few deepest probes from the file, with one `pread` each.
     """
+
+    PROBE_CACHE = 16384
 
     def __init__(self, path: str):
         self.path = path
         self.cdxj = path.endswith(".cdxj")
+        self._probes: dict[int, tuple[int, bytes | None]] = {}
+        self._probes_of: tuple[int, int] | None = None
 
     def lines_for(self, key: str) -> Iterator[str]:
         target = key.encode("utf-8")
         prefix = target + b" "
         with open(self.path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            handle.seek(_first_line_at_or_after(handle, size, target))
+            st = os.fstat(handle.fileno())
+            handle.seek(self._first_line_at_or_after(handle.fileno(), st, target))
             for raw in handle:
                 if not raw.startswith(prefix):
                     # A line of the same key without its separator is still "ours":
@@ -119,34 +128,63 @@ class SortedIndex:
                     break
                 yield raw.decode("utf-8", "replace")
 
+    def _first_line_at_or_after(self, fd: int, st: os.stat_result, target: bytes) -> int:
+        """Offset of the first line whose key is >= target (or the file's size).
+
+        Searches byte positions p for the smallest one whose following line has a
+        key >= target; that predicate only flips once along the file.
+        """
+        size = st.st_size
+        if self._probes_of != (size, st.st_mtime_ns):
+            self._probes = {}  # another file at this path now: nothing remembered holds
+            self._probes_of = (size, st.st_mtime_ns)
+        probes = self._probes
+        low, high = 0, size
+        while low < high:
+            middle = (low + high) // 2
+            found = probes.get(middle)
+            if found is None:
+                found = _probe(fd, size, middle)
+                if len(probes) < self.PROBE_CACHE:
+                    probes[middle] = found
+            key = found[1]
+            if key is None or key >= target:
+                high = middle
+            else:
+                low = middle + 1
+        return _probe(fd, size, low)[0]
+
+
+_PROBE_BYTES = 4096
+
+
+def _probe(fd: int, size: int, position: int) -> tuple[int, bytes | None]:
+    """(start, key) of the first line beginning at or after `position`; key None past the
+    last line. Reads with `os.pread`, so the handle's own position is left alone."""
+    start = 0
+    if position > 0:
+        at = position - 1
+        while True:
+            block = os.pread(fd, _PROBE_BYTES, at)
+            if not block:
+                return size, None
+            newline = block.find(b"\n")
+            if newline >= 0:
+                start = at + newline + 1
+                break
+            at += len(block)
+    if start >= size:
+        return size, None
+    line = b""
+    while True:
+        block = os.pread(fd, _PROBE_BYTES, start + len(line))
+        newline = block.find(b"\n")
+        if newline >= 0 or not block:
+            line += block if newline < 0 else block[: newline + 1]
+            break
+        line += block
+    return start, _line_key(line) if line else None
+
 
 def _line_key(raw: bytes) -> bytes:
     return raw.rstrip(b"\r\n").split(b" ", 1)[0]
-
-
-def _line_start(handle, position: int) -> int:
-    """Start of the first line beginning at or after `position`."""
-    if position == 0:
-        handle.seek(0)
-        return 0
-    handle.seek(position - 1)
-    handle.readline()
-    return handle.tell()
-
-
-def _first_line_at_or_after(handle, size: int, target: bytes) -> int:
-    """Offset of the first line whose key is >= target (or `size`).
-
-    Searches byte positions p for the smallest one whose following line has a
-    key >= target; that predicate only flips once along the file.
-    """
-    low, high = 0, size
-    while low < high:
-        middle = (low + high) // 2
-        start = _line_start(handle, middle)
-        line = handle.readline() if start < size else b""
-        if not line or _line_key(line) >= target:
-            high = middle
-        else:
-            low = middle + 1
-    return _line_start(handle, low)
