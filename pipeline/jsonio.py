@@ -16,7 +16,10 @@ import gzip
 import json
 import os
 import zlib
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate, repeat
+from operator import add
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,6 +67,21 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
     whole. A truncated or corrupt gzip or a missing file raise `InputError`
     naming the file and the last line read.
     """
+    for n, block in iter_raw_blocks(path):
+        if isinstance(block, BadLine):
+            yield block.line, block
+        else:
+            yield from block_lines(block, n)
+
+
+def iter_raw_blocks(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLine]]:
+    """The file as blocks of whole lines: (lines before the block, the block without its last
+    newline); `block_lines(block, n)` gives its lines exactly as `iter_raw_lines` does.
+
+    Why: a step that can decide on a whole block at once (`pipeline.jsonfast.decode_block`)
+    spends no Python work per line. An over-long line that spans reads comes as
+    (its number, its `BadLine`); errors are those of `iter_raw_lines`.
+    """
     path = os.fspath(path)
     n = 0
     try:
@@ -92,12 +110,12 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
                     continue
                 chunk = carry + block[:cut]
                 carry = block[cut + 1:]
-                yield from _lines(chunk, n)
+                yield n, chunk
                 n += chunk.count(b"\n") + 1
             if skipped:
                 yield n + 1, _too_long(n + 1, carry, skipped)
             elif carry:
-                yield from _lines(carry, n)
+                yield n, carry
     except FileNotFoundError as e:
         raise InputError(f"{path}: file not found") from e
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as e:
@@ -105,7 +123,7 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
                          f"({type(e).__name__}: {e})") from e
 
 
-def _lines(chunk: bytes, n: int) -> Iterator[tuple[int, bytes | BadLine]]:
+def block_lines(chunk: bytes, n: int) -> Iterator[tuple[int, bytes | BadLine]]:
     """The non-blank lines of a block of whole lines, numbered after line `n`."""
     try:
         chunk.decode("utf-8")
@@ -231,6 +249,24 @@ class AtomicWriter:
         self._pending += len(line) + 1
         if self._pending >= self.CHUNK:
             self._flush()
+
+    def write_lines(self, lines: list[bytes]) -> None:
+        """`write_raw` of each line, in one call (no Python work per line): the compressor gets
+        the same chunks, so the file's bytes are those `write_raw` line by line would give."""
+        n = len(lines)
+        self.lines += n
+        ends = list(accumulate(map(add, map(len, lines), repeat(1))))  # bytes up to each line's end
+        i = 0
+        while i < n:
+            before = ends[i - 1] if i else 0
+            j = bisect_left(ends, before + self.CHUNK - self._pending, i)  # the line filling a chunk
+            if j == n:
+                self._buf.extend(lines[i:] if i else lines)
+                self._pending += ends[-1] - before
+                return
+            self._buf.extend(lines[i:j + 1])
+            self._flush()
+            i = j + 1
 
     def write_line(self, text: str) -> None:
         self.write_raw(text.encode("utf-8"))

@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 
 from pipeline.entity_urls import url_list_problem
-from pipeline.jsonfast import decode_fields, struct_decoder
+from pipeline.jsonfast import UNSET, decode_fields, struct_decoder
 from pipeline.jsonio import iter_lines, iter_objects, iter_raw_lines
 from pipeline.jsonline import BadLine, parse_object
 from pipeline.steps.export_filter import filter_missing_sha256
@@ -218,3 +218,133 @@ def test_uniq_keeps_memory_flat_by_spilling(tmp_path, monkeypatch):
                         memory_budget=50_000)
     assert len(spilled) > 5 and max(spilled) * (len(json.dumps({"sha1hex": "0" * 40})) + 200) < 60_000
     assert sum(spilled) == 1000
+
+
+# -- whole blocks at once (pipeline.jsonfast.decode_block, the uniq's block path) -------------
+
+GOOD = b'{"sha256": "", "urls": [], "sha1": "x"}'
+
+
+def _blocks():
+    """Every tricky line alone, between good lines, and lines a joined parse could merge."""
+    for raw in TRICKY:
+        yield raw
+        yield GOOD + b"\n" + raw + b"\n" + GOOD
+    # lines that are not one object each but could add up to as many values as lines
+    yield b'{"a": 1} {"b": 2}\n{"c": [{}\n{}]}'
+    yield b'{"a": 1}{"b": 2}\n{"c": [\n]}'
+    yield b'{"a": [1,\n2]}\n{}'
+    yield b'{"a": "x\ny"}'
+    yield GOOD + b"\n\n" + GOOD  # a blank line
+    yield GOOD + b"\n \n" + GOOD
+    yield GOOD + b"\r\n" + GOOD
+
+
+@pytest.mark.parametrize("block", list(_blocks()))
+def test_decode_block_agrees_with_decode_fields_line_by_line(block):
+    from pipeline.jsonfast import decode_block
+    from pipeline.jsonio import block_lines
+    fields = ("sha256", "urls", "sha1", "x")
+    decoder = struct_decoder("T", fields)
+    got = decode_block(decoder, block)
+    if got is None:
+        return  # the caller decodes line by line: decode_fields decides, as always
+    lines, values = got
+    assert lines == block.split(b"\n")
+    assert len(list(block_lines(block, 0))) == len(lines)  # no line skipped as blank
+    for n, (raw, value) in enumerate(zip(lines, values, strict=True), 1):
+        want = decode_fields(decoder, fields, n, raw)
+        assert not isinstance(want, BadLine), raw
+        assert {f: getattr(value, f) for f in fields if getattr(value, f) is not UNSET} == want
+
+
+def test_decode_block_takes_a_block_of_plain_objects_whole():
+    from pipeline.jsonfast import decode_block
+    block = b"\n".join([GOOD] * 50)
+    got = decode_block(struct_decoder("T", ("sha256",)), block)
+    assert got is not None and len(got[0]) == len(got[1]) == 50
+
+
+def test_write_lines_gives_the_bytes_of_write_raw(tmp_path, monkeypatch):
+    """A list of lines in one call reaches the compressor in the chunks line-by-line writing
+    gives it, so a target's compressed bytes do not change with the writer's entry point."""
+    from pipeline.jsonio import AtomicWriter
+    monkeypatch.setattr(AtomicWriter, "CHUNK", 100)
+    lines = [(b"x" * (i % 37)) + b"%d" % i for i in range(500)]
+    with AtomicWriter(tmp_path / "a.json.gz") as a:
+        for line in lines:
+            a.write_raw(line)
+        a.commit()
+    with AtomicWriter(tmp_path / "b.json.gz") as b:
+        for cut in (0, 3, 4, 90, 91, 300, 500):  # batches of 0, 1, many lines
+            b.write_lines(lines[b.lines:cut])
+        b.commit()
+    assert b.lines == 500
+    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+
+
+def _spread_uniq_lines(n: int) -> list[str]:
+    """file_meta lines with sha1s spread like real ones (so spilling fills many prefix
+    files), repeats, conflicts, and odd lines a block decode must hand to the slow path."""
+    import hashlib
+    lines = []
+    for i in range(n):
+        k = (i * 7919) % (n // 3)
+        sha1 = hashlib.sha1(b"%d" % k).hexdigest()
+        record = {"sha1hex": sha1 if i % 5 else sha1.upper(), "size_bytes": k if i % 89 else -1,
+                  "mimetype": "application/pdf"}
+        line = json.dumps(record, sort_keys=True)
+        if i % 211 == 0:
+            line = line + "\r"  # CR LF: the block goes line by line
+        elif i % 307 == 0:
+            line = " " + line  # leading space: line by line
+        elif i % 401 == 0:
+            line = json.dumps(record | {"mimetype": "text/\u00e9"}, sort_keys=True,
+                              ensure_ascii=False)  # UTF-8
+        lines.append(line)
+    # sha1s whose prefix is short or odd: one character, non-ASCII, the last code point
+    lines += [json.dumps({"sha1hex": s}) for s in ("a", "A", "\u00e9\u00e9x", "0\U0010ffff1",
+                                                   "0\U0010ffff", "a")]
+    return lines
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 40_000, 4_000])  # in memory; prefix files; too big
+def test_uniq_of_spread_sha1s_spilled_by_prefix_gives_the_reference(tmp_path, budget):
+    lines = _spread_uniq_lines(3000)
+    src = tmp_path / "merged.json.gz"
+    with gzip.open(src, "wt", encoding="utf-8", newline="") as f:
+        f.write("\n".join(lines) + "\n")
+    counts = uniq_file_meta(str(src), str(tmp_path / "u.json.gz"), str(tmp_path / "d.json"),
+                            None, memory_budget=budget)
+    want, per_sha1 = _uniq_reference([line.rstrip("\r") for line in lines])
+    got = [line for _, line in iter_lines(tmp_path / "u.json.gz")]
+    assert got == want
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert counts["in"] == len(lines) and counts["out"] == len(want)
+    ranked = sorted(((k, s) for s, k in per_sha1.items() if k > 1), key=lambda t: (-t[0], t[1]))[:20]
+    assert [(m["lines"], m["sha1hex"]) for m in report["most_duplicated"]] == ranked
+    assert report["duplicated_sha1"] == sum(1 for k in per_sha1.values() if k > 1)
+    assert report["duplicate_lines"] == len(lines) - len(want)
+    assert report["conflicting_sha1"] > 0
+    assert not list(tmp_path.glob(".uniq-runs-*"))
+
+
+def test_uniq_sorts_spilled_prefix_files_in_memory_a_file_at_a_time(tmp_path, monkeypatch):
+    """Memory stays flat: past the budget, no batch sorted in memory is bigger than the
+    budget and one read block (1 MiB), and the prefix files are sorted alone (no run merged
+    line by line)."""
+    import pipeline.steps.uniq as uniq
+    sizes = []
+    real = uniq._sort_batch
+    monkeypatch.setattr(uniq, "_sort_batch", lambda k, v: sizes.append(sum(map(len, v))) or real(k, v))
+    monkeypatch.setattr(uniq, "sorted_records", None)  # the external merge sort: not needed
+    lines = _spread_uniq_lines(40_000)
+    src = tmp_path / "m.json"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    budget = 1_000_000
+    counts = uniq.uniq_file_meta(str(src), str(tmp_path / "u.json"), str(tmp_path / "d.json"),
+                                 None, memory_budget=budget)
+    assert counts["in"] == 40_006
+    assert sum(map(len, lines)) > 4 * budget and len(sizes) > 200  # 256 prefix files and more
+    assert max(sizes) < budget + (1 << 20)
+    assert max(sizes[-200:]) < budget // 2  # the prefix files
