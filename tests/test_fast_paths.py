@@ -348,3 +348,60 @@ def test_uniq_sorts_spilled_prefix_files_in_memory_a_file_at_a_time(tmp_path, mo
     assert sum(map(len, lines)) > 4 * budget and len(sizes) > 200  # 256 prefix files and more
     assert max(sizes) < budget + (1 << 20)
     assert max(sizes[-200:]) < budget // 2  # the prefix files
+
+
+def _export_reference(raws: list[bytes]) -> tuple[list[bytes], Counter, int]:
+    kept, rejected, has = [], Counter(), 0
+    for raw in raws:
+        obj = reference(raw)
+        if isinstance(obj, BadLine):
+            rejected[obj.reason] += 1
+        elif obj.get("sha256"):
+            has += 1
+        elif url_list_problem(obj.get("urls")) is not None:
+            rejected["bad-urls"] += 1
+        else:
+            kept.append(raw)
+    return kept, rejected, has
+
+
+@pytest.mark.parametrize("odd_every", [0, 997, 3001])  # blocks all plain; some odd lines; one
+def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_every):
+    """Blocks of a megabyte taken whole (sha256 of every line, then the URL lists of the
+    selected ones) keep and count exactly what the line-by-line rules would."""
+    odd = [b'{"sha256": "", "urls": [{"url": 1, "rel": "web"}]}',  # selected, bad urls
+           b'{"urls": "x"}', b'{"sha256": "", "urls": [{"url": "u", "rel": "w", "rel": 3}]}',
+           b'{"sha256": "ab", "urls": 7}',  # bad urls but has a sha256: not a reject
+           b'{"sha256": NaN}', b'[1]', b'{"sha256": "", "urls": [{"url": "\\ud800", "rel": "w"}]}']
+    raws = []
+    for i in range(12_000):
+        urls = [{"url": f"http://j{i}.example.org/a/{i}.pdf", "rel": "web"}] * (1 + i % 3)
+        entity = {"ident": f"{i:026d}", "urls": urls, "sha1": f"{i:040x}", "state": "active"}
+        if i % 3 == 0:
+            entity["sha256"] = f"{i:064x}"
+        elif i % 3 == 1:
+            entity["sha256"] = "" if i % 2 else None
+        raws.append(json.dumps(entity).encode())
+        if i == 5:
+            raws.append(b'{"sha256": "ab", "urls": 7}')  # in a block taken whole
+        if odd_every and i % odd_every == 0:
+            raws.append(odd[(i // odd_every) % len(odd)])
+    assert sum(map(len, raws)) > 3 << 20  # several blocks
+    src = tmp_path / "export.json.gz"
+    with gzip.open(src, "wb") as f:
+        f.write(b"\n".join(raws) + b"\n")
+    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
+    kept, rejected, has = _export_reference(raws)
+    with gzip.open(tmp_path / "out.json.gz", "rb") as f:
+        assert f.read() == b"".join(raw + b"\n" for raw in kept)
+    assert counts["has_sha256"] == has and counts["rejects_by_reason"] == dict(sorted(rejected.items()))
+    assert counts["in"] == len(raws) == counts["out"] + has + counts["rejects"]
+    got = [(r["line"], r["reason"]) for _, r in iter_objects(tmp_path / "rej.json.gz")]
+    want = []
+    for n, raw in enumerate(raws, 1):
+        obj = reference(raw)
+        if isinstance(obj, BadLine):
+            want.append((n, obj.reason))
+        elif not obj.get("sha256") and url_list_problem(obj.get("urls")) is not None:
+            want.append((n, "bad-urls"))
+    assert got == want
