@@ -268,6 +268,17 @@ class AtomicWriter:
             self._flush()
             i = j + 1
 
+    def write_joined(self, data: bytes, lines: int) -> None:
+        """`lines` whole lines given joined, each with its newline (a block a worker process
+        filtered: one object to pass back instead of a list). The chunks the compressor gets
+        end at these blocks' ends, not at the line that fills a chunk: the same lines give
+        the same file again, not the bytes `write_raw` would."""
+        if not lines:
+            return
+        self._flush()
+        self._f.write(data)
+        self.lines += lines
+
     def write_line(self, text: str) -> None:
         self.write_raw(text.encode("utf-8"))
 

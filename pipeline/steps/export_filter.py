@@ -22,6 +22,7 @@ from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import block_lines, iter_raw_blocks
 from pipeline.jsonline import BadLine
+from pipeline.ordered_pool import map_in_processes
 from pipeline.progress import Progress
 from pipeline.steps.split import SplitWriter
 
@@ -38,6 +39,7 @@ _Url = msgspec.defstruct("ExportUrl", [("url", str), ("rel", str)])
 _URLS_DECODER = msgspec.json.Decoder(msgspec.defstruct("ExportGoodUrls", [
     ("urls", msgspec.UnsetType | None | list[_Url], UNSET)]))
 _SHA256_OF = attrgetter("sha256")
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 def lacks_sha256(entity: dict) -> bool:
@@ -45,33 +47,60 @@ def lacks_sha256(entity: dict) -> bool:
     return not entity.get("sha256")
 
 
+def block_workers(path: str, workers: int | None) -> int:
+    """How many processes a data step spreads its blocks over: one per CPU (or `workers`),
+    but one for an input under PARALLEL_MIN_BYTES, where forking costs more than it saves."""
+    if workers is None:
+        workers = os.cpu_count() or 1 if os.path.getsize(path) >= PARALLEL_MIN_BYTES else 1
+    return max(1, workers)
+
+
+def _block_result(item: tuple[int, bytes | BadLine]) -> tuple[int, int, bytes] | None:
+    """(lines, kept lines, the kept lines joined with their newlines) of a block taken whole
+    (`_block_kept`); None: line by line."""
+    block = item[1]
+    if isinstance(block, BadLine):
+        return None
+    fast = _block_kept(block)
+    if fast is None:
+        return None
+    lines, kept = fast
+    return len(lines), len(kept), b"\n".join(kept) + b"\n" if kept else b""
+
+
 def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
-                          progress: Progress | None = None) -> dict:
+                          progress: Progress | None = None, workers: int | None = None) -> dict:
     """Write entities lacking sha256 to `out_path`; non-objects, and selected entities whose
     URL list is malformed (`bad-urls`), to `rejects_path`.
 
     Returns counts: in, out (missing sha256), has_sha256, rejects, rejects_by_reason.
 
-    A block of lines msgspec takes whole (`decode_block`: every line an object with a
-    well-formed URL list) is filtered by list operations, with no Python work per line;
-    any other block goes line by line, with the same verdicts.
+    A block of lines msgspec takes whole (`decode_block`: every line an object, the
+    selected ones with a well-formed URL list) is filtered by list operations, with no
+    Python work per line, in `workers` processes (`block_workers`); any other block goes
+    line by line here, with the same verdicts. The output does not depend on `workers`.
     """
     n_in = has_sha256 = 0
     source = os.path.basename(export)
+    workers = block_workers(export, workers)
+    blocks = iter_raw_blocks(export)
+    if workers > 1:
+        results = map_in_processes(blocks, _block_result, workers)
+    else:
+        results = ((item, _block_result(item)) for item in blocks)
     with SplitWriter("export filter", out_path, rejects_path) as split:
-        for n, block in iter_raw_blocks(export):
+        for (n, block), fast in results:
             if isinstance(block, BadLine):
                 n_in += 1
                 split.reject_bad_line(block, source)
                 continue
-            kept = _block_kept(block)
-            if kept is not None:
-                lines, kept = kept
-                split.keep_lines(kept)
-                n_in += len(lines)
-                has_sha256 += len(lines) - len(kept)
+            if fast is not None:
+                lines, n_kept, kept = fast
+                split.keep_joined(kept, n_kept)
+                n_in += lines
+                has_sha256 += lines - n_kept
                 if progress is not None:
-                    progress.update(len(lines))
+                    progress.update(lines)
                 continue
             for m, raw in block_lines(block, n):
                 n_in += 1

@@ -37,8 +37,8 @@ class SplitWriter:
     def keep_raw(self, line: bytes) -> None:
         self.out.write_raw(line)
 
-    def keep_lines(self, lines: list[bytes]) -> None:
-        self.out.write_lines(lines)
+    def keep_joined(self, data: bytes, lines: int) -> None:
+        self.out.write_joined(data, lines)
 
     def reject(self, reason: str, line: int, source: str, record: Any) -> None:
         self.reasons[reason] += 1
