@@ -22,14 +22,16 @@ string are UTF-8, `iter_raw_lines` checks for every block it reads.
 
 from __future__ import annotations
 
+import sys
 from itertools import repeat
+from operator import add
 from typing import Any
 
 import msgspec
 import msgspec.structs
 
 from pipeline.jsonio import MAX_LINE_BYTES
-from pipeline.jsonline import SUSPECT_LEN, BadLine, may_be_refused, parse_object
+from pipeline.jsonline import MAX_DEPTH, SUSPECT_LEN, BadLine, may_be_refused, parse_object
 
 UNSET = msgspec.UNSET
 
@@ -94,9 +96,14 @@ def decode_block(decoder: msgspec.json.Decoder, block: bytes) -> tuple[list[byte
     longest = max(map(len, lines))
     if longest > MAX_LINE_BYTES:
         return None
-    if longest >= SUSPECT_LEN and any(
-            may_be_refused(line) for line in lines if len(line) >= SUSPECT_LEN):
-        return None
+    if longest >= SUSPECT_LEN:  # `may_be_refused` of every line, its bracket count mapped in C
+        brackets = map(add, map(bytes.count, lines, repeat(b"[")), map(bytes.count, lines, repeat(b"{")))
+        if max(brackets) > MAX_DEPTH:
+            return None
+        limit = sys.get_int_max_str_digits()
+        if limit and longest > limit and any(
+                may_be_refused(line) for line in lines if len(line) > limit):
+            return None
     try:
         values = decoder.decode_lines(block)
     except (msgspec.MsgspecError, RecursionError):

@@ -27,6 +27,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 WINDOW_PER_THREAD = 8
+# a data step's inputs smaller than this are worked in its own process: forking costs more
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 def run_ordered(items: Iterable[T], process: Callable[[T], R], write: Callable[[R], None],
@@ -46,6 +48,19 @@ def run_ordered(items: Iterable[T], process: Callable[[T], R], write: Callable[[
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=name) as pool:
         for result in _in_order(pool, items, process, concurrency * WINDOW_PER_THREAD):
             write(result)
+
+
+def block_workers(paths: list[str], workers: int | None) -> int:
+    """How many processes a data step spreads its blocks over (`map_in_processes`): `workers`,
+    by default one per CPU, but one when its inputs (as stored) come to less than
+    `PARALLEL_MIN_BYTES` or cannot be read (reading them will say why)."""
+    if workers is None:
+        try:
+            size = sum(os.path.getsize(p) for p in paths)
+        except OSError:
+            size = 0
+        workers = os.cpu_count() or 1 if size >= PARALLEL_MIN_BYTES else 1
+    return max(1, workers)
 
 
 def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int,

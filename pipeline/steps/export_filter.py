@@ -22,7 +22,7 @@ from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import block_lines, iter_raw_blocks
 from pipeline.jsonline import BadLine
-from pipeline.ordered_pool import map_in_processes
+from pipeline.ordered_pool import block_workers, map_in_processes
 from pipeline.progress import Progress
 from pipeline.steps.split import SplitWriter
 
@@ -39,20 +39,11 @@ _Url = msgspec.defstruct("ExportUrl", [("url", str), ("rel", str)])
 _URLS_DECODER = msgspec.json.Decoder(msgspec.defstruct("ExportGoodUrls", [
     ("urls", msgspec.UnsetType | None | list[_Url], UNSET)]))
 _SHA256_OF = attrgetter("sha256")
-PARALLEL_MIN_BYTES = 8 << 20
 
 
 def lacks_sha256(entity: dict) -> bool:
     """docs/data.md: an absent key or an empty string both mean "no sha256"."""
     return not entity.get("sha256")
-
-
-def block_workers(path: str, workers: int | None) -> int:
-    """How many processes a data step spreads its blocks over: one per CPU (or `workers`),
-    but one for an input under PARALLEL_MIN_BYTES, where forking costs more than it saves."""
-    if workers is None:
-        workers = os.cpu_count() or 1 if os.path.getsize(path) >= PARALLEL_MIN_BYTES else 1
-    return max(1, workers)
 
 
 def _block_result(item: tuple[int, bytes | BadLine]) -> tuple[int, int, bytes] | None:
@@ -82,7 +73,7 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
     """
     n_in = has_sha256 = 0
     source = os.path.basename(export)
-    workers = block_workers(export, workers)
+    workers = block_workers([export], workers)
     blocks = iter_raw_blocks(export)
     if workers > 1:
         results = map_in_processes(blocks, _block_result, workers)

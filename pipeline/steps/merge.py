@@ -23,29 +23,27 @@ import finds the entity by sha1.
 
 from __future__ import annotations
 
-import errno
-import multiprocessing
 import os
-import shutil
-import tempfile
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
 from json.encoder import encode_basestring
 
-from pipeline.checks import check_balance
-from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import dumps, iter_raw_lines
+from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
+from pipeline.jsonio import block_lines, dumps, iter_raw_blocks, reject_bad_line, reject_text
 from pipeline.jsonline import BadLine
+from pipeline.ordered_pool import block_workers, map_in_processes
 from pipeline.progress import Progress
-from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
-from pipeline.runlock import die_with_parent
+from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
 from pipeline.steps.split import SplitWriter
-from pipeline.tempnames import temp_name, temp_suffix
 
 # the fields drop_reason and the output read: only these are built from each result line
 # (pipeline/jsonfast.py); cdx, terminal, hops and the rest are validated but not built
 _FIELDS = ("request", "hit", "status", "file_meta")
 _DECODER = struct_decoder("ResultForMerge", _FIELDS)
+# the retry pass's newer results ({file name: {line: result line}}), set before the worker
+# processes are forked (they inherit it) and read by _merge_block
+_LATEST: dict[str, dict[int, bytes]] = {}
+
 
 def file_meta_line(record: dict) -> bytes:
     """`dumps(record)` as bytes, spelled out for a record with all five fields of the usual
@@ -58,62 +56,93 @@ def file_meta_line(record: dict) -> bytes:
     return dumps(record).encode()
 
 
-def _merge_one(path: str, out_part: str, rejects_part: str,
-               latest: dict[int, bytes] | None = None) -> dict:
-    """Merge one result file into its own output and rejects parts (run in a worker process);
-    a line in `latest` (the retry pass's result of that request) replaces the file's own."""
-    source = os.path.basename(path)
-    statuses: Counter = Counter()
-    n_source = 0
-    latest = latest or {}
-    with SplitWriter("merge", out_part, rejects_part) as split:
-        for n, raw in iter_raw_lines(path):
-            n_source += 1
-            raw = latest.get(n, raw)
-            obj = decode_fields(_DECODER, _FIELDS, n, raw)
-            if isinstance(obj, BadLine):
-                split.reject_bad_line(obj, source)
-                continue
-            statuses[str(obj.get("status"))] += 1
-            reason = drop_reason(obj)
-            if reason is None:
-                split.keep_raw(file_meta_line(file_meta_record(obj["file_meta"])))
-            else:
-                split.reject_text(reason, n, source, raw.decode("utf-8"))
-        counts = split.publish(n_source)
-    return counts | {"status": statuses, "source": source}
-
-
-def _concatenate(parts: list[str], path: str) -> None:
-    """Concatenate files atomically (gzip parts make one multi-member gzip file); a single
-    part (one result file) is renamed into place rather than copied."""
-    if len(parts) == 1:
+def _kept_line(fm: dict) -> bytes:
+    """`file_meta_line(file_meta_record(fm))`, without the intermediate record in the common
+    case (the five fields of the usual types, hex digests already lower-case)."""
+    if len(fm) == 5:
         try:
-            os.replace(parts[0], path)
-            return
-        except OSError as e:
-            if e.errno != errno.EXDEV:  # another filesystem: copy it as below
-                raise
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            md5, mimetype, sha1, sha256, size = (fm["md5hex"], fm["mimetype"], fm["sha1hex"],
+                                                 fm["sha256hex"], fm["size_bytes"])
+        except KeyError:
+            pass
+        else:
+            if type(size) is int and type(mimetype) is str and md5.islower() \
+                    and sha1.islower() and sha256.islower():
+                return (f'{{"md5hex": "{md5}", "mimetype": {encode_basestring(mimetype)}, '
+                        f'"sha1hex": "{sha1}", "sha256hex": "{sha256}", '
+                        f'"size_bytes": {int.__repr__(size)}}}').encode()
+    return file_meta_line(file_meta_record(fm))
 
 
-def _counted(part: dict, progress: Progress | None) -> dict:
-    """Count a merged file's results on `progress` (the files are merged in other processes:
-    progress moves a file at a time, the heartbeat keeps reporting in between)."""
-    if progress is not None:
-        progress.update(part["in"])
-    return part
+class _BlockMerge:
+    """One block's kept lines, rejects lines and counts (built in a worker process)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.kept: list[bytes] = []
+        self.rejects: list[str] = []
+        self.reasons: Counter = Counter()
+        self.statuses: Counter = Counter()
+        self.lines = 0
+
+    def result(self, request, hit, status, fm, n: int, raw: bytes) -> None:
+        self.statuses[str(None if status is UNSET else status)] += 1
+        reason = drop_reason_of(request, hit, status, fm)
+        if reason is None:
+            self.kept.append(_kept_line(fm))
+        else:
+            self.reasons[reason] += 1
+            self.rejects.append(reject_text(reason, n, self.source, raw.decode("utf-8")))
+
+    def bad_line(self, bad: BadLine) -> None:
+        self.reasons[bad.reason] += 1
+        self.rejects.append(dumps(reject_bad_line(bad, self.source)))
+
+    def packed(self) -> tuple:
+        """What crosses back to the step's process: the lines joined, each with its newline."""
+        kept = b"\n".join(self.kept) + b"\n" if self.kept else b""
+        rejects = "\n".join(self.rejects).encode() + b"\n" if self.rejects else b""
+        return (self.lines, len(self.kept), kept, len(self.rejects), rejects, self.reasons,
+                self.statuses)
+
+
+def _merge_block(item: tuple[str, int, bytes | BadLine]) -> tuple:
+    """Merge a block of whole lines read after line `n` of a result file (see `_BlockMerge`).
+
+    A block msgspec takes whole (`decode_block`) skips the per-line decoder; the
+    retry pass's newer lines (`_LATEST`) replace the file's own before any decoding."""
+    source, n, block = item
+    merged = _BlockMerge(source)
+    latest = _LATEST.get(source)
+    if isinstance(block, BadLine):  # a line too long to hold, alone
+        lines: Iterable[tuple[int, bytes | BadLine]] = [(n, block)]
+    else:
+        fast = None if latest else decode_block(_DECODER, block)
+        if fast is not None:
+            raws, values = fast
+            merged.lines = len(raws)
+            for m, (raw, v) in enumerate(zip(raws, values, strict=True), n + 1):
+                merged.result(v.request, v.hit, v.status, v.file_meta, m, raw)
+            return merged.packed()
+        lines = block_lines(block, n)
+    for m, raw in lines:
+        merged.lines += 1
+        if latest:
+            raw = latest.get(m, raw)
+        obj = decode_fields(_DECODER, _FIELDS, m, raw)
+        if isinstance(obj, BadLine):
+            merged.bad_line(obj)
+        else:
+            merged.result(obj.get("request"), obj.get("hit"), obj.get("status"),
+                          obj.get("file_meta"), m, raw)
+    return merged.packed()
+
+
+def _blocks(result_paths: list[str]) -> Iterator[tuple[str, int, bytes | BadLine]]:
+    for path in result_paths:
+        source = os.path.basename(path)
+        for n, block in iter_raw_blocks(path):
+            yield source, n, block
 
 
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
@@ -125,43 +154,37 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     replaces a request's result by its newer one, in place: the output is
     that of a first pass which had met no failure.
 
-    Each result file is merged into parts of its own, by up to `workers`
-    processes (default: one per CPU) since the step is CPU-bound, and the
-    parts are concatenated in input order: the lines are those of a
-    sequential merge, and the files' bytes do not depend on `workers`.
+    The result files are read a block of lines after another, and the blocks
+    merged by up to `workers` processes (default: one per CPU, one for inputs
+    under `PARALLEL_MIN_BYTES`, `block_workers`) since the step is CPU-bound; their output is
+    written in input order, so the lines are those of a sequential merge and
+    the files' bytes do not depend on `workers`.
     """
-    out_dir = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(out_dir, exist_ok=True)
-    suffix = ".gz" if out_path.endswith(".gz") else ""
-    rej_suffix = ".gz" if rejects_path.endswith(".gz") else ""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(result_paths)))
-    # named like every temporary file (`temp_suffix`): a rerun after a kill sweeps it away
-    with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=temp_suffix(),
-                                     dir=out_dir) as tmp:
-        latest = latest or {}
-        jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
-                 os.path.join(tmp, f"rej-{i:04d}{rej_suffix}"),
-                 latest.get(os.path.basename(path))) for i, path in enumerate(result_paths)]
-        if workers == 1:
-            parts = [_counted(_merge_one(*job), progress) for job in jobs]
-        else:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                parts = [_counted(part, progress)
-                         for part in pool.map(_merge_one, *zip(*jobs, strict=True))]
-        n_in = sum(p["in"] for p in parts)
-        n_out = sum(p["out"] for p in parts)
-        n_rej = sum(p["rejects"] for p in parts)
-        check_balance("merge", n_in, {"out": n_out, "rejects": n_rej})
-        _concatenate([j[1] for j in jobs], out_path)
-        _concatenate([j[2] for j in jobs], rejects_path)
+    global _LATEST
+    workers = block_workers(result_paths, workers)
     statuses: Counter = Counter()
     reasons: Counter = Counter()
-    for p in parts:
-        statuses.update(p["status"])
-        reasons.update(p["rejects_by_reason"])
-    return {"in": n_in, "out": n_out, "rejects": n_rej,
-            "rejects_by_reason": dict(sorted(reasons.items())),
-            "status": dict(sorted(statuses.items())),
-            "per_source": {p["source"]: p["in"] for p in parts}}
+    per_source: dict[str, int] = {os.path.basename(p): 0 for p in result_paths}
+    n_in = 0
+    _LATEST = latest or {}
+    try:
+        blocks = _blocks(result_paths)
+        if workers > 1:
+            results = map_in_processes(blocks, _merge_block, workers)
+        else:
+            results = ((item, _merge_block(item)) for item in blocks)
+        with SplitWriter("merge", out_path, rejects_path) as split:
+            for (source, _, _), (lines, n_kept, kept, n_rej, rejects, why, status) in results:
+                n_in += lines
+                per_source[source] += lines
+                split.keep_joined(kept, n_kept)
+                split.rejects.write_joined(rejects, n_rej)
+                reasons.update(why)
+                statuses.update(status)
+                if progress is not None:
+                    progress.update(lines)
+            split.reasons = reasons
+            counts = split.publish(n_in)
+    finally:
+        _LATEST = {}
+    return counts | {"status": dict(sorted(statuses.items())), "per_source": per_source}
