@@ -63,6 +63,14 @@ def block_workers(paths: list[str], workers: int | None) -> int:
     return max(1, workers)
 
 
+def map_ordered(items: Iterable[T], process: Callable[[T], R], workers: int,
+                window: int = 4) -> Iterator[tuple[T, R]]:
+    """`map_in_processes`, or with one worker the same pairs computed right here."""
+    if workers > 1:
+        return map_in_processes(items, process, workers, window)
+    return ((item, process(item)) for item in items)
+
+
 def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int,
                      window: int = 4) -> Iterator[tuple[T, R]]:
     """(item, process(item)) for every item, in input order, `process` run by `workers`

@@ -308,14 +308,15 @@ def _spread_uniq_lines(n: int) -> list[str]:
     return lines
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("budget", [1 << 30, 40_000, 4_000])  # in memory; prefix files; too big
-def test_uniq_of_spread_sha1s_spilled_by_prefix_gives_the_reference(tmp_path, budget):
+def test_uniq_of_spread_sha1s_spilled_by_prefix_gives_the_reference(tmp_path, budget, workers):
     lines = _spread_uniq_lines(3000)
     src = tmp_path / "merged.json.gz"
     with gzip.open(src, "wt", encoding="utf-8", newline="") as f:
         f.write("\n".join(lines) + "\n")
     counts = uniq_file_meta(str(src), str(tmp_path / "u.json.gz"), str(tmp_path / "d.json"),
-                            None, memory_budget=budget)
+                            None, memory_budget=budget, workers=workers)
     want, per_sha1 = _uniq_reference([line.rstrip("\r") for line in lines])
     got = [line for _, line in iter_lines(tmp_path / "u.json.gz")]
     assert got == want

@@ -22,7 +22,7 @@ from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import block_lines, iter_raw_blocks
 from pipeline.jsonline import BadLine
-from pipeline.ordered_pool import block_workers, map_in_processes
+from pipeline.ordered_pool import block_workers, map_ordered
 from pipeline.progress import Progress
 from pipeline.steps.split import SplitWriter
 
@@ -74,11 +74,7 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
     n_in = has_sha256 = 0
     source = os.path.basename(export)
     workers = block_workers([export], workers)
-    blocks = iter_raw_blocks(export)
-    if workers > 1:
-        results = map_in_processes(blocks, _block_result, workers)
-    else:
-        results = ((item, _block_result(item)) for item in blocks)
+    results = map_ordered(iter_raw_blocks(export), _block_result, workers)
     with SplitWriter("export filter", out_path, rejects_path) as split:
         for (n, block), fast in results:
             if isinstance(block, BadLine):

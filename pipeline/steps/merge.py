@@ -31,7 +31,7 @@ from json.encoder import encode_basestring
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import block_lines, dumps, iter_raw_blocks, reject_bad_line, reject_text
 from pipeline.jsonline import BadLine
-from pipeline.ordered_pool import block_workers, map_in_processes
+from pipeline.ordered_pool import block_workers, map_ordered
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
 from pipeline.steps.split import SplitWriter
@@ -168,11 +168,7 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     n_in = 0
     _LATEST = latest or {}
     try:
-        blocks = _blocks(result_paths)
-        if workers > 1:
-            results = map_in_processes(blocks, _merge_block, workers)
-        else:
-            results = ((item, _merge_block(item)) for item in blocks)
+        results = map_ordered(_blocks(result_paths), _merge_block, workers)
         with SplitWriter("merge", out_path, rejects_path) as split:
             for (source, _, _), (lines, n_kept, kept, n_rej, rejects, why, status) in results:
                 n_in += lines

@@ -41,6 +41,7 @@ from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import AtomicWriter, block_lines, iter_raw_blocks, iter_raw_lines, write_json
 from pipeline.jsonline import BadLine
+from pipeline.ordered_pool import block_workers, map_ordered
 from pipeline.progress import Progress, counting
 from pipeline.tempnames import temp_suffix
 
@@ -101,7 +102,7 @@ def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BU
     """(sha1, line) for every line of `merged_path`, sorted by sha1, input order kept for ties;
     and the number of lines read (every line is read and checked before this returns).
 
-    The external merge sort of a spilled file too big for memory (`_Spill.batches`)."""
+    The external merge sort of a prefix too big for memory (`_Prefixes.prefixes`)."""
     run: list[tuple[str, bytes]] = []
     size = 0
     runs: list[str] = []
@@ -147,18 +148,8 @@ def _sort_batch(keys: list[str], lines: list[bytes]) -> tuple[list[str], list[by
     return list(map(keys.__getitem__, order)), list(map(lines.__getitem__, order))
 
 
-def _grouped(records: Iterator[tuple[str, bytes]]) -> Iterator[tuple[list[str], list[bytes]]]:
-    """Sorted (sha1, line) pairs as batches of lists, never cutting a sha1's lines apart."""
-    keys: list[str] = []
-    lines: list[bytes] = []
-    for key, raw in records:
-        if len(keys) >= _GROUPED and key != keys[-1]:
-            yield keys, lines
-            keys, lines = [], []
-        keys.append(key)
-        lines.append(raw)
-    if keys:
-        yield keys, lines
+def _joined(lines: list[bytes]) -> bytes:
+    return b"\n".join(lines) + b"\n" if lines else b""
 
 
 def _prefix_end(keys: list[str], i: int, prefix: str) -> int:
@@ -174,97 +165,126 @@ def _prefix_end(keys: list[str], i: int, prefix: str) -> int:
     return bisect_left(keys, prefix[:-1] + chr(last + 1), i)
 
 
-class _Spill:
-    """Lines spilled to one file per sha1 prefix, in input order; read back a file at a time.
+def _partition_block(item: tuple[str, int, bytes | BadLine]) -> tuple[int, list[tuple[str, bytes]]]:
+    """(lines, [(sha1 prefix, its lines joined)]) of a block read after line `n` (run in a
+    worker process): sorted first (a C sort, stable), so each prefix's lines are one slice,
+    in sha1 order, equal sha1s in input order. `StepFailed` at a line that is not a record."""
+    path, n, block = item
+    keys, lines = _sort_batch(*_block_records(path, n, block))
+    parts = []
+    i, total = 0, len(keys)
+    while i < total:
+        prefix = keys[i][:_PREFIX]
+        j = _prefix_end(keys, i, prefix)
+        parts.append((prefix, _joined(lines[i:j])))
+        i = j
+    return total, parts
 
-    Why prefixes rather than sorted runs: sha1s are spread evenly, so each file
-    holds about the same share of the lines and is sorted alone in memory, and
-    the files in prefix order are the output in sha1 order, with no merge (a
-    k-way merge in Python cost a microsecond per line).
+
+def _grouped(records: Iterator[tuple[str, bytes]]) -> Iterator[tuple[list[str], list[bytes]]]:
+    """Sorted (sha1, line) pairs as batches of lists, never cutting a sha1's lines apart."""
+    keys: list[str] = []
+    lines: list[bytes] = []
+    for key, raw in records:
+        if len(keys) >= _GROUPED and key != keys[-1]:
+            yield keys, lines
+            keys, lines = [], []
+        keys.append(key)
+        lines.append(raw)
+    if keys:
+        yield keys, lines
+
+
+def _dedup(keys: list[str], lines: list[bytes]) -> tuple[int, bytes, int, list[tuple]]:
+    """A sorted batch, its duplicates dropped: (lines kept, those lines joined, lines dropped,
+    [(sha1, lines, conflicting, rank among the batch's sha1s)] of each duplicated sha1).
+    List operations for all lines, Python work for the duplicates only."""
+    n = len(keys)
+    same = list(map(eq, keys[1:], keys[:-1])) if n > 1 else []  # line i+1 repeats line i's sha1
+    if not any(same):
+        return n, _joined(lines), 0, []
+    kept = list(compress(lines, chain((True,), map(not_, same))))
+    dups = list(compress(range(1, n), same))
+    groups = []
+    j = 0
+    while j < len(dups):
+        start = dups[j] - 1  # the group's first line: kept
+        first = lines[start]
+        # merged lines are canonical (sorted keys, one serialisation): equal records, equal text
+        conflict = False
+        end = j
+        while end < len(dups) and dups[end] == start + 1 + end - j:
+            conflict = conflict or lines[dups[end]] != first
+            end += 1
+        # the group's rank among the batch's sha1s (1-based), as a line-by-line pass counts
+        groups.append((keys[start], 1 + end - j, conflict, start + 1 - j))
+        j = end
+    return len(kept), _joined(kept), len(dups), groups
+
+
+def _dedup_prefix(item: tuple[str, bytes | str]) -> tuple | None:
+    """`_dedup` of one prefix's lines held in memory (run in a worker process); None for a
+    prefix left in its file (too big for memory: the step's process sorts it externally)."""
+    prefix, lines = item
+    if isinstance(lines, str):
+        return None
+    return _dedup(*_sort_batch(*_block_records(f"lines of sha1 prefix {prefix!r}", 0, lines[:-1])))
+
+
+class _Prefixes:
+    """Every line read, by the first characters of its sha1: held in memory (each block's
+    share joined) up to the budget, then appended to a file per prefix beside the output.
+
+    Why prefixes rather than sorted runs: sha1s are spread evenly, so each prefix
+    holds about the same share of the lines and is sorted alone in memory, and the
+    prefixes in order are the output in sha1 order, with no merge (a k-way merge in
+    Python cost a microsecond per line).
     """
 
-    def __init__(self, tmpdir: str):
+    def __init__(self, tmpdir: str, memory_budget: int):
         self.dir = tmpdir
+        self.budget = memory_budget
         self.files: dict[str, str] = {}
         self.pending: dict[str, list[bytes]] = {}
 
-    def add(self, keys: list[str], lines: list[bytes]) -> None:
-        """Queue a block's lines by prefix: sorted first (a C sort, stable), so each prefix's
-        lines are one slice (no Python work per line) and reach its file in sha1 order,
-        equal sha1s in input order; the file's later stable sort keeps that order."""
-        keys, lines = _sort_batch(keys, lines)
+    def add(self, parts: list[tuple[str, bytes]]) -> None:
         pending = self.pending
-        i, n = 0, len(keys)
-        while i < n:
-            prefix = keys[i][:_PREFIX]
-            j = _prefix_end(keys, i, prefix)
-            bucket = pending.get(prefix)
-            if bucket is None:
-                pending[prefix] = lines[i:j]
+        for prefix, data in parts:
+            chunks = pending.get(prefix)
+            if chunks is None:
+                pending[prefix] = [data]
             else:
-                bucket += lines[i:j]
-            i = j
+                chunks.append(data)
+
+    def _append(self, prefix: str, chunks: list[bytes]) -> str:
+        path = self.files.get(prefix)
+        if path is None:
+            path = self.files[prefix] = os.path.join(self.dir, f"prefix-{len(self.files):05d}")
+        with open(path, "ab") as f:
+            f.writelines(chunks)
+        return path
 
     def flush(self) -> None:
-        for prefix, lines in self.pending.items():
-            path = self.files.get(prefix)
-            if path is None:
-                path = self.files[prefix] = os.path.join(self.dir, f"prefix-{len(self.files):05d}")
-            with open(path, "ab") as f:
-                f.write(b"\n".join(lines) + b"\n")
+        for prefix, chunks in self.pending.items():
+            self._append(prefix, chunks)
         self.pending = {}
 
-    def batches(self, memory_budget: int) -> Iterator[tuple[list[str], list[bytes]]]:
-        """Each file's lines, sorted, in prefix order: (sha1s, lines) with sha1s ascending."""
+    def prefixes(self) -> Iterator[tuple[str, bytes | str]]:
+        """(prefix, its lines joined) in prefix order, in input order within a prefix; a
+        prefix too big to sort in memory as (prefix, the path of its file)."""
         # a prefix that is a whole sha1 ("a") sorts before the longer ones it begins
-        for i, prefix in enumerate(sorted(self.files)):
-            path = self.files[prefix]
-            size = os.path.getsize(path)
-            if 2 * size > memory_budget:  # lines and their keys: about twice the file in memory
-                subdir = os.path.join(self.dir, f"sort-{i:05d}")
-                os.mkdir(subdir)
-                records, _ = sorted_records(path, subdir, memory_budget)
-                yield from _grouped(records)
-            else:
+        for prefix in sorted(self.files.keys() | self.pending.keys()):
+            chunks = self.pending.pop(prefix, [])
+            path = self.files.get(prefix)
+            size = (os.path.getsize(path) if path else 0) + sum(map(len, chunks))
+            if 2 * size > self.budget:  # lines and their keys: about twice the bytes in memory
+                yield prefix, self._append(prefix, chunks)
+                continue
+            if path is not None:
                 with open(path, "rb") as f:
-                    block = f.read()[:-1]
-                yield _sort_batch(*_block_records(path, 0, block))
-            os.unlink(path)
-
-
-def sorted_batches(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BUDGET,
-                   progress: Progress | None = None
-                   ) -> tuple[Iterator[tuple[list[str], list[bytes]]], int]:
-    """(sha1s, lines) batches of every line of `merged_path`: sha1s ascending within a batch
-    and from one batch to the next, no sha1 in two batches, input order kept for ties; and
-    the number of lines read (every line is read and checked before this returns)."""
-    keys_all: list[str] = []
-    lines_all: list[bytes] = []
-    spill: _Spill | None = None
-    size = n_in = 0
-    for n, block in iter_raw_blocks(merged_path):
-        keys, lines = _block_records(merged_path, n, block)
-        n_in += len(lines)
-        if progress is not None:
-            progress.update(len(lines))
-        size += len(block) + _LINE_OVERHEAD * len(lines)
-        if spill is None:
-            keys_all += keys
-            lines_all += lines
-            if size >= memory_budget:
-                spill = _Spill(tmpdir)
-                spill.add(keys_all, lines_all)
-                spill.flush()
-                keys_all, lines_all, size = [], [], 0
-        else:
-            spill.add(keys, lines)
-            if size >= memory_budget:
-                spill.flush()
-                size = 0
-    if spill is None:
-        return iter([_sort_batch(keys_all, lines_all)]), n_in
-    spill.flush()
-    return spill.batches(memory_budget), n_in
+                    chunks.insert(0, f.read())
+                os.unlink(path)
+            yield prefix, b"".join(chunks)
 
 
 class _Groups:
@@ -278,32 +298,14 @@ class _Groups:
         self.conflicting_examples: list[str] = []
         self.most: list[tuple[int, int, str]] = []  # a min-heap of the _MOST most duplicated
 
-    def batch(self, keys: list[str], lines: list[bytes]) -> None:
-        """A sorted batch (`sorted_batches`): list operations for all lines, Python work for
-        the duplicates only."""
-        n = len(keys)
-        same = list(map(eq, keys[1:], keys[:-1])) if n > 1 else []  # line i+1 repeats line i's sha1
-        if not any(same):
-            self.out.write_lines(lines)
-            self.unique += n
-            return
-        self.out.write_lines(list(compress(lines, chain((True,), map(not_, same)))))
-        dups = list(compress(range(1, n), same))
-        self.dropped += len(dups)
-        j = 0
-        while j < len(dups):
-            start = dups[j] - 1  # the group's first line: kept
-            first = lines[start]
-            # merged lines are canonical (sorted keys, one serialisation): equal records, equal text
-            conflict = False
-            end = j
-            while end < len(dups) and dups[end] == start + 1 + end - j:
-                conflict = conflict or lines[dups[end]] != first
-                end += 1
-            # the group's rank among all sha1s kept so far (1-based), as a line-by-line pass counts
-            self._close(keys[start], 1 + end - j, conflict, self.unique + start + 1 - j)
-            j = end
-        self.unique += n - len(dups)
+    def add(self, deduped: tuple[int, bytes, int, list[tuple]]) -> None:
+        """A batch `_dedup` made, batches in sha1 order."""
+        kept, data, dropped, groups = deduped
+        self.out.write_joined(data, kept)
+        self.dropped += dropped
+        for sha1, k, conflict, rank in groups:
+            self._close(sha1, k, conflict, self.unique + rank)
+        self.unique += kept
 
     def _close(self, sha1: str, k: int, conflict: bool, rank: int) -> None:
         if conflict:
@@ -323,18 +325,45 @@ class _Groups:
 
 
 def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_path: str | None,
-                   memory_budget: int = MEMORY_BUDGET, progress: Progress | None = None) -> dict:
-    """Keep the first record per sha1hex, write them sorted, and a duplicates report."""
+                   memory_budget: int = MEMORY_BUDGET, progress: Progress | None = None,
+                   workers: int | None = None) -> dict:
+    """Keep the first record per sha1hex, write them sorted, and a duplicates report.
+
+    Blocks are keyed and split by prefix, and prefixes sorted and deduplicated,
+    by `workers` processes (`block_workers`: one per CPU for a big input); the
+    results are taken in order, so the output does not depend on `workers`.
+    """
     requested = request_sha1_counts(requests_path)
     out_dir = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(out_dir, exist_ok=True)
+    workers = block_workers([merged_path], workers)
     with tempfile.TemporaryDirectory(
             prefix=".uniq-runs-", suffix=temp_suffix(), dir=out_dir) as tmpdir, \
             AtomicWriter(out_path) as out:
-        batches, n_in = sorted_batches(merged_path, tmpdir, memory_budget, progress)
+        prefixes = _Prefixes(tmpdir, memory_budget)
+        n_in = size = 0
+        blocks = ((merged_path, n, block) for n, block in iter_raw_blocks(merged_path))
+        for _, (lines, parts) in map_ordered(blocks, _partition_block, workers):
+            n_in += lines
+            if progress is not None:
+                progress.update(lines)
+            prefixes.add(parts)
+            size += sum(len(data) for _, data in parts) + _LINE_OVERHEAD * lines
+            if size >= memory_budget:
+                prefixes.flush()
+                size = 0
         groups = _Groups(requested, out)
-        for keys, lines in batches:
-            groups.batch(keys, lines)
+        # two prefixes in flight per worker: memory stays within a few prefixes' lines
+        for (_, path), deduped in map_ordered(prefixes.prefixes(), _dedup_prefix, workers,
+                                                   window=2):
+            if deduped is not None:
+                groups.add(deduped)
+                continue
+            with tempfile.TemporaryDirectory(prefix="sort-", dir=tmpdir) as subdir:
+                records, _ = sorted_records(path, subdir, memory_budget)
+                for keys, lines in _grouped(records):
+                    groups.add(_dedup(keys, lines))
+            os.unlink(path)
         # three counts taken apart: lines read (as read), lines written (by the writer), lines
         # dropped (where dropped); a line lost between them (the sort, the writer) fails here
         check_balance("uniq", n_in, {"out": out.lines, "duplicate_lines": groups.dropped})
