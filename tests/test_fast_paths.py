@@ -108,12 +108,9 @@ def test_bytes_that_are_not_utf8_are_one_reject(tmp_path):
     assert (counts["in"], counts["out"], counts["rejects_by_reason"]) == (2, 1, {"invalid-utf8": 1})
 
 
-def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):
-    src = tmp_path / "export.json"
-    src.write_bytes(b"\n".join(TRICKY) + b"\n")
-    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
+def _export_reference(raws: list[bytes]) -> tuple[list[bytes], Counter, int]:
     kept, rejected, has = [], Counter(), 0
-    for raw in TRICKY:
+    for raw in raws:
         obj = reference(raw)
         if isinstance(obj, BadLine):
             rejected[obj.reason] += 1
@@ -123,10 +120,22 @@ def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):
             rejected["bad-urls"] += 1
         else:
             kept.append(raw)
+    return kept, rejected, has
+
+
+def _filtered_as_the_reference(src, raws: list[bytes], tmp_path) -> None:
+    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
+    kept, rejected, has = _export_reference(raws)
     with gzip.open(tmp_path / "out.json.gz", "rb") as f:
         assert f.read() == b"".join(raw + b"\n" for raw in kept)
     assert counts["has_sha256"] == has and counts["rejects_by_reason"] == dict(sorted(rejected.items()))
-    assert counts["in"] == len(TRICKY) == counts["out"] + has + counts["rejects"]
+    assert counts["in"] == len(raws) == counts["out"] + has + counts["rejects"]
+
+
+def test_export_filter_on_tricky_lines_matches_the_json_loads_verdict(tmp_path):
+    src = tmp_path / "export.json"
+    src.write_bytes(b"\n".join(TRICKY) + b"\n")
+    _filtered_as_the_reference(src, TRICKY, tmp_path)
 
 
 @pytest.mark.parametrize("req", [
@@ -351,21 +360,6 @@ def test_uniq_sorts_spilled_prefix_files_in_memory_a_file_at_a_time(tmp_path, mo
     assert max(sizes[-200:]) < budget // 2  # the prefix files
 
 
-def _export_reference(raws: list[bytes]) -> tuple[list[bytes], Counter, int]:
-    kept, rejected, has = [], Counter(), 0
-    for raw in raws:
-        obj = reference(raw)
-        if isinstance(obj, BadLine):
-            rejected[obj.reason] += 1
-        elif obj.get("sha256"):
-            has += 1
-        elif url_list_problem(obj.get("urls")) is not None:
-            rejected["bad-urls"] += 1
-        else:
-            kept.append(raw)
-    return kept, rejected, has
-
-
 @pytest.mark.parametrize("odd_every", [0, 997, 3001])  # blocks all plain; some odd lines; one
 def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_every):
     """Blocks of a megabyte taken whole (sha256 of every line, then the URL lists of the
@@ -391,12 +385,7 @@ def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_
     src = tmp_path / "export.json.gz"
     with gzip.open(src, "wb") as f:
         f.write(b"\n".join(raws) + b"\n")
-    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
-    kept, rejected, has = _export_reference(raws)
-    with gzip.open(tmp_path / "out.json.gz", "rb") as f:
-        assert f.read() == b"".join(raw + b"\n" for raw in kept)
-    assert counts["has_sha256"] == has and counts["rejects_by_reason"] == dict(sorted(rejected.items()))
-    assert counts["in"] == len(raws) == counts["out"] + has + counts["rejects"]
+    _filtered_as_the_reference(src, raws, tmp_path)
     got = [(r["line"], r["reason"]) for _, r in iter_objects(tmp_path / "rej.json.gz")]
     want = []
     for n, raw in enumerate(raws, 1):
