@@ -447,6 +447,10 @@ def _results(n: int) -> list[bytes]:
                    "file_meta": {"sha1hex": "f" * 40, "size_bytes": 5}},
         lambda s: {"request": {"ext_ids": {"sha1": "xyz"}}, "hit": True, "status": "success",
                    "file_meta": {"sha1hex": "xyz"}},
+        lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": False, "status": 1},
+        lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": False, "status": True},
+        lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": False, "status": 1.0},
+        lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": False, "status": None},
         lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": 1, "status": "success",
                    "file_meta": {"sha1hex": s, "size_bytes": 1.5, "mimetype": None, "x": [1]}},
         lambda s: {"request": {"ext_ids": {"sha1": s}}, "hit": True, "status": "success",
@@ -507,6 +511,11 @@ def test_merge_in_blocks_and_processes_gives_the_line_by_line_result(tmp_path, w
     assert counts["in"] == sum(map(len, files.values())) == counts["out"] + counts["rejects"]
     assert counts["per_source"] == {name: len(body) for name, body in files.items()}
     assert counts["rejects_by_reason"] == dict(sorted(Counter(r["reason"] for r in rejects).items()))
+    statuses = Counter(str(r.get("status")) for lines in files.values() for n, raw in enumerate(lines, 1)
+                       if isinstance(r := reference(latest.get("a.json.gz" if lines is files["a.json.gz"]
+                                                               else "", {}).get(n, raw)), dict))
+    assert counts["status"] == dict(sorted(statuses.items()))
+    assert {"1", "True", "1.0", "None"} <= set(counts["status"])
 
 
 def test_merge_output_does_not_depend_on_workers(tmp_path):

@@ -353,9 +353,10 @@ def uniq_file_meta(merged_path: str, out_path: str, report_path: str, requests_p
                 prefixes.flush()
                 size = 0
         groups = _Groups(requested, out)
-        # two prefixes in flight per worker: memory stays within a few prefixes' lines
+        # one prefix in flight per worker: memory stays within a few prefixes' lines (each
+        # is held here, pickled to its worker and back as the kept lines)
         for (_, path), deduped in map_ordered(prefixes.prefixes(), _dedup_prefix, workers,
-                                                   window=2):
+                                                   window=1):
             if deduped is not None:
                 groups.add(deduped)
                 continue
