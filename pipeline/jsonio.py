@@ -16,10 +16,7 @@ import gzip
 import json
 import os
 import zlib
-from bisect import bisect_left
 from collections.abc import Iterator
-from itertools import accumulate, repeat
-from operator import add
 from pathlib import Path
 from typing import IO, Any
 
@@ -249,24 +246,6 @@ class AtomicWriter:
         self._pending += len(line) + 1
         if self._pending >= self.CHUNK:
             self._flush()
-
-    def write_lines(self, lines: list[bytes]) -> None:
-        """`write_raw` of each line, in one call (no Python work per line): the compressor gets
-        the same chunks, so the file's bytes are those `write_raw` line by line would give."""
-        n = len(lines)
-        self.lines += n
-        ends = list(accumulate(map(add, map(len, lines), repeat(1))))  # bytes up to each line's end
-        i = 0
-        while i < n:
-            before = ends[i - 1] if i else 0
-            j = bisect_left(ends, before + self.CHUNK - self._pending, i)  # the line filling a chunk
-            if j == n:
-                self._buf.extend(lines[i:] if i else lines)
-                self._pending += ends[-1] - before
-                return
-            self._buf.extend(lines[i:j + 1])
-            self._flush()
-            i = j + 1
 
     def write_joined(self, data: bytes, lines: int) -> None:
         """`lines` whole lines given joined, each with its newline (a block a worker process

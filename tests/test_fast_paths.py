@@ -274,22 +274,17 @@ def test_decode_block_takes_a_block_of_plain_objects_whole():
     assert got is not None and len(got[0]) == len(got[1]) == 50
 
 
-def test_write_lines_gives_the_bytes_of_write_raw(tmp_path, monkeypatch):
-    """A list of lines in one call reaches the compressor in the chunks line-by-line writing
-    gives it, so a target's compressed bytes do not change with the writer's entry point."""
+def test_write_joined_keeps_order_and_count_between_single_lines(tmp_path):
     from pipeline.jsonio import AtomicWriter
-    monkeypatch.setattr(AtomicWriter, "CHUNK", 100)
-    lines = [(b"x" * (i % 37)) + b"%d" % i for i in range(500)]
-    with AtomicWriter(tmp_path / "a.json.gz") as a:
-        for line in lines:
-            a.write_raw(line)
-        a.commit()
-    with AtomicWriter(tmp_path / "b.json.gz") as b:
-        for cut in (0, 3, 4, 90, 91, 300, 500):  # batches of 0, 1, many lines
-            b.write_lines(lines[b.lines:cut])
-        b.commit()
-    assert b.lines == 500
-    assert (tmp_path / "a.json.gz").read_bytes() == (tmp_path / "b.json.gz").read_bytes()
+    with AtomicWriter(tmp_path / "a.json.gz") as w:
+        w.write_raw(b"1")
+        w.write_joined(b"2\n3\n", 2)
+        w.write_joined(b"", 0)
+        w.write_raw(b"4")
+        w.commit()
+    assert w.lines == 4
+    with gzip.open(tmp_path / "a.json.gz", "rb") as f:
+        assert f.read() == b"1\n2\n3\n4\n"
 
 
 def _spread_uniq_lines(n: int) -> list[str]:
