@@ -23,29 +23,33 @@ import finds the entity by sha1.
 
 from __future__ import annotations
 
+import errno
+import multiprocessing
 import os
+import shutil
+import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from itertools import count
 from json.encoder import encode_basestring
 from operator import attrgetter
 
+from pipeline.checks import check_balance
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
 from pipeline.jsonio import block_lines, dumps, iter_raw_blocks, reject_bad_line, reject_text
 from pipeline.jsonline import BadLine
-from pipeline.ordered_pool import block_workers, map_ordered
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
+from pipeline.runlock import die_with_parent
 from pipeline.steps.split import SplitWriter
+from pipeline.tempnames import temp_name, temp_suffix
 
 # the fields drop_reason and the output read: only these are built from each result line
 # (pipeline/jsonfast.py); cdx, terminal, hops and the rest are validated but not built
 _FIELDS = ("request", "hit", "status", "file_meta")
 _DECODER = struct_decoder("ResultForMerge", _FIELDS)
 _STATUS_OF = attrgetter("status")
-# the retry pass's newer results ({file name: {line: result line}}), set before the worker
-# processes are forked (they inherit it) and read by _merge_block
-_LATEST: dict[str, dict[int, bytes]] = {}
 
 
 def file_meta_line(record: dict) -> bytes:
@@ -136,14 +140,12 @@ class _BlockMerge:
                 self.statuses)
 
 
-def _merge_block(item: tuple[str, int, bytes | BadLine]) -> tuple:
+def _merge_block(source: str, n: int, block: bytes | BadLine, latest: dict[int, bytes]) -> tuple:
     """Merge a block of whole lines read after line `n` of a result file (see `_BlockMerge`).
 
     A block msgspec takes whole (`decode_block`) skips the per-line decoder; the
-    retry pass's newer lines (`_LATEST`) replace the file's own before any decoding."""
-    source, n, block = item
+    retry pass's newer lines (`latest`) replace the file's own before any decoding."""
     merged = _BlockMerge(source)
-    latest = _LATEST.get(source)
     if isinstance(block, BadLine):  # a line too long to hold, alone
         lines: Iterable[tuple[int, bytes | BadLine]] = [(n, block)]
     else:
@@ -165,11 +167,59 @@ def _merge_block(item: tuple[str, int, bytes | BadLine]) -> tuple:
     return merged.packed()
 
 
-def _blocks(result_paths: list[str]) -> Iterator[tuple[str, int, bytes | BadLine]]:
-    for path in result_paths:
-        source = os.path.basename(path)
+def _merge_one(path: str, out_part: str, rejects_part: str,
+               latest: dict[int, bytes] | None = None) -> dict:
+    """Merge one result file into its own output and rejects parts (run in a worker process),
+    a block of lines at a time; a line in `latest` (the retry pass's result of that request)
+    replaces the file's own."""
+    source = os.path.basename(path)
+    statuses: Counter = Counter()
+    reasons: Counter = Counter()
+    n_source = 0
+    with SplitWriter("merge", out_part, rejects_part) as split:
         for n, block in iter_raw_blocks(path):
-            yield source, n, block
+            lines, n_kept, kept, n_rej, rejects, why, status = _merge_block(source, n, block,
+                                                                            latest or {})
+            n_source += lines
+            split.keep_joined(kept, n_kept)
+            split.rejects.write_joined(rejects, n_rej)
+            reasons.update(why)
+            statuses.update(status)
+        split.reasons = reasons
+        counts = split.publish(n_source)
+    return counts | {"status": statuses, "source": source}
+
+
+def _concatenate(parts: list[str], path: str) -> None:
+    """Concatenate files atomically (gzip parts make one multi-member gzip file); a single
+    part (one result file) is renamed into place rather than copied."""
+    if len(parts) == 1:
+        try:
+            os.replace(parts[0], path)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:  # another filesystem: copy it as below
+                raise
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _counted(part: dict, progress: Progress | None) -> dict:
+    """Count a merged file's results on `progress` (the files are merged in other processes:
+    progress moves a file at a time, the heartbeat keeps reporting in between)."""
+    if progress is not None:
+        progress.update(part["in"])
+    return part
 
 
 def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
@@ -181,33 +231,43 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     replaces a request's result by its newer one, in place: the output is
     that of a first pass which had met no failure.
 
-    The result files are read a block of lines after another, and the blocks
-    merged by up to `workers` processes (default: one per CPU, one for inputs
-    under `PARALLEL_MIN_BYTES`, `block_workers`) since the step is CPU-bound; their output is
-    written in input order, so the lines are those of a sequential merge and
-    the files' bytes do not depend on `workers`.
+    Each result file is merged into parts of its own, by up to `workers`
+    processes (default: one per CPU) since the step is CPU-bound, and the
+    parts are concatenated in input order: the lines are those of a
+    sequential merge, and the files' bytes do not depend on `workers`.
     """
-    global _LATEST
-    workers = block_workers(result_paths, workers)
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(out_dir, exist_ok=True)
+    suffix = ".gz" if out_path.endswith(".gz") else ""
+    rej_suffix = ".gz" if rejects_path.endswith(".gz") else ""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(result_paths)))
+    # named like every temporary file (`temp_suffix`): a rerun after a kill sweeps it away
+    with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=temp_suffix(),
+                                     dir=out_dir) as tmp:
+        latest = latest or {}
+        jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
+                 os.path.join(tmp, f"rej-{i:04d}{rej_suffix}"),
+                 latest.get(os.path.basename(path))) for i, path in enumerate(result_paths)]
+        if workers == 1:
+            parts = [_counted(_merge_one(*job), progress) for job in jobs]
+        else:
+            ctx = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
+                parts = [_counted(part, progress)
+                         for part in pool.map(_merge_one, *zip(*jobs, strict=True))]
+        n_in = sum(p["in"] for p in parts)
+        n_out = sum(p["out"] for p in parts)
+        n_rej = sum(p["rejects"] for p in parts)
+        check_balance("merge", n_in, {"out": n_out, "rejects": n_rej})
+        _concatenate([j[1] for j in jobs], out_path)
+        _concatenate([j[2] for j in jobs], rejects_path)
     statuses: Counter = Counter()
     reasons: Counter = Counter()
-    per_source: dict[str, int] = {os.path.basename(p): 0 for p in result_paths}
-    n_in = 0
-    _LATEST = latest or {}
-    try:
-        results = map_ordered(_blocks(result_paths), _merge_block, workers)
-        with SplitWriter("merge", out_path, rejects_path) as split:
-            for (source, _, _), (lines, n_kept, kept, n_rej, rejects, why, status) in results:
-                n_in += lines
-                per_source[source] += lines
-                split.keep_joined(kept, n_kept)
-                split.rejects.write_joined(rejects, n_rej)
-                reasons.update(why)
-                statuses.update(status)
-                if progress is not None:
-                    progress.update(lines)
-            split.reasons = reasons
-            counts = split.publish(n_in)
-    finally:
-        _LATEST = {}
-    return counts | {"status": dict(sorted(statuses.items())), "per_source": per_source}
+    for p in parts:
+        statuses.update(p["status"])
+        reasons.update(p["rejects_by_reason"])
+    return {"in": n_in, "out": n_out, "rejects": n_rej,
+            "rejects_by_reason": dict(sorted(reasons.items())),
+            "status": dict(sorted(statuses.items())),
+            "per_source": {p["source"]: p["in"] for p in parts}}
