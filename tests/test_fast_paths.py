@@ -123,8 +123,9 @@ def _export_reference(raws: list[bytes]) -> tuple[list[bytes], Counter, int]:
     return kept, rejected, has
 
 
-def _filtered_as_the_reference(src, raws: list[bytes], tmp_path) -> None:
-    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"))
+def _filtered_as_the_reference(src, raws: list[bytes], tmp_path, workers: int | None = None) -> None:
+    counts = filter_missing_sha256(str(src), str(tmp_path / "out.json.gz"), str(tmp_path / "rej.json.gz"),
+                                   workers=workers)
     kept, rejected, has = _export_reference(raws)
     with gzip.open(tmp_path / "out.json.gz", "rb") as f:
         assert f.read() == b"".join(raw + b"\n" for raw in kept)
@@ -355,8 +356,9 @@ def test_uniq_sorts_spilled_prefix_files_in_memory_a_file_at_a_time(tmp_path, mo
     assert max(sizes[-200:]) < budget // 2  # the prefix files
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("odd_every", [0, 997, 3001])  # blocks all plain; some odd lines; one
-def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_every):
+def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_every, workers):
     """Blocks of a megabyte taken whole (sha256 of every line, then the URL lists of the
     selected ones) keep and count exactly what the line-by-line rules would."""
     odd = [b'{"sha256": "", "urls": [{"url": 1, "rel": "web"}]}',  # selected, bad urls
@@ -380,7 +382,7 @@ def test_export_filter_block_path_gives_the_line_by_line_verdicts(tmp_path, odd_
     src = tmp_path / "export.json.gz"
     with gzip.open(src, "wb") as f:
         f.write(b"\n".join(raws) + b"\n")
-    _filtered_as_the_reference(src, raws, tmp_path)
+    _filtered_as_the_reference(src, raws, tmp_path, workers)
     got = [(r["line"], r["reason"]) for _, r in iter_objects(tmp_path / "rej.json.gz")]
     want = []
     for n, raw in enumerate(raws, 1):
