@@ -147,8 +147,8 @@ class Bench:
         }, self.repeat)
         ratio = m["pipeline"]["median_s"] / m["anchor"]["median_s"]
         self.row("export filter", m["pipeline"], m["anchor"], "zcat | rg -v | pigz",
-                 goal="<= 1.0x, RSS < 256 MB",
-                 met=ratio <= 1.0 and m["pipeline"]["peak_rss_mb"] < 256,
+                 goal="<= 0.6x, RSS < 256 MB",
+                 met=ratio <= 0.6 and m["pipeline"]["peak_rss_mb"] < 256,
                  lines=self.world["export_lines"], anchor_lines=gz_lines(self.tmp / "rg.json.gz"))
 
     def requests(self) -> None:
@@ -177,8 +177,10 @@ class Bench:
         self.row("merge + select", m["pipeline"], m["anchor"], "zcat | rg | jq select | pigz",
                  goal="RSS < 256 MB", met=m["pipeline"]["peak_rss_mb"] < 256,
                  results=sum(gz_lines(Path(s)) for s in shards))
+        uniq_ratio = u["pipeline"]["median_s"] / u["anchor"]["median_s"]
         self.row("uniq", u["pipeline"], u["anchor"], "sort -u -S 4G",
-                 goal="RSS < 256 MB", met=u["pipeline"]["peak_rss_mb"] < 256)
+                 goal="<= 1.0x, RSS < 256 MB",
+                 met=uniq_ratio <= 1.0 and u["pipeline"]["peak_rss_mb"] < 256)
         ours = m["pipeline"]["median_s"] + u["pipeline"]["median_s"]
         theirs = m["anchor"]["median_s"] + u["anchor"]["median_s"]
         self.rows.append({"step": "merge + uniq", "pipeline": {
@@ -200,8 +202,10 @@ class Bench:
             "pipeline": [*STEP, "uniq", src, str(out), str(dupes)],
             "anchor": f"zcat {src} | sort -u -S 4G | pigz > {self.tmp}/sort10m.json.gz",
         }, 1)
+        ratio = m["pipeline"]["median_s"] / m["anchor"]["median_s"]
         self.row("uniq 10M lines (~2 GB)", m["pipeline"], m["anchor"], "sort -u -S 4G",
-                 goal="RSS < 256 MB", met=m["pipeline"]["peak_rss_mb"] < 256)
+                 goal="<= 1.0x, RSS < 256 MB",
+                 met=ratio <= 1.0 and m["pipeline"]["peak_rss_mb"] < 256)
 
     def ingest(self) -> None:
         coll = self.dir / "collection"

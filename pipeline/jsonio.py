@@ -64,6 +64,21 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
     whole. A truncated or corrupt gzip or a missing file raise `InputError`
     naming the file and the last line read.
     """
+    for n, block in iter_raw_blocks(path):
+        if isinstance(block, BadLine):
+            yield block.line, block
+        else:
+            yield from block_lines(block, n)
+
+
+def iter_raw_blocks(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLine]]:
+    """The file as blocks of whole lines: (lines before the block, the block without its last
+    newline); `block_lines(block, n)` gives its lines exactly as `iter_raw_lines` does.
+
+    Why: a step that can decide on a whole block at once (`pipeline.jsonfast.decode_block`)
+    spends no Python work per line. An over-long line that spans reads comes as
+    (its number, its `BadLine`); errors are those of `iter_raw_lines`.
+    """
     path = os.fspath(path)
     n = 0
     try:
@@ -92,12 +107,12 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
                     continue
                 chunk = carry + block[:cut]
                 carry = block[cut + 1:]
-                yield from _lines(chunk, n)
+                yield n, chunk
                 n += chunk.count(b"\n") + 1
             if skipped:
                 yield n + 1, _too_long(n + 1, carry, skipped)
             elif carry:
-                yield from _lines(carry, n)
+                yield n, carry
     except FileNotFoundError as e:
         raise InputError(f"{path}: file not found") from e
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile) as e:
@@ -105,7 +120,7 @@ def iter_raw_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes | BadLi
                          f"({type(e).__name__}: {e})") from e
 
 
-def _lines(chunk: bytes, n: int) -> Iterator[tuple[int, bytes | BadLine]]:
+def block_lines(chunk: bytes, n: int) -> Iterator[tuple[int, bytes | BadLine]]:
     """The non-blank lines of a block of whole lines, numbered after line `n`."""
     try:
         chunk.decode("utf-8")
@@ -231,6 +246,17 @@ class AtomicWriter:
         self._pending += len(line) + 1
         if self._pending >= self.CHUNK:
             self._flush()
+
+    def write_joined(self, data: bytes, lines: int) -> None:
+        """`lines` whole lines given joined, each with its newline (a block a worker process
+        filtered: one object to pass back instead of a list). The chunks the compressor gets
+        end at these blocks' ends, not at the line that fills a chunk: the same lines give
+        the same file again, not the bytes `write_raw` would."""
+        if not lines:
+            return
+        self._flush()
+        self._f.write(data)
+        self.lines += lines
 
     def write_line(self, text: str) -> None:
         self.write_raw(text.encode("utf-8"))

@@ -1,4 +1,4 @@
-"""A thread pool whose results come out in input order, with a bounded window in flight.
+"""Thread or process pools whose results come out in input order, a bounded window in flight.
 
 Why: the ingest of a shard and the GROBID retry both run a slow, mostly waiting
 call over a long stream (hundreds of thousands of requests), so the calls run
@@ -7,20 +7,28 @@ concurrency, so results are handed on strictly in input order. Only
 `concurrency * WINDOW_PER_THREAD` items are in flight at once, so memory stays
 flat however long the stream is. Which errors an item may turn into a result
 is the caller's business: an exception from `process` or `write` stops the
-pool (the items not started are cancelled) and propagates.
+pool (the items not started are cancelled) and propagates. The data steps spread
+their CPU-bound work on blocks of lines over processes the same way
+(`map_in_processes`).
 """
 
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import TypeVar
+
+from pipeline.runlock import die_with_parent
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 WINDOW_PER_THREAD = 8
+# a data step's inputs smaller than this are worked in its own process: forking costs more
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 def run_ordered(items: Iterable[T], process: Callable[[T], R], write: Callable[[R], None],
@@ -37,16 +45,62 @@ def run_ordered(items: Iterable[T], process: Callable[[T], R], write: Callable[[
         for item in items:
             write(process(item))
         return
-    window = concurrency * WINDOW_PER_THREAD
-    pending: collections.deque[Future] = collections.deque()
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=name) as pool:
+        for result in _in_order(pool, items, process, concurrency * WINDOW_PER_THREAD):
+            write(result)
+
+
+def block_workers(paths: list[str], workers: int | None) -> int:
+    """How many processes a data step spreads its blocks over (`map_in_processes`): `workers`,
+    by default one per CPU, but one when its inputs (as stored) come to less than
+    `PARALLEL_MIN_BYTES` or cannot be read (reading them will say why)."""
+    if workers is None:
         try:
-            for item in items:
-                pending.append(pool.submit(process, item))
-                if len(pending) >= window:
-                    write(pending.popleft().result())
-            while pending:
-                write(pending.popleft().result())
-        finally:
-            for f in pending:
-                f.cancel()
+            size = sum(os.path.getsize(p) for p in paths)
+        except OSError:
+            size = 0
+        workers = os.cpu_count() or 1 if size >= PARALLEL_MIN_BYTES else 1
+    return max(1, workers)
+
+
+def map_ordered(items: Iterable[T], process: Callable[[T], R], workers: int,
+                window: int = 4) -> Iterator[tuple[T, R]]:
+    """`map_in_processes`, or with one worker the same pairs computed right here."""
+    if workers > 1:
+        return map_in_processes(items, process, workers, window)
+    return ((item, process(item)) for item in items)
+
+
+def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int,
+                     window: int = 4) -> Iterator[tuple[T, R]]:
+    """(item, process(item)) for every item, in input order, `process` run by `workers`
+    forked processes (each dies with this one), at most `window` items per worker in flight.
+
+    Why processes: the data steps' work on a block of lines (msgspec, sorting, list
+    operations) holds the GIL, so only processes spread it over the cores. `process`
+    must be a module-level function; items and results cross a pipe, so they should be
+    big (a block of a megabyte), not a line.
+    """
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
+        yield from _in_order(pool, items, process, workers * window, keep_item=True)
+
+
+def _in_order(pool: Executor, items: Iterable[T], process: Callable[[T], R], window: int,
+              keep_item: bool = False) -> Iterator:
+    """`process(item)` results from `pool` in input order, `window` of them in flight; the
+    items not started are cancelled if the consumer stops or fails."""
+    pending: collections.deque[tuple[T | None, Future]] = collections.deque()
+    try:
+        for item in items:
+            pending.append((item if keep_item else None, pool.submit(process, item)))
+            if len(pending) >= window:
+                item, future = pending.popleft()
+                yield (item, future.result()) if keep_item else future.result()
+        while pending:
+            item, future = pending.popleft()
+            yield (item, future.result()) if keep_item else future.result()
+    finally:
+        for _, f in pending:
+            f.cancel()

@@ -29,15 +29,18 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from itertools import count
 from json.encoder import encode_basestring
+from operator import attrgetter
 
 from pipeline.checks import check_balance
-from pipeline.jsonfast import decode_fields, struct_decoder
-from pipeline.jsonio import dumps, iter_raw_lines
+from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
+from pipeline.jsonio import block_lines, dumps, iter_raw_blocks, reject_bad_line, reject_text
 from pipeline.jsonline import BadLine
 from pipeline.progress import Progress
-from pipeline.records import FILE_META_FIELDS, drop_reason, file_meta_record
+from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
 from pipeline.runlock import die_with_parent
 from pipeline.steps.split import SplitWriter
 from pipeline.tempnames import temp_name, temp_suffix
@@ -46,6 +49,8 @@ from pipeline.tempnames import temp_name, temp_suffix
 # (pipeline/jsonfast.py); cdx, terminal, hops and the rest are validated but not built
 _FIELDS = ("request", "hit", "status", "file_meta")
 _DECODER = struct_decoder("ResultForMerge", _FIELDS)
+_STATUS_OF = attrgetter("status")
+
 
 def file_meta_line(record: dict) -> bytes:
     """`dumps(record)` as bytes, spelled out for a record with all five fields of the usual
@@ -58,28 +63,129 @@ def file_meta_line(record: dict) -> bytes:
     return dumps(record).encode()
 
 
+def _kept_line(fm: dict) -> bytes:
+    """`file_meta_line(file_meta_record(fm))`, without the intermediate record in the common
+    case (the five fields of the usual types, hex digests already lower-case)."""
+    if len(fm) == 5:
+        try:
+            md5, mimetype, sha1, sha256, size = (fm["md5hex"], fm["mimetype"], fm["sha1hex"],
+                                                 fm["sha256hex"], fm["size_bytes"])
+        except KeyError:
+            pass
+        else:
+            if type(size) is int and type(mimetype) is str and md5.islower() \
+                    and sha1.islower() and sha256.islower():
+                return (f'{{"md5hex": "{md5}", "mimetype": {encode_basestring(mimetype)}, '
+                        f'"sha1hex": "{sha1}", "sha256hex": "{sha256}", '
+                        f'"size_bytes": {int.__repr__(size)}}}').encode()
+    return file_meta_line(file_meta_record(fm))
+
+
+class _BlockMerge:
+    """One block's kept lines, rejects lines and counts (built in a worker process)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.kept: list[bytes] = []
+        self.rejects: list[str] = []
+        self.reasons: Counter = Counter()
+        self.statuses: Counter = Counter()
+        self.lines = 0
+
+    def result(self, request, hit, status, fm, n: int, raw: bytes) -> None:
+        self.statuses[str(None if status is UNSET else status)] += 1
+        reason = drop_reason_of(request, hit, status, fm)
+        if reason is None:
+            self.kept.append(_kept_line(fm))
+        else:
+            self.reasons[reason] += 1
+            self.rejects.append(reject_text(reason, n, self.source, raw.decode("utf-8")))
+
+    def fast(self, n: int, raws: list[bytes], values: list) -> None:
+        """`result` of each line of a block `decode_block` took (lines n+1...), spelled out
+        in one loop: the statuses counted in C, the kept lines built in place."""
+        self.lines = len(raws)
+        try:
+            statuses = Counter(map(_STATUS_OF, values))
+        except TypeError:  # a status that is a list or an object: counted one by one below
+            statuses = None
+        # only strings (and absent, null) as they are: 1, 1.0 and true are one key to a
+        # Counter but three statuses ("1", "1.0", "True")
+        if statuses is not None and all(type(s) is str or s is None or s is UNSET for s in statuses):
+            for status, k in statuses.items():
+                self.statuses[str(None if status is UNSET else status)] += k
+        else:
+            statuses = None
+        kept = self.kept.append
+        for m, raw, v in zip(count(n + 1), raws, values):
+            if statuses is None:
+                self.statuses[str(None if v.status is UNSET else v.status)] += 1
+            fm = v.file_meta
+            reason = drop_reason_of(v.request, v.hit, v.status, fm)
+            if reason is None:
+                kept(_kept_line(fm))
+            else:
+                self.reasons[reason] += 1
+                self.rejects.append(reject_text(reason, m, self.source, raw.decode("utf-8")))
+
+    def bad_line(self, bad: BadLine) -> None:
+        self.reasons[bad.reason] += 1
+        self.rejects.append(dumps(reject_bad_line(bad, self.source)))
+
+    def packed(self) -> tuple:
+        """What crosses back to the step's process: the lines joined, each with its newline."""
+        kept = b"\n".join(self.kept) + b"\n" if self.kept else b""
+        rejects = "\n".join(self.rejects).encode() + b"\n" if self.rejects else b""
+        return (self.lines, len(self.kept), kept, len(self.rejects), rejects, self.reasons,
+                self.statuses)
+
+
+def _merge_block(source: str, n: int, block: bytes | BadLine, latest: dict[int, bytes]) -> tuple:
+    """Merge a block of whole lines read after line `n` of a result file (see `_BlockMerge`).
+
+    A block msgspec takes whole (`decode_block`) skips the per-line decoder; the
+    retry pass's newer lines (`latest`) replace the file's own before any decoding."""
+    merged = _BlockMerge(source)
+    if isinstance(block, BadLine):  # a line too long to hold, alone
+        lines: Iterable[tuple[int, bytes | BadLine]] = [(n, block)]
+    else:
+        fast = None if latest else decode_block(_DECODER, block)
+        if fast is not None:
+            merged.fast(n, *fast)
+            return merged.packed()
+        lines = block_lines(block, n)
+    for m, raw in lines:
+        merged.lines += 1
+        if latest:
+            raw = latest.get(m, raw)
+        obj = decode_fields(_DECODER, _FIELDS, m, raw)
+        if isinstance(obj, BadLine):
+            merged.bad_line(obj)
+        else:
+            merged.result(obj.get("request"), obj.get("hit"), obj.get("status"),
+                          obj.get("file_meta"), m, raw)
+    return merged.packed()
+
+
 def _merge_one(path: str, out_part: str, rejects_part: str,
                latest: dict[int, bytes] | None = None) -> dict:
-    """Merge one result file into its own output and rejects parts (run in a worker process);
-    a line in `latest` (the retry pass's result of that request) replaces the file's own."""
+    """Merge one result file into its own output and rejects parts (run in a worker process),
+    a block of lines at a time; a line in `latest` (the retry pass's result of that request)
+    replaces the file's own."""
     source = os.path.basename(path)
     statuses: Counter = Counter()
+    reasons: Counter = Counter()
     n_source = 0
-    latest = latest or {}
     with SplitWriter("merge", out_part, rejects_part) as split:
-        for n, raw in iter_raw_lines(path):
-            n_source += 1
-            raw = latest.get(n, raw)
-            obj = decode_fields(_DECODER, _FIELDS, n, raw)
-            if isinstance(obj, BadLine):
-                split.reject_bad_line(obj, source)
-                continue
-            statuses[str(obj.get("status"))] += 1
-            reason = drop_reason(obj)
-            if reason is None:
-                split.keep_raw(file_meta_line(file_meta_record(obj["file_meta"])))
-            else:
-                split.reject_text(reason, n, source, raw.decode("utf-8"))
+        for n, block in iter_raw_blocks(path):
+            lines, n_kept, kept, n_rej, rejects, why, status = _merge_block(source, n, block,
+                                                                            latest or {})
+            n_source += lines
+            split.keep_joined(kept, n_kept)
+            split.rejects.write_joined(rejects, n_rej)
+            reasons.update(why)
+            statuses.update(status)
+        split.reasons = reasons
         counts = split.publish(n_source)
     return counts | {"status": statuses, "source": source}
 

@@ -37,6 +37,9 @@ class SplitWriter:
     def keep_raw(self, line: bytes) -> None:
         self.out.write_raw(line)
 
+    def keep_joined(self, data: bytes, lines: int) -> None:
+        self.out.write_joined(data, lines)
+
     def reject(self, reason: str, line: int, source: str, record: Any) -> None:
         self.reasons[reason] += 1
         self.rejects.write_obj(reject_record(reason, line, source, record=record))
