@@ -16,10 +16,10 @@ Tables (`pipeline.catalog.sqlite_schema`):
 
 Each API call is one transaction, so a process killed at any point leaves
 the catalog as it was after the last completed call. The importer's own path
-is `commit_editgroup`: create an editgroup, put all its edits in, accept it,
-in one transaction, so a killed import leaves whole accepted editgroups or
-nothing (the transaction is the journal), and `lookup_sha1_many`: one query
-per batch of records instead of one per record.
+is `commit_editgroups`: several editgroups, each created, given its edits and
+accepted, all in one transaction, so a killed import leaves whole accepted
+editgroups or nothing (the transaction is the journal), and
+`lookup_sha1_many`: one query per batch of records instead of one per record.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def _now() -> str:
 class SqliteCatalog(Catalog):
     """An embedded catalog in one SQLite file (created on first open)."""
 
-    atomic_editgroups = True  # `commit_editgroup`: one SQLite transaction
+    atomic_editgroups = True  # `commit_editgroups`: one SQLite transaction
     # one writer at a time (SQLite), and its lookups are already one query per batch
     parallel_streams = False
 

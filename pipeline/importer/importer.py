@@ -45,13 +45,15 @@ run first settles every editgroup the journal left open
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
 The embedded catalog needs none of that: it declares `atomic_editgroups`
-(`pipeline.catalog.base.Catalog`) and writes an editgroup whole
-(create, edits, accept) in one SQLite transaction (`commit_editgroup`), so a
-kill leaves the editgroup accepted or absent, never open, and the rerun
-redoes exactly the absent ones. Its journal lines (`created` before,
-`accepted` after the transaction) are still written, for the run's true
-totals, but not fsynced: the fsyncs were most of the import's wall time, and
-a killed process's lines are in the page cache anyway. Lookups are
+(`pipeline.catalog.base.Catalog`) and writes `EDITGROUPS_PER_COMMIT` full
+editgroups at a time, each whole (create, edits, accept), all in one SQLite
+transaction (`commit_editgroups`), so a kill leaves each editgroup accepted
+or absent, never open, and the rerun redoes exactly the absent ones. Its
+journal lines (every `created` before, every `accepted` after the
+transaction) are still written, for the run's true totals, but not fsynced:
+the fsyncs were most of the import's wall time, and a killed process's
+lines are in the page cache anyway. A full editgroup waiting for its commit
+is seen by later records as the open one is (`_uncommitted`). Lookups are
 prefetched `LOOKUP_BATCH` records at a time (`lookup_sha1_many`: the embedded
 catalog's one query, the API's few calls at once, ahead of the writes),
 overlaid with what the editgroups accepted since then made each entity (the revision checks below catch another
