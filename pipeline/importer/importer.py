@@ -133,10 +133,10 @@ def no_cycle_collection() -> Iterator[None]:
     the embedded import's CPU and find nothing. Streams (threads) share the
     setting: the first to enter turns it off, the last to leave back on.
     """
+    global _GC_HOLDERS, _GC_WAS_ENABLED
     with _GC_LOCK:
-        global _GC_HOLDERS
         if _GC_HOLDERS == 0:
-            _GC_WAS_ENABLED[0] = gc.isenabled()
+            _GC_WAS_ENABLED = gc.isenabled()
             gc.disable()
         _GC_HOLDERS += 1
     try:
@@ -144,13 +144,13 @@ def no_cycle_collection() -> Iterator[None]:
     finally:
         with _GC_LOCK:
             _GC_HOLDERS -= 1
-            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED[0]:
+            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED:
                 gc.enable()
 
 
 _GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0
-_GC_WAS_ENABLED = [True]
+_GC_HOLDERS = 0  # import loops running now (streams are threads of one process)
+_GC_WAS_ENABLED = True  # as the first of them found it
 
 
 def check_counts(counts: Counter) -> None:
