@@ -144,8 +144,9 @@ def test_a_catalog_declaring_atomic_editgroups_writes_each_in_one_commit(world):
 
 
 class CallByCallSqlite(SqliteCatalog):
-    """The embedded catalog declaring no atomic editgroups: it still has a `commit_editgroup`
-    method (inherited), which the import must not take for the capability."""
+    """The embedded catalog declaring no atomic editgroups: it still has `commit_editgroup`
+    and `commit_editgroups` methods (inherited), which the import must not take for the
+    capability."""
 
     atomic_editgroups = False
 
@@ -156,6 +157,10 @@ class CallByCallSqlite(SqliteCatalog):
     def commit_editgroup(self, *args, **kw):
         self.commits += 1
         return super().commit_editgroup(*args, **kw)
+
+    def commit_editgroups(self, *args, **kw):
+        self.commits += 1
+        return super().commit_editgroups(*args, **kw)
 
 
 def test_a_commit_editgroup_method_without_the_declaration_is_not_used(world):

@@ -166,3 +166,82 @@ def test_cli_load_dump_get(tmp_path):
     assert r.returncode == 1 and "no file entity" in r.stderr
     r = run_cli("dump", "--catalog", str(tmp_path / "missing.sqlite"))
     assert r.returncode == 1 and "no catalog at" in r.stderr
+
+
+def _one_by_one(cat, groups):
+    """What `commit_editgroups` must equal: the per-call API, editgroup after editgroup."""
+    ids = []
+    for _, updates in groups:
+        eg = cat.create_editgroup("d", {"agent": "t"})
+        for ident, ent in updates:
+            cat.update_file(eg, ident, ent)
+        cat.accept_editgroup(eg)
+        ids.append(eg)
+    return ids
+
+
+def _state(cat, idents):
+    """Entities and their accepted edits, revision ids replaced by their order of appearance
+    (new uuids on every run)."""
+    names: dict = {}
+
+    def name(rev):
+        return names.setdefault(rev, f"r{len(names)}") if rev and not rev.startswith("0000") else rev
+
+    out = []
+    for ident in idents:
+        ent = cat.get_file(ident)
+        edits = [(name(e["prev_revision"]), name(e["revision"]), e["changelog_index"])
+                 for e in cat.edits_of(ident)]
+        out.append(({**ent, "revision": name(ent["revision"])}, edits))
+    return out
+
+
+def test_commit_editgroups_writes_what_the_calls_one_by_one_write(tmp_path):
+    """Several editgroups in one transaction: the same entities, edits, prev_revision chain
+    (one ident edited by two of the editgroups) and sha1 lookups as the per-call API."""
+    export = write_lines(tmp_path / "export.json", [entity(i) for i in range(5)])
+    load_export(tmp_path / "a.sqlite", export)
+    load_export(tmp_path / "b.sqlite", export)
+    with SqliteCatalog(tmp_path / "a.sqlite") as a, SqliteCatalog(tmp_path / "b.sqlite") as b:
+        e1, e2 = a.get_file(ident_of(1)), a.get_file(ident_of(2))
+        moved = hashes(42)["sha1"]  # an edit that changes the (indexed) sha1
+        groups = [("a" * 26, [(ident_of(1), {**e1, "size": 7}), (ident_of(2), {**e2, "sha1": moved})]),
+                  ("b" * 26, [(ident_of(1), {**e1, "size": 8, "md5": "d" * 32})])]
+        made = a.commit_editgroups("d", {"agent": "t"}, groups)
+        _one_by_one(b, groups)
+        assert [[e["ident"] for e in edits] for edits in made] == [[ident_of(1), ident_of(2)],
+                                                                  [ident_of(1)]]
+        assert made[1][0]["prev_revision"] == made[0][0]["revision"]
+        idents = [ident_of(i) for i in range(5)]
+        assert _state(a, idents) == _state(b, idents)
+        assert a.get_file(ident_of(1))["size"] == 8
+        assert a.lookup_sha1(moved)["ident"] == ident_of(2)
+        assert a.lookup_sha1(hashes(2)["sha1"]) is None
+        assert [g["changelog_index"] for g in a.editgroups()] == [1, 2]
+
+
+def test_commit_editgroups_is_one_transaction(tmp_path):
+    """A failure in the second editgroup (an unknown ident) leaves the first one unwritten too."""
+    load_export(tmp_path / "c.sqlite", write_lines(tmp_path / "export.json", [entity(0)]))
+    with SqliteCatalog(tmp_path / "c.sqlite") as cat:
+        e0 = cat.get_file(ident_of(0))
+        with pytest.raises(NotFound):
+            cat.commit_editgroups("d", {}, [("a" * 26, [(ident_of(0), {**e0, "size": 7})]),
+                                            ("b" * 26, [(ident_of(9), e0)])])
+        assert cat.editgroups() == [] and cat.get_file(ident_of(0)) == e0
+        assert cat.edits_of(ident_of(0), accepted_only=False) == []
+
+
+def test_new_uuids_are_random_version_4_uuids_as_new_uuid_writes_them():
+    import uuid
+
+    from pipeline.catalog.base import new_uuid, new_uuids
+    ids = new_uuids(2000)
+    assert len(set(ids)) == 2000 and new_uuids(0) == []
+    for text in ids:
+        u = uuid.UUID(text)
+        assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122
+    assert {len(t) for t in ids} == {len(new_uuid())}
+    # every hex digit of the random part is used (the variant digit takes 8, 9, a and b)
+    assert {t[19] for t in ids} == set("89ab") and {t[0] for t in ids} == set("0123456789abcdef")

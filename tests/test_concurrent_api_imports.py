@@ -163,14 +163,14 @@ def test_the_embedded_catalog_applies_the_same_revision_check(tmp_path):
     load_export(tmp_path / "c.sqlite", export)
     other = SqliteCatalog(tmp_path / "c.sqlite")
     cat = SqliteCatalog(tmp_path / "c.sqlite")
-    real = cat.commit_editgroup
+    real = cat.commit_editgroups
 
     def another_writer_first(*args, **kw):
         current = other.get_file(ident_of(0))
         other.commit_editgroup("b" * 26, "another run", {}, [(ident_of(0), {**current, "size": 7})])
         return real(*args, **kw)
 
-    cat.commit_editgroup = another_writer_first
+    cat.commit_editgroups = another_writer_first
     try:
         counts = FileMetaImporter(cat).run(file_meta(i) for i in range(N))
         assert len(cat.edits_of(ident_of(0))) == 1 and cat.get_file(ident_of(0))["size"] == 7

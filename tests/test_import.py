@@ -274,3 +274,62 @@ def test_size_zero_and_empty_fields_are_missing_as_in_fatcat(backend):
     assert db.get_file(ident_of(20))["size"] == h["size"]
     assert db.get_file(ident_of(21))["size"] == 7  # a present size is kept
     assert db.get_file(ident_of(20))["urls"] == [{"url": "https://h/20.pdf", "rel": "web"}]
+
+
+def _want_reason_reference(row):
+    """The rules of docs/delivery.md as first written (a loop over the fields): the oracle."""
+    from pipeline.importer.records import MIMETYPE_RE
+    from pipeline.records import FILE_META_FIELDS, HEX_LENGTHS
+    if any(not row.get(k) for k in FILE_META_FIELDS):
+        return "skip-missing-field"
+    for key, length in HEX_LENGTHS.items():
+        value = row[key]
+        if not isinstance(value, str) or len(value) != length or value.strip("0123456789abcdef"):
+            return "skip-malformed-field"
+    size = row["size_bytes"]
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        return "skip-malformed-field"
+    if not isinstance(row["mimetype"], str) or not MIMETYPE_RE.match(row["mimetype"]):
+        return "skip-malformed-field"
+    return None
+
+
+def test_want_reason_gives_the_reference_verdict_on_odd_records():
+    import random
+    rnd = random.Random(20)
+    values = {
+        "sha1hex": ["a" * 40, "A" * 40, "a" * 39, "g" * 40, "", None, 0, 12, ["a"], "a" * 40 + " "],
+        "sha256hex": ["b" * 64, "B" * 64, "b" * 65, "", None, 1.5, {"x": 1}],
+        "md5hex": ["c" * 32, "c" * 31, "", None, True, "0" * 32],
+        "size_bytes": [1, 42, 0, -1, True, False, "12", 1.0, None, 2 ** 70],
+        "mimetype": ["application/pdf", "PDF", "text/html; charset=x", "", None, 3, "a/b"],
+    }
+    verdicts = set()
+    for _ in range(5000):
+        row = {k: rnd.choice(v) for k, v in values.items() if rnd.random() > 0.05}
+        verdicts.add(want_reason(row))
+        assert want_reason(row) == _want_reason_reference(row), row
+    assert verdicts == {None, "skip-missing-field", "skip-malformed-field"}
+
+
+def test_the_import_loop_runs_without_the_cycle_collector_and_restores_it(tmp_path):
+    import gc
+    load_export(tmp_path / "c.sqlite", write_lines(tmp_path / "e.json", [entity(0), entity(1)]))
+    seen = []
+    with SqliteCatalog(tmp_path / "c.sqlite") as db:
+        real = db.commit_editgroups
+
+        def commit(*args, **kw):
+            seen.append(gc.isenabled())
+            return real(*args, **kw)
+
+        db.commit_editgroups = commit
+        assert gc.isenabled()
+        FileMetaImporter(db).run([file_meta(0)])
+        assert seen == [False] and gc.isenabled()
+        gc.disable()
+        try:
+            FileMetaImporter(db).run([file_meta(1)])
+            assert not gc.isenabled()  # a caller's choice is kept
+        finally:
+            gc.enable()

@@ -128,3 +128,24 @@ def test_fatcat_generic_file_cleanups(case, urls, expected):
 def test_cleanups_are_idempotent():
     for _case, _urls, expected in FATCAT_CLEANUP_CASES:
         assert cleanup_urls(expected) == expected
+
+
+def test_a_url_list_no_rule_changes_is_kept_and_every_list_gets_the_full_rules(monkeypatch):
+    """`cleanup_urls` returns a list no rule can change as it is (no copies); for any list
+    its result is that of the full rules (`_untouched` forced False)."""
+    import random
+
+    from pipeline.importer import entity as entity_module
+    pool = ["https://a.org/1.pdf", "http://a.org/1.pdf", "http://a.org:80/1.pdf", "https://a.org:80/1.pdf",
+            "https://archive.org/download/x/1.pdf", "https://web.archive.org/web/2017/https://a.org/1.pdf",
+            "https://web.archive.org/web/20170102030405/https://a.org/1.pdf", "https://b.org/2"]
+    rels = ["web", "social", "repository", "webarchive", "archive", "academicsocial"]
+    rnd = random.Random(20)
+    lists = [[{"url": rnd.choice(pool), "rel": rnd.choice(rels)} for _ in range(rnd.randint(0, 4))]
+             for _ in range(3000)]
+    got = [cleanup_urls(urls) for urls in lists]
+    kept = [urls for urls, out in zip(lists, got, strict=True) if out is urls]
+    assert kept and len(kept) < len(lists)  # both paths taken
+    assert [{"url": "https://b.org/2", "rel": "web"}] in kept
+    monkeypatch.setattr(entity_module, "_untouched", lambda urls: False)
+    assert got == [cleanup_urls(urls) for urls in lists]

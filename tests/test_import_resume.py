@@ -16,12 +16,16 @@ from fatcat_standin import FatcatStandin
 from pipeline.catalog.export import load_export
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.importer import import_file_meta
+from pipeline.importer import importer as importer_module
 from pipeline.importer.journal import ACCEPTED, ImportJournal, JournalError
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "resume-test-token-7f3a9c0e"
 N = 40  # entities to fill
 COMPLETE = (40, 41)  # entities already complete
+
+
+ATOMIC = ("commit_editgroup", "commit_editgroups")  # an atomic catalog's calls
 
 
 class Crash(Exception):
@@ -43,10 +47,10 @@ class CrashingCatalog:
 
     @property
     def atomic_editgroups(self):
-        return self.method == "commit_editgroup" and self.inner.atomic_editgroups
+        return self.method in ATOMIC and self.inner.atomic_editgroups
 
     def __getattr__(self, name):
-        if name == "commit_editgroup" and not self.atomic_editgroups:
+        if name in ATOMIC and not self.atomic_editgroups:
             raise AttributeError(name)  # declared absent: never called
         attr = getattr(self.inner, name)
         if name != self.method:
@@ -132,18 +136,22 @@ def test_killed_right_after_creating_an_editgroup_abandons_the_empty_one(world):
     assert_each_filled_exactly_once(db)
 
 
-def test_atomic_editgroup_killed_in_its_commit_leaves_nothing_and_rerun_redoes_it(world):
+def test_atomic_editgroups_killed_in_their_commit_leave_nothing_and_rerun_redoes_them(
+        world, monkeypatch):
     db, fm, journal = world
-    crash_run(db, fm, journal, "commit_editgroup", 1)  # the 2nd editgroup's commit never happens
-    assert [g["changelog_index"] is not None for g in db.editgroups()] == [True]
-    assert sum(len(db.edits_of(ident_of(i), accepted_only=False)) for i in range(N)) == 10
-    # its `created` line is in the journal; the catalog never had it
-    (lost,) = ImportJournal(journal).open_editgroups(db.name)
+    monkeypatch.setattr(importer_module, "EDITGROUPS_PER_COMMIT", 2)
+    crash_run(db, fm, journal, "commit_editgroups", 1)  # the 2nd commit (editgroups 3, 4) never happens
+    assert [g["changelog_index"] is not None for g in db.editgroups()] == [True, True]
+    assert sum(len(db.edits_of(ident_of(i), accepted_only=False)) for i in range(N)) == 20
+    # their `created` lines are in the journal; the catalog never had them
+    lost = ImportJournal(journal).open_editgroups(db.name)
+    assert len(lost) == 2
     result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
-    assert result.recovery.abandoned == {lost: "not-found"} and result.recovery.resumed == []
+    assert result.recovery.abandoned == dict.fromkeys(lost, "not-found")
+    assert result.recovery.resumed == []
     c = result.counts
     assert (c["total"], c["update"], c["skip-existing-complete"]) == (N + 2, N, 2)
-    assert result.recovery.earlier_edits == 10
+    assert result.recovery.earlier_edits == 20
     assert all(g["changelog_index"] is not None for g in db.editgroups())
     assert_each_filled_exactly_once(db)
 
@@ -176,9 +184,60 @@ def test_killed_between_accept_and_its_journal_line(world, monkeypatch):
     with pytest.raises(Crash):
         import_file_meta(fm, db, journal_path=journal, batch_size=10)
     monkeypatch.setattr(ImportJournal, "record", real)
+    # the 4 editgroups were one transaction (`EDITGROUPS_PER_COMMIT`): all 4 are accepted, and
+    # the kill came between the `accepted` lines of the first and the second of them
+    assert [g["changelog_index"] is not None for g in db.editgroups()] == [True] * 4
     result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
-    assert len(result.recovery.already_accepted) == 1 and result.recovery.resumed == []
-    assert result.counts["update"] == N and result.recovery.earlier_edits == 20
+    assert len(result.recovery.already_accepted) == 3 and result.recovery.resumed == []
+    assert result.recovery.abandoned == {}
+    assert result.counts["update"] == N and result.recovery.earlier_edits == N
+    assert_each_filled_exactly_once(db)
+
+
+class DyingConnection:
+    """The embedded catalog's SQLite connection, killed (Crash) when the changelog row of the
+    second editgroup is about to be written: every other row of both editgroups (and the
+    first one's changelog row, when it is written on its own) is already in the transaction."""
+
+    def __init__(self, real):
+        self.real, self.accepts = real, 0
+
+    def _accepting(self, sql, rows):
+        if sql.startswith("INSERT INTO changelog"):
+            self.accepts += rows
+            if self.accepts >= 2:
+                raise Crash("killed inside the transaction, before the 2nd editgroup's accept")
+
+    def execute(self, sql, *args):
+        self._accepting(sql, 1)
+        return self.real.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        rows = list(rows)
+        self._accepting(sql, len(rows))
+        return self.real.executemany(sql, rows)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_killed_inside_a_commit_between_two_of_its_editgroups_leaves_none(world):
+    """A kill inside the transaction of several editgroups, after the first one's rows are
+    written: the catalog has none of them (not the first alone), and the rerun fills every
+    entity once."""
+    db, fm, journal = world
+    real = db.db
+    db.db = DyingConnection(real)
+    with pytest.raises(Crash):
+        import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    db.db = real
+    assert db.editgroups() == []
+    assert all(db.edits_of(ident_of(i), accepted_only=False) == [] for i in range(N))
+    lost = ImportJournal(journal).open_editgroups(db.name)
+    assert len(lost) == 4  # one transaction: every `created` line before it
+    result = import_file_meta(fm, db, journal_path=journal, batch_size=10)
+    assert result.recovery.abandoned == dict.fromkeys(lost, "not-found")
+    assert result.counts["update"] == N and result.recovery.earlier_edits == 0
     assert_each_filled_exactly_once(db)
 
 

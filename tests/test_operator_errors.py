@@ -143,15 +143,15 @@ def test_catalog_dump_of_a_damaged_catalog_is_one_line(tmp_path, damage):
     one_line_error(proc, f"embedded catalog {catalog} is damaged")
 
 
-# The import's COMMIT meeting a full disk: SQLite's own error, raised where the editgroup
-# is committed (what a full disk does to the embedded catalog mid-import).
+# The import's COMMIT meeting a full disk: SQLite's own error, raised where the editgroups
+# are committed (what a full disk does to the embedded catalog mid-import).
 FULL_AT_COMMIT = (
     "import sqlite3, sys\n"
     "from luigi.cmdline import luigi_run\n"
     "from pipeline.catalog.sqlite import SqliteCatalog\n"
     "def full(self, *args, **kwargs):\n"
     "    raise sqlite3.OperationalError('database or disk is full')\n"
-    "SqliteCatalog.commit_editgroup = full\n"
+    "SqliteCatalog.commit_editgroups = full\n"
     "luigi_run(sys.argv[1:])\n"
 )
 

@@ -16,10 +16,10 @@ Tables (`pipeline.catalog.sqlite_schema`):
 
 Each API call is one transaction, so a process killed at any point leaves
 the catalog as it was after the last completed call. The importer's own path
-is `commit_editgroup`: create an editgroup, put all its edits in, accept it,
-in one transaction, so a killed import leaves whole accepted editgroups or
-nothing (the transaction is the journal), and `lookup_sha1_many`: one query
-per batch of records instead of one per record.
+is `commit_editgroups`: several editgroups, each created, given its edits and
+accepted, all in one transaction, so a killed import leaves whole accepted
+editgroups or nothing (the transaction is the journal), and
+`lookup_sha1_many`: one query per batch of records instead of one per record.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from pipeline.catalog.base import (
     NotFound,
     new_fatcat_id,
     new_uuid,
+    new_uuids,
 )
 from pipeline.catalog.integrity import recorded_identity
 from pipeline.catalog.sqlite_schema import INDEXES, SCHEMA, body_of, lock_path_of, sha1_of, to_json
@@ -57,7 +58,7 @@ def _now() -> str:
 class SqliteCatalog(Catalog):
     """An embedded catalog in one SQLite file (created on first open)."""
 
-    atomic_editgroups = True  # `commit_editgroup`: one SQLite transaction
+    atomic_editgroups = True  # `commit_editgroups`: one SQLite transaction
     # one writer at a time (SQLite), and its lookups are already one query per batch
     parallel_streams = False
 
@@ -297,52 +298,89 @@ class SqliteCatalog(Catalog):
         one transaction, so it happens whole or not at all; return the edits.
 
         Why: the embedded catalog needs no open editgroup between calls; a
-        kill leaves nothing to resume, and a commit per editgroup instead of
-        one per edit is what makes the import fast. The rows are those
-        `create_editgroup`, `update_file` and `accept_editgroup` would write.
-        `keep(ident, prev_revision)` (the importer's revision check) is asked
-        inside the transaction about each edit; an edit it refuses is not
-        written (absent from the returned edits), so no other writer can
-        come in between the check and the accept.
+        kill leaves nothing to resume. `commit_editgroups` with one editgroup.
         """
-        idents = [ident for ident, _ in updates]
-        if len(set(idents)) != len(idents):
-            raise ConstraintViolation(DUPLICATE_EDIT_MESSAGE)
-        revs, edits, current = [], [], []
+        return self.commit_editgroups(description, extra, [(editgroup_id, updates)], keep)[0]
+
+    def commit_editgroups(self, description: str, extra: dict[str, Any] | None,
+                          groups: list[tuple[str, list[tuple[str, dict[str, Any]]]]],
+                          keep: Callable[[str, str | None], bool] | None = None,
+                          ) -> list[list[dict[str, Any]]]:
+        """Several editgroups (editgroup_id, [(ident, entity), ...]), each created, given its
+        edits and accepted, in order, all in ONE transaction: a kill leaves all of them
+        accepted or none; return each one's edits.
+
+        Why: the commit (and each randomly keyed index page written again by the
+        next one) was most of the import's SQLite time at one transaction per
+        editgroup; several per transaction write each hot page once. The rows
+        are those `create_editgroup`, `update_file` and `accept_editgroup`
+        would write, in that order, so an ident edited by two of the
+        editgroups gets the first one's revision as its second edit's
+        `prev_revision`. `keep(ident, prev_revision)` (the importer's revision
+        check) is asked inside the transaction about each edit; an edit it
+        refuses is not written (absent from the returned edits), so no other
+        writer can come in between the check and the accept.
+        """
+        for _, updates in groups:
+            idents = [ident for ident, _ in updates]
+            if len(set(idents)) != len(idents):
+                raise ConstraintViolation(DUPLICATE_EDIT_MESSAGE)
+        wanted = sorted({ident for _, updates in groups for ident, _ in updates})
+        extra_json = to_json(extra) if extra is not None else None
+        editgroups, revs, edits, current, changelog, out = [], [], [], [], [], []
         with self._tx() as db:
-            db.execute(
+            prev: dict[str, tuple[str | None, str | None]] = {}  # ident -> (revision, sha1)
+            for i in range(0, len(wanted), LOOKUP_CHUNK):
+                part = wanted[i:i + LOOKUP_CHUNK]
+                prev.update((ident, (rev, sha1)) for ident, rev, sha1 in db.execute(
+                    "SELECT ident, revision, sha1 FROM file_ident "
+                    f"WHERE ident IN ({','.join('?' * len(part))})", part))
+            first_sha1 = {ident: sha1 for ident, (_, sha1) in prev.items()}
+            uuids = new_uuids(2 * sum(len(updates) for _, updates in groups))
+            for editgroup_id, updates in groups:
+                now = _now()
+                editgroups.append((editgroup_id, description, extra_json, now))
+                made = []
+                for ident, entity in updates:
+                    if ident not in prev:
+                        raise NotFound(f"no such file found: {ident}")
+                    prev_rev = prev[ident][0]
+                    if keep is not None and not keep(ident, prev_rev):
+                        continue
+                    body = body_of(entity)
+                    text = to_json(body)
+                    rev_id, edit_id = uuids.pop(), uuids.pop()
+                    sha1 = sha1_of(body)
+                    revs.append((rev_id, ident, text))
+                    edits.append((edit_id, editgroup_id, ident, rev_id, prev_rev))
+                    current.append((ident, rev_id, text, sha1))
+                    prev[ident] = (rev_id, sha1)
+                    made.append({"edit_id": edit_id, "ident": ident, "revision": rev_id,
+                                 "prev_revision": prev_rev, "editgroup_id": editgroup_id})
+                changelog.append((editgroup_id, now))
+                out.append(made)
+            db.executemany(
                 "INSERT INTO editgroup (editgroup_id, description, extra, created) VALUES (?, ?, ?, ?)",
-                (editgroup_id, description, to_json(extra) if extra is not None else None, _now()),
-            )
-            prev: dict[str, Any] = {}
-            for i in range(0, len(idents), LOOKUP_CHUNK):
-                part = idents[i:i + LOOKUP_CHUNK]
-                prev.update(db.execute(
-                    f"SELECT ident, revision FROM file_ident WHERE ident IN ({','.join('?' * len(part))})",
-                    part))
-            out = []
-            for ident, entity in updates:
-                if ident not in prev:
-                    raise NotFound(f"no such file found: {ident}")
-                if keep is not None and not keep(ident, prev[ident]):
-                    continue
-                body = body_of(entity)
-                text = to_json(body)
-                rev_id, edit_id = new_uuid(), new_uuid()
-                revs.append((rev_id, ident, text))
-                edits.append((edit_id, editgroup_id, ident, rev_id, prev[ident]))
-                current.append((rev_id, text, sha1_of(body), ident))
-                out.append({"edit_id": edit_id, "ident": ident, "revision": rev_id,
-                            "prev_revision": prev[ident], "editgroup_id": editgroup_id})
+                editgroups)
             db.executemany("INSERT INTO file_rev (rev_id, ident, body) VALUES (?, ?, ?)", revs)
             db.executemany(
                 "INSERT INTO file_edit (edit_id, editgroup_id, ident, rev_id, prev_rev) "
                 "VALUES (?, ?, ?, ?, ?)", edits)
+            # each entity once, at its last revision; the sha1 column (indexed) only when the
+            # edits changed it: an UPDATE naming an indexed column rewrites its index entry
+            # even when the value stays the same
+            final = {ident: (rev, text, sha1) for ident, rev, text, sha1 in current}
+            rows = [(ident, *final[ident]) for ident in sorted(final)]
+            db.executemany(
+                "UPDATE file_ident SET revision = ?, body = ?, state = 'active', active = 1 "
+                "WHERE ident = ?",
+                [(rev, text, ident) for ident, rev, text, sha1 in rows if sha1 == first_sha1[ident]])
             db.executemany(
                 "UPDATE file_ident SET revision = ?, body = ?, sha1 = ?, state = 'active', "
-                "active = 1 WHERE ident = ?", current)
-            db.execute("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)",
-                       (editgroup_id, _now()))
+                "active = 1 WHERE ident = ?",
+                [(rev, text, sha1, ident) for ident, rev, text, sha1 in rows
+                 if sha1 != first_sha1[ident]])
+            db.executemany("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)", changelog)
         return out
 
     # -- loading (pipeline.catalog.export) -----------------------------------

@@ -54,12 +54,16 @@ CREATE INDEX IF NOT EXISTS file_edit_ident ON file_edit (ident);
 """
 
 
+# one encoder for every body: `json.dumps` with options builds a new one per call
+_BODY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                 allow_nan=False)
+
+
 def to_json(obj: Any) -> str:
     """An entity body as stored. NaN and infinities raise `ValueError` (the export loader
     rejects such an entity as `bad-number`): stored, they would be the bare words
     `NaN`/`Infinity`, which no JSON reader takes back."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
+    return _BODY_ENCODER.encode(obj)
 
 
 def body_of(entity: dict[str, Any]) -> dict[str, Any]:

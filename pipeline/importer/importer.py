@@ -45,13 +45,15 @@ run first settles every editgroup the journal left open
 An editgroup created but killed before its `created` line is written has no
 edits (edits are only made after that line is fsynced) and stays empty.
 The embedded catalog needs none of that: it declares `atomic_editgroups`
-(`pipeline.catalog.base.Catalog`) and writes an editgroup whole
-(create, edits, accept) in one SQLite transaction (`commit_editgroup`), so a
-kill leaves the editgroup accepted or absent, never open, and the rerun
-redoes exactly the absent ones. Its journal lines (`created` before,
-`accepted` after the transaction) are still written, for the run's true
-totals, but not fsynced: the fsyncs were most of the import's wall time, and
-a killed process's lines are in the page cache anyway. Lookups are
+(`pipeline.catalog.base.Catalog`) and writes `EDITGROUPS_PER_COMMIT` full
+editgroups at a time, each whole (create, edits, accept), all in one SQLite
+transaction (`commit_editgroups`), so a kill leaves each editgroup accepted
+or absent, never open, and the rerun redoes exactly the absent ones. Its
+journal lines (every `created` before, every `accepted` after the
+transaction) are still written, for the run's true totals, but not fsynced:
+the fsyncs were most of the import's wall time, and a killed process's
+lines are in the page cache anyway. A full editgroup waiting for its commit
+is seen by later records as the open one is (`_uncommitted`). Lookups are
 prefetched `LOOKUP_BATCH` records at a time (`lookup_sha1_many`: the embedded
 catalog's one query, the API's few calls at once, ahead of the writes),
 overlaid with what the editgroups accepted since then made each entity (the revision checks below catch another
@@ -78,9 +80,12 @@ the pending-edit bookkeeping above rules that out even on unsorted input.
 
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from typing import Any
 
@@ -106,12 +111,46 @@ BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
 # records per batched lookup (embedded catalog): one query instead of one per record
 LOOKUP_BATCH = 500
 BATCH_SIZE = 100  # edits per editgroup (fatcat's most)
+# editgroups per transaction of an atomic catalog (`commit_editgroups`): a commit rewrites
+# every page of the randomly keyed indexes it touched, so fewer, larger commits write each
+# hot page once instead of once per editgroup; a kill loses at most these (redone on rerun)
+EDITGROUPS_PER_COMMIT = 20
 DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
 
 
 def new_counter() -> Counter:
     """The counters in the runbook's order: `Counter({'total': ..., 'skip': 0, 'insert': 0, ...})`."""
     return Counter({k: 0 for k in BASE_COUNTERS})
+
+
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the import loop, back as it was after.
+
+    Why: the loop allocates a few dicts per record (lookups, edits, bodies) and
+    keeps none in cycles, so refcounting frees all of them; the collector's
+    passes over every live object (the process's modules included) were ~8% of
+    the embedded import's CPU and find nothing. Streams (threads) share the
+    setting: the first to enter turns it off, the last to leave back on.
+    """
+    global _GC_HOLDERS, _GC_WAS_ENABLED
+    with _GC_LOCK:
+        if _GC_HOLDERS == 0:
+            _GC_WAS_ENABLED = gc.isenabled()
+            gc.disable()
+        _GC_HOLDERS += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_HOLDERS -= 1
+            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED:
+                gc.enable()
+
+
+_GC_LOCK = threading.Lock()
+_GC_HOLDERS = 0  # import loops running now (streams are threads of one process)
+_GC_WAS_ENABLED = True  # as the first of them found it
 
 
 def check_counts(counts: Counter) -> None:
@@ -153,6 +192,11 @@ class FileMetaImporter:
         # what the catalog declares (`Catalog.atomic_editgroups`): one transaction per
         # editgroup (the embedded catalog), else edits call by call, settled by the journal
         self.atomic = catalog.atomic_editgroups
+        # atomic: full editgroups set aside, (editgroup_id, ident -> entity, ident -> revision
+        # looked up), committed EDITGROUPS_PER_COMMIT at a time; `_uncommitted` is what their
+        # entities become, seen by later records as `_pending` is
+        self._closed: list[tuple[str, dict[str, dict[str, Any]], dict[str, str | None]]] = []
+        self._uncommitted: dict[str, dict[str, Any]] = {}
         self._prefetched: dict[str, dict[str, Any]] | None = None
         self._accepted_since_prefetch: dict[str, dict[str, Any]] = {}
 
@@ -180,9 +224,13 @@ class FileMetaImporter:
         ident = entity["ident"]
         if ident in self._dry_filled:
             return self._count("skip-existing-complete")
-        if ident in self._pending:
-            # the open editgroup already edits this entity: judge by what it will become
-            if is_complete(self._pending[ident]):
+        pending = self._pending.get(ident)
+        if pending is None:
+            pending = self._uncommitted.get(ident)
+        if pending is not None:
+            # an editgroup not yet accepted already edits this entity: judge by what it
+            # will become
+            if is_complete(pending):
                 return self._count("skip-existing-complete")
             # (not reached with wanted records) never two edits of one ident in one editgroup
             self.flush()
@@ -207,16 +255,21 @@ class FileMetaImporter:
                 self._edits[ident] = edit
             self._pending[ident] = updated
             if len(self._pending) >= self.batch_size:
-                self.flush()
+                if self.atomic:
+                    self._set_aside()
+                else:
+                    self.flush()
         return self._count("update")
 
     # -- another writer -------------------------------------------------------
-    def _unchanged(self, ident: str, revision: str | None) -> bool:
+    def _unchanged(self, ident: str, revision: str | None,
+                   looked_up: dict[str, str | None] | None = None) -> bool:
         """Whether `revision` (the catalog's, at an edit or just before an accept) is still the
-        one this run looked up: the one check, whatever the catalog, that an edit is not
-        made over another run's. fatcat checks nothing (its accept takes any edit), so
-        without it two runs importing the same records would both edit every entity."""
-        expected = self._looked_up[ident]
+        one this run looked up (in `looked_up`, by default the open editgroup's): the one
+        check, whatever the catalog, that an edit is not made over another run's. fatcat
+        checks nothing (its accept takes any edit), so without it two runs importing the
+        same records would both edit every entity."""
+        expected = (self._looked_up if looked_up is None else looked_up)[ident]
         if revision == expected:
             return True
         log.warning("file %s was changed by another writer since this run looked it up "
@@ -229,8 +282,13 @@ class FileMetaImporter:
             self._pending.pop(ident, None)
             self._looked_up.pop(ident, None)
             self._edits.pop(ident, None)
-            self.counts["update"] -= 1
-            self.counts[CONCURRENT] += 1
+        self._count_dropped(len(idents))
+
+    def _count_dropped(self, n: int) -> None:
+        if not n:
+            return  # no CONCURRENT key in the counters of a run that met no other writer
+        self.counts["update"] -= n
+        self.counts[CONCURRENT] += n
 
     def _recheck_before_accept(self, eg_id: str) -> None:
         """Just before an accept, drop the edits whose entity another run changed since it
@@ -296,9 +354,11 @@ class FileMetaImporter:
         return self._editgroup_id
 
     def flush(self) -> None:
-        """Accept the open editgroup (if any), then note it in the journal."""
+        """Accept the open editgroup (if any; atomic: and every one set aside), then note it
+        in the journal."""
         if self.atomic:
-            self._commit_atomic()
+            self._set_aside()
+            self._commit_set_aside()
             return
         if self._editgroup_id is None:
             return
@@ -319,33 +379,49 @@ class FileMetaImporter:
         self._editgroup_id = None
         self._pending, self._looked_up, self._edits = {}, {}, {}
 
-    def _commit_atomic(self) -> None:
-        """Write the pending edits as one editgroup in one transaction (embedded catalog).
+    def _set_aside(self) -> None:
+        """Close the open editgroup (atomic catalog): it gets its id and waits, with the
+        ones before it, for one commit of EDITGROUPS_PER_COMMIT editgroups."""
+        if self._pending:
+            self._closed.append((new_fatcat_id(), self._pending, self._looked_up))
+            self._uncommitted.update(self._pending)
+            self._pending, self._looked_up = {}, {}
+        if len(self._closed) >= EDITGROUPS_PER_COMMIT:
+            self._commit_set_aside()
 
-        The journal still gets `created` before and `accepted` after, not
-        fsynced: a kill between the two leaves an editgroup that the catalog
-        holds accepted (recovery notes it, so the run's totals stay true) or
-        not at all (recovery abandons it as `not-found`; its entities are
-        still incomplete and this run fills them).
+    def _commit_set_aside(self) -> None:
+        """Write the editgroups set aside, each whole (create, edits, accept), all in one
+        transaction of the embedded catalog (`commit_editgroups`).
+
+        The journal gets every one's `created` line before the transaction and
+        its `accepted` line after, not fsynced: a kill leaves each editgroup
+        of the batch accepted in the catalog (recovery notes the ones whose
+        `accepted` line is missing, so the run's totals stay true) or absent
+        (recovery abandons it as `not-found`; its entities are still
+        incomplete and the rerun fills them).
         """
-        if not self._pending:
+        if not self._closed:
             return
-        eg_id, name = new_fatcat_id(), self.catalog.name
-        if self.journal is not None:
-            self.journal.record(OPEN, eg_id, name, sync=False)
-        edits = self.catalog.commit_editgroup(eg_id, self.description, self.extra,
-                                              list(self._pending.items()), keep=self._unchanged)
-        kept = {e["ident"]: e for e in edits}
-        self._dropped([ident for ident in self._pending if ident not in kept])
-        n = len(kept)
-        if self.journal is not None:
-            self.journal.record(ACCEPTED, eg_id, name, edits=n, sync=False)
-        self.editgroups.append(eg_id)
-        if self._prefetched is not None:  # what each entity is now, at its new revision
-            self._accepted_since_prefetch.update(
-                {ident: {**entity, "revision": kept[ident]["revision"]}
-                 for ident, entity in self._pending.items()})
-        self._pending, self._looked_up = {}, {}
+        groups, name = self._closed, self.catalog.name
+        looked_up: dict[str, str | None] = {}
+        for eg_id, _, group_looked_up in groups:
+            looked_up.update(group_looked_up)
+            if self.journal is not None:
+                self.journal.record(OPEN, eg_id, name, sync=False)
+        made = self.catalog.commit_editgroups(
+            self.description, self.extra, [(eg_id, list(pending.items())) for eg_id, pending, _ in groups],
+            keep=lambda ident, revision: self._unchanged(ident, revision, looked_up))
+        for (eg_id, pending, _), edits in zip(groups, made, strict=True):
+            kept = {e["ident"]: e for e in edits}
+            self._count_dropped(len(pending) - len(kept))
+            if self.journal is not None:
+                self.journal.record(ACCEPTED, eg_id, name, edits=len(kept), sync=False)
+            self.editgroups.append(eg_id)
+            if self._prefetched is not None:  # what each entity is now, at its new revision
+                self._accepted_since_prefetch.update(
+                    {ident: {**pending[ident], "revision": edit["revision"]}
+                     for ident, edit in kept.items()})
+        self._closed, self._uncommitted = [], {}
 
     def finish(self) -> Counter:
         self.flush()
@@ -354,9 +430,10 @@ class FileMetaImporter:
 
     def run(self, rows: Iterable[dict[str, Any]]) -> Counter:
         it = iter(rows)
-        while batch := list(islice(it, LOOKUP_BATCH)):
-            self.run_batch(batch)
-        return self.finish()
+        with no_cycle_collection():
+            while batch := list(islice(it, LOOKUP_BATCH)):
+                self.run_batch(batch)
+            return self.finish()
 
     def run_batch(self, batch: list[dict[str, Any]]) -> None:
         """Push up to `LOOKUP_BATCH` records, their lookups made first in one go."""
