@@ -67,17 +67,47 @@ def _events(work: Path) -> int:
         return 0
 
 
+def _group_members(pgid: int) -> list[int]:
+    """The processes of process group `pgid` that have not exited (zombies have)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(name))
+    return members
+
+
+def _wait_group_gone(pgid: int, what: str) -> None:
+    """Wait for every process of the run (the parent and its stream processes) to have exited:
+    a stream outliving its killed parent would edit beside the rerun."""
+    deadline = time.monotonic() + 60
+    while members := _group_members(pgid):
+        assert time.monotonic() < deadline, f"{what}: processes {members} outlived it"
+        time.sleep(0.01)
+
+
 def _killed(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int) -> str:
+    """Run the import and SIGKILL its parent process (the run) after `after_events` journal
+    events; return once every process of the run is gone."""
     proc = subprocess.Popen(_cmd(api, fm, work, streams), cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and _events(work) < after_events:
         assert time.monotonic() < deadline, "the import neither reached the kill point nor ended"
         time.sleep(0.001)
     if proc.poll() is not None:
+        _wait_group_gone(proc.pid, "the import")
         return f"finished before event {after_events}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_group_gone(proc.pid, "the killed import")
     return f"killed at {_events(work)} events"
 
 
