@@ -92,16 +92,23 @@ def _wait_group_gone(pgid: int, what: str) -> None:
         time.sleep(0.01)
 
 
-def _killed(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int) -> str:
-    """Run the import and SIGKILL its parent process (the run) after `after_events` journal
-    events; return once every process of the run is gone."""
-    proc = subprocess.Popen(_cmd(api, fm, work, streams), cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+def _started(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int,
+             stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The import, in a process group of its own, once its journal holds `after_events`
+    events (or it has ended)."""
+    proc = subprocess.Popen(_cmd(api, fm, work, streams), cwd=ROOT, env=_env(), text=True,
+                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and _events(work) < after_events:
         assert time.monotonic() < deadline, "the import neither reached the kill point nor ended"
         time.sleep(0.001)
+    return proc
+
+
+def _killed(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int) -> str:
+    """Run the import and SIGKILL its parent process (the run) after `after_events` journal
+    events; return once every process of the run is gone."""
+    proc = _started(api, fm, work, streams, after_events)
     if proc.poll() is not None:
         _wait_group_gone(proc.pid, "the import")
         return f"finished before event {after_events}"
@@ -240,13 +247,7 @@ def test_sigkill_of_one_stream_process_fails_the_run_and_the_rerun_settles_it(tm
         ents, fm, want = _world(work)
         after = rng.randint(4, editgroups)
         with FatcatStandin(TOKEN, ents, delay=0.001) as api:
-            proc = subprocess.Popen(_cmd(api, fm, work, 4), cwd=ROOT, env=_env(), text=True,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True)
-            deadline = time.monotonic() + 120
-            while proc.poll() is None and _events(work) < after:
-                assert time.monotonic() < deadline, "the import neither reached the kill point nor ended"
-                time.sleep(0.001)
+            proc = _started(api, fm, work, 4, after, stderr=subprocess.PIPE)
             last = ImportJournal(work / "journal.json").events()[-1]
             victim = _stream_owners(work)[last["stream"]]  # the stream that wrote last: at work
             os.kill(victim, signal.SIGKILL)
