@@ -181,7 +181,7 @@ class pdftext(luigi.Config):  # noqa: N801
 
 class importer(luigi.Config):  # noqa: N801
     """[importer]: editgroup shape of the catalog import, and its parallel streams (the fatcat
-    API: one editgroup writer and HTTP session each; the embedded catalog runs one)."""
+    API: one process, editgroup writer and HTTP session each; the embedded catalog runs one)."""
 
     batch_size = luigi.IntParameter(default=BATCH_SIZE, significant=False,
                                     description="edits per editgroup")

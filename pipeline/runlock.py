@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +130,31 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class FileLock:
+    """A blocking exclusive `flock` on `path` for a moment (`with FileLock(path): ...`), across
+    processes and across threads (each hold opens its own descriptor): a holder killed
+    mid-hold lets go with its process."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._held = threading.local()
+
+    def __enter__(self) -> FileLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._held.fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self._held.fd)  # the flock goes with the descriptor
+        self._held.fd = None
 
 
 def _read_owner(fd: int) -> dict[str, Any] | None:

@@ -27,14 +27,19 @@ TEMP_GLOB = "*.tmp-*"
 
 
 def process_start(pid: int) -> int | None:
-    """The start time of `pid` in clock ticks since boot (Linux), None when unknown or gone."""
+    """The start time of `pid` in clock ticks since boot (Linux), None when unknown or gone.
+    A zombie is gone: it has exited (a killed run's stream processes are zombies until reaped),
+    only its exit status is left."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return None
     # the command name may hold spaces and parentheses: fields follow the last ")"
-    return int(stat[stat.rindex(b")") + 2:].split()[19])
+    fields = stat[stat.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[19])
 
 
 def host_name() -> str:

@@ -170,6 +170,12 @@ class FatcatStandin:
         self.revisions: dict[str, dict] = {}
         self.groups: dict[str, dict] = {}
         self.edits: list[dict] = []
+        # indexes over the store, so no call scans it all (the stand-in must never be what a
+        # bench measures): sha1 -> idents whose current revision has it; editgroup -> {ident:
+        # its edit}; edit_id -> edit
+        self._by_sha1: dict[str, set[str]] = {}
+        self._group_edits: dict[str, dict[str, dict]] = {}
+        self._edit_by_id: dict[str, dict] = {}
         self.changelog: list[str] = []
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
@@ -187,7 +193,15 @@ class FatcatStandin:
                 ident = e.get("ident") or _fatcat_id()
                 revision = e.get("revision") or str(uuid.uuid4())
                 self.revisions[revision] = {k: v for k, v in e.items() if k not in PLACE}
-                self.idents[ident] = {"state": e.get("state") or "active", "revision": revision}
+                self._place(ident, e.get("state") or "active", revision)
+
+    def _place(self, ident: str, state: str, revision: str) -> None:
+        """Point `ident` at `revision` (under the lock), keeping the sha1 index true."""
+        old = self.idents.get(ident)
+        if old is not None:
+            self._by_sha1.get(self.revisions[old["revision"]].get("sha1"), set()).discard(ident)
+        self.idents[ident] = {"state": state, "revision": revision}
+        self._by_sha1.setdefault(self.revisions[revision].get("sha1"), set()).add(ident)
 
     def get_file(self, ident: str) -> dict | None:
         """The entity as `GET /file/{ident}` returns it (None: no such ident)."""
@@ -214,15 +228,15 @@ class FatcatStandin:
                 return None
             out = {k: copy.deepcopy(v) for k, v in group.items() if v is not None}
             out["edits"] = {kind: [] for kind in EDIT_KINDS}
-            out["edits"]["files"] = [self._edit_view(e) for e in self.edits
-                                     if e["editgroup_id"] == editgroup_id]
+            out["edits"]["files"] = [self._edit_view(e)
+                                     for e in self._group_edits.get(editgroup_id, {}).values()]
             return out
 
     def editgroups(self) -> list[dict]:
         """Every editgroup in creation order with its changelog index (None: open) and edit count."""
         with self.lock:
             return [{"editgroup_id": g, "changelog_index": group.get("changelog_index"),
-                     "edit_count": sum(e["editgroup_id"] == g for e in self.edits)}
+                     "edit_count": len(self._group_edits.get(g, ()))}
                     for g, group in self.groups.items()]
 
     def edits_of(self, ident: str, accepted_only: bool = True) -> list[dict]:
@@ -441,8 +455,7 @@ class FatcatStandin:
     def _op_lookup(self, query, body):
         sha1 = (query.get("sha1") or [""])[0]
         self._check_checksum("sha1", sha1)
-        live = sorted(i for i, place in self.idents.items()
-                      if place["state"] == "active" and self.revisions[place["revision"]].get("sha1") == sha1)
+        live = sorted(i for i in self._by_sha1.get(sha1, ()) if self.idents[i]["state"] == "active")
         if not live:
             raise HttpError(404, "NotFound", f"no such file found: sha1:{sha1}")
         return 200, self.get_file(live[0])
@@ -482,7 +495,7 @@ class FatcatStandin:
         place = self.idents.get(ident)
         if place is None:
             raise HttpError(404, "NotFound", f"no such file found: {ident}")
-        if any(e["editgroup_id"] == editgroup_id and e["ident"] == ident for e in self.edits):
+        if ident in self._group_edits.get(editgroup_id, {}):
             raise HttpError(400, "ConstraintViolation",
                             "unexpected database error: duplicate key value violates unique "
                             'constraint "file_edit_editgroup_id_ident_id_key"')
@@ -492,13 +505,14 @@ class FatcatStandin:
                 "prev_revision": place["revision"], "editgroup_id": group["editgroup_id"],
                 "extra": copy.deepcopy(body.get("edit_extra"))}
         self.edits.append(edit)
+        self._group_edits.setdefault(editgroup_id, {})[ident] = edit
+        self._edit_by_id[edit["edit_id"]] = edit
         return 200, self._edit_view(edit)
 
     def _op_accept(self, query, body, editgroup_id):
         self._open_group(editgroup_id)
-        for e in self.edits:
-            if e["editgroup_id"] == editgroup_id:
-                self.idents[e["ident"]] = {"state": "active", "revision": e["revision"]}
+        for e in self._group_edits.get(editgroup_id, {}).values():
+            self._place(e["ident"], "active", e["revision"])
         self.changelog.append(editgroup_id)
         self.groups[editgroup_id]["changelog_index"] = len(self.changelog)
         return 200, {"success": True, "message": "horray!"}
@@ -509,13 +523,15 @@ class FatcatStandin:
             uuid.UUID(edit_id)
         except ValueError:
             raise HttpError(400, "MalformedExternalId", f"not a UUID: {edit_id}") from None
-        edit = next((e for e in self.edits if e["edit_id"] == edit_id), None)
+        edit = self._edit_by_id.get(edit_id)
         if edit is None:
             raise HttpError(404, "NotFound", f"no such file edit found: {edit_id}")
         if edit["editgroup_id"] != editgroup_id:
             raise HttpError(400, "BadRequest", "editgroup_id parameter didn't match that of the edit")
         self._open_group(editgroup_id)
         self.edits.remove(edit)
+        del self._edit_by_id[edit_id]
+        del self._group_edits[editgroup_id][edit["ident"]]
         return 200, {"success": True,
                      "message": f"Successfully deleted work-in-progress FileEntity edit: {edit_id}"}
 

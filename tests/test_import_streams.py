@@ -67,17 +67,54 @@ def _events(work: Path) -> int:
         return 0
 
 
-def _killed(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int) -> str:
-    proc = subprocess.Popen(_cmd(api, fm, work, streams), cwd=ROOT, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def _group_members(pgid: int) -> list[int]:
+    """The processes of process group `pgid` that have not exited (zombies have)."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(b")") + 2:].split()
+        if int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            members.append(int(name))
+    return members
+
+
+def _wait_group_gone(pgid: int, what: str) -> None:
+    """Wait for every process of the run (the parent and its stream processes) to have exited:
+    a stream outliving its killed parent would edit beside the rerun."""
+    deadline = time.monotonic() + 60
+    while members := _group_members(pgid):
+        assert time.monotonic() < deadline, f"{what}: processes {members} outlived it"
+        time.sleep(0.01)
+
+
+def _started(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int,
+             stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The import, in a process group of its own, once its journal holds `after_events`
+    events (or it has ended)."""
+    proc = subprocess.Popen(_cmd(api, fm, work, streams), cwd=ROOT, env=_env(), text=True,
+                            stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     deadline = time.monotonic() + 120
     while proc.poll() is None and _events(work) < after_events:
         assert time.monotonic() < deadline, "the import neither reached the kill point nor ended"
         time.sleep(0.001)
+    return proc
+
+
+def _killed(api: FatcatStandin, fm: Path, work: Path, streams: int, after_events: int) -> str:
+    """Run the import and SIGKILL its parent process (the run) after `after_events` journal
+    events; return once every process of the run is gone."""
+    proc = _started(api, fm, work, streams, after_events)
     if proc.poll() is not None:
+        _wait_group_gone(proc.pid, "the import")
         return f"finished before event {after_events}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    _wait_group_gone(proc.pid, "the killed import")
     return f"killed at {_events(work)} events"
 
 
@@ -189,3 +226,49 @@ def test_sigkill_at_random_points_of_a_multi_stream_import(tmp_path):
         log.append(f"trial {trial}: {streams} streams, {', '.join(what)}; rerun {rerun_streams}")
     print("\n".join(log))
     assert sum(line.count("killed") for line in log) >= TRIALS, log
+
+
+def _stream_owners(work: Path) -> dict[int, int]:
+    """{stream: pid of its process} as the journal's events name them."""
+    return {e["stream"]: e["owner"]["pid"] for e in ImportJournal(work / "journal.json").events()
+            if "stream" in e}
+
+
+def test_sigkill_of_one_stream_process_fails_the_run_and_the_rerun_settles_it(tmp_path):
+    """A stream process killed alone (the OOM killer, an operator's kill -9 of a pid): the run
+    notices, stops the other streams and fails naming the stream; the rerun settles every
+    stream's editgroups, each entity edited exactly once."""
+    rng = random.Random(SEED + 1)
+    editgroups = -(-N // 10)
+    log = []
+    for trial in range(3):
+        work = tmp_path / f"trial-{trial}"
+        work.mkdir()
+        ents, fm, want = _world(work)
+        after = rng.randint(4, editgroups)
+        with FatcatStandin(TOKEN, ents, delay=0.001) as api:
+            proc = _started(api, fm, work, 4, after, stderr=subprocess.PIPE)
+            last = ImportJournal(work / "journal.json").events()[-1]
+            victim = _stream_owners(work)[last["stream"]]  # the stream that wrote last: at work
+            os.kill(victim, signal.SIGKILL)
+            try:
+                _, err = proc.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise AssertionError(f"trial {trial}: the run did not end after stream "
+                                     f"{last['stream']} was killed") from None
+            _wait_group_gone(proc.pid, "the import")
+            if proc.returncode == 0:  # the victim had already reported: nothing to settle
+                log.append(f"trial {trial}: stream {last['stream']} had finished")
+            else:
+                assert f"import stream {last['stream']} (pid {victim}) ended without finishing " \
+                       "(killed by signal 9)" in err, err[-2000:]
+                assert not (work / "counts.json").exists()
+                rerun = subprocess.run(_cmd(api, fm, work, rng.choice((1, 3, 4))), cwd=ROOT,
+                                       env=_env(), capture_output=True, text=True, timeout=300)
+                assert rerun.returncode == 0, rerun.stderr[-3000:]
+                log.append(f"trial {trial}: stream {last['stream']} killed at {after} events")
+            _exactly_once(api, work, want)
+    print("\n".join(log))
+    assert sum("killed" in line for line in log) >= 2, log

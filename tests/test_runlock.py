@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from pipeline.runlock import (
     remove_host_temp_files,
     sweep_temp_files,
 )
-from pipeline.tempnames import TempOwner, host_name, temp_name, temp_owner
+from pipeline.tempnames import TempOwner, host_name, process_start, temp_name, temp_owner
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -181,3 +182,16 @@ def test_an_import_owner_on_another_host_with_our_pid_is_another_live_run():
 
     assert ImportJournal.owner_is_live_other({**me(), "host": "worker-b.internal"})
     assert not ImportJournal.owner_is_live_other(me())
+
+
+def test_a_process_that_exited_is_gone_while_still_a_zombie():
+    """A killed run's stream processes stay zombies until someone reaps them; their journal
+    owners must count as gone, or the rerun's recovery leaves their editgroups open."""
+    child = subprocess.Popen(["cat"], stdin=subprocess.PIPE)
+    owner = {"pid": child.pid, "host": socket.gethostname(), "start": process_start(child.pid)}
+    assert owner["start"] is not None and is_alive(owner)
+    child.stdin.close()  # cat ends; waitid with WNOWAIT sees that and leaves it unreaped
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    assert Path(f"/proc/{child.pid}/stat").read_text().split(") ")[1][0] == "Z"
+    assert process_start(child.pid) is None and not is_alive(owner)
+    child.wait()

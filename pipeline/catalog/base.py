@@ -129,7 +129,8 @@ class Catalog(ABC):
       importer; by default a loop over `lookup_sha1`/`get_file`, overridden by a
       backend that can do better (one query, concurrent requests).
     - `parallel_streams`: `for_stream` gives an independent client that may edit
-      in a thread of its own, beside the others (`pipeline.importer.streams`).
+      beside the others; each import stream calls it in its own forked process,
+      on the catalog object it inherited (`pipeline.importer.streams`).
     - `lock_path()`: the file whose `flock` makes one import at a time this
       catalog's writer, or None when the catalog cannot be locked from here (an API).
     """

@@ -13,7 +13,7 @@ import goes on:
 
 Every event names its `owner` (pid, host, process start time), so a recovery
 leaves alone an editgroup whose creator is still running, and, in a run of
-several streams, its `stream` (one process: the streams are one run). `finished` closes
+several streams, its `stream` (each stream a process of the run). `finished` closes
 one import run: the edits accepted since the previous `finished` (by killed
 attempts, by recovery, by the last attempt) are that run's, and its counts
 target reports them all.
@@ -34,7 +34,7 @@ from typing import Any
 
 from pipeline.catalog.base import CatalogError
 from pipeline.provenance import utc_now
-from pipeline.runlock import is_alive, is_me, me
+from pipeline.runlock import FileLock, is_alive, is_me, me
 
 OPEN, ACCEPTED, ABANDONED = "created", "accepted", "abandoned"
 # one import run (all its attempts, killed or not) ends with FINISHED and its true totals
@@ -49,18 +49,18 @@ class ImportJournal:
     """Append-only record of editgroup events for one work directory."""
 
     def __init__(self, path: str | os.PathLike, *, stream: int | None = None,
-                 lock: threading.Lock | None = None):
+                 lock: threading.Lock | FileLock | None = None):
         self.path = Path(path)
         self.owner = me()  # recorded in every event: recovery never touches a live run's work
         self.stream = stream  # the import stream writing (None: a run of one stream)
         self._lock = lock or threading.Lock()
 
     def for_stream(self, stream: int) -> ImportJournal:
-        """The same journal as written by one stream of a run (`pipeline.importer.streams`):
-        its events name the stream, and appends of all streams go through one lock. The owner
-        is the process's, so sibling streams are one run: recovery and the start refusal treat
-        their editgroups as this run's own."""
-        return ImportJournal(self.path, stream=stream, lock=self._lock)
+        """The same journal as written by one stream process of a run (`pipeline.importer.streams`,
+        called in that process): its events name the stream and the process, and every append
+        holds an exclusive `flock` on the journal, so no process's tail check sees a sibling's
+        line half written. The editgroups are this run's all the same (the journal lists them)."""
+        return ImportJournal(self.path, stream=stream, lock=FileLock(self.path))
 
     def events(self) -> list[dict[str, Any]]:
         if not self.path.exists():
