@@ -189,6 +189,15 @@ class FatcatStandin:
                 self.revisions[revision] = {k: v for k, v in e.items() if k not in PLACE}
                 self.idents[ident] = {"state": e.get("state") or "active", "revision": revision}
 
+    def reset(self, entities=()) -> None:
+        """Forget every entity, editgroup, edit, request, fault and pause, then hold `entities`:
+        one running stand-in (one URL) meets several runs as a fresh catalog each time."""
+        with self.lock:
+            for store in (self.faults, self.pauses, self.requests, self.idents, self.revisions,
+                          self.groups, self.edits, self.changelog):
+                store.clear()
+        self.add_entities(entities)
+
     def get_file(self, ident: str) -> dict | None:
         """The entity as `GET /file/{ident}` returns it (None: no such ident)."""
         with self.lock:
