@@ -60,9 +60,8 @@ def three_shards(world, tmp_path_factory) -> Path:
     return work
 
 
-def test_rerun_without_flags_takes_them_from_the_manifest(world, tmp_path):
-    work = tmp_path / "run"
-    finished(work, *flags(world))
+def test_rerun_without_flags_takes_them_from_the_manifest(world, finished_run):
+    work, _ = finished_run  # made with flags(world) (conftest)
     recorded = read_json(work / "run.manifest.json")["settings"]
     assert recorded["backfill.shards"] == 2
     assert recorded["backfill.export"] == str(world / "file_export.json.gz")
