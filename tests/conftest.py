@@ -59,6 +59,30 @@ def world(tmp_path_factory, world_generator):
     return out
 
 
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory, world):
+    """(work directory, its CompletedProcess): one finished `Backfill` of the sample world made
+    by the luigi CLI (local scheduler, 2 shards, a 50-request sample), shared by the tests that
+    read it or rerun it with its settings (a no-op that writes nothing); none may change it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    work = tmp_path_factory.mktemp("finished-run") / "work"
+    env = dict(os.environ, PYTHONPATH=str(root))
+    env.pop("LUIGI_CONFIG_PATH", None)
+    proc = subprocess.run([sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill",
+                           "--local-scheduler", "--backfill-workdir", str(work),
+                           "--backfill-export", str(world / "file_export.json.gz"),
+                           "--backfill-archive", str(world / "collection"),
+                           "--backfill-sample-size", "50", "--backfill-shards", "2"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, proc
+
+
 # --- ops: central scheduler and headless browser -------------------------------------------
 
 

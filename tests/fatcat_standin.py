@@ -203,6 +203,15 @@ class FatcatStandin:
         self.idents[ident] = {"state": state, "revision": revision}
         self._by_sha1.setdefault(self.revisions[revision].get("sha1"), set()).add(ident)
 
+    def reset(self, entities=()) -> None:
+        """Forget every entity, editgroup, edit, request, fault and pause, then hold `entities`:
+        one running stand-in (one URL) meets several runs as a fresh catalog each time."""
+        with self.lock:
+            for store in (self.faults, self.pauses, self.requests, self.idents, self.revisions,
+                          self.groups, self.edits, self.changelog):
+                store.clear()
+        self.add_entities(entities)
+
     def get_file(self, ident: str) -> dict | None:
         """The entity as `GET /file/{ident}` returns it (None: no such ident)."""
         with self.lock:

@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 PYWB_VERSION = "2.10.0"
@@ -80,6 +81,14 @@ def stop_process(process: subprocess.Popen, grace: float = 5.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=grace)
+
+
+# `open_archive(url, QUICK_PATIENCE)`: the archive clients' retry policy with the production
+# waits compressed. pywb answers its own 503 page for a capture it cannot replay (an
+# unresolvable revisit, a damaged record), which the clients retry after 0.5, 1 and 2 s;
+# here the same retries end in the same error within milliseconds.
+QUICK_PATIENCE = SimpleNamespace(retry_backoff=0.01, retry_backoff_max=0.05, probe_seconds=0.05,
+                                 probe_max_seconds=0.5)
 
 
 class PywbServer:

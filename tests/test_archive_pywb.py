@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 import pytest
 from archive_collections import CollectionBuilder
-from services import PYWB_VENV, ROOT
+from services import PYWB_VENV, QUICK_PATIENCE, ROOT
 
 from pipeline.archive import open_archive
 from pipeline.archive.indexer import index_warc, write_index
@@ -94,7 +94,7 @@ def test_lookups_equal_local(small):
 def test_captures_equal_local(small):
     root, base, urls = small
     local_cdx, local_content = open_local(str(root))
-    _, content = open_archive(base)
+    _, content = open_archive(base, QUICK_PATIENCE)
     compared = 0
     for url in urls:
         for row in local_cdx.lookup(url, limit=100):
@@ -175,7 +175,7 @@ def test_every_world_row_resolves_identically(world, wayback):
                     if d["kind"] == "broken-index-line"}
     base = wayback
     local_cdx, local_content = open_local(str(collection))
-    cdx, content = open_archive(base)
+    cdx, content = open_archive(base, QUICK_PATIENCE)
 
     rows = _index_rows(collection)
     assert len(rows) > 1000

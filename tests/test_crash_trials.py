@@ -47,7 +47,10 @@ def _args(work: Path, world: Path) -> list[str]:
             "--local-scheduler", "--backfill-workdir", str(work),
             "--backfill-export", str(world / "file_export.json.gz"),
             "--backfill-archive", str(world / "collection"),
-            "--backfill-file-hashes", str(world / "file_hashes.tsv.gz")]
+            "--backfill-file-hashes", str(world / "file_hashes.tsv.gz"),
+            # every step still runs (and can be killed); a 50-request warm-up instead of the
+            # default 1000 takes ~2 s off each of the 25 runs
+            "--backfill-sample-size", "50"]
 
 
 def _env() -> dict:

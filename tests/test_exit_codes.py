@@ -64,9 +64,8 @@ def test_no_scheduler_is_one_line_within_seconds_saying_how_to_start_one(tmp_pat
     assert not (tmp_path / "w").exists()  # nothing was scheduled, nothing made
 
 
-def test_success_is_0_and_a_rerun_is_0(world, tmp_path):
-    work = tmp_path / "work"
-    first = luigi(work, world, "--backfill-sample-size", "50")
+def test_success_is_0_and_a_rerun_is_0(world, finished_run):
+    work, first = finished_run  # made with these settings (conftest)
     assert first.returncode == 0, first.stderr[-3000:]
     second = luigi(work, world, "--backfill-sample-size", "50")
     assert second.returncode == 0 and "Did not run any tasks" in second.stderr

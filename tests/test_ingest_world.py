@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from services import QUICK_PATIENCE
 from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.archive.factory import open_archive
@@ -190,7 +191,7 @@ def test_every_request_over_pywb_matches_the_oracle(wayback, oracle, local_resul
     `status_over_http` (its local status, except where pywb cannot replay the capture
     itself), the counts are `counts_over_http`, and a request with the same status both
     ways gives the same result both ways."""
-    cdx, content = open_archive(wayback)
+    cdx, content = open_archive(wayback, QUICK_PATIENCE)
     worker = IngestWorker(cdx, content, IngestSettings())
     remote: list[dict] = []
     run_shard([as_request(e) for e in oracle["requests"]], worker, remote.append, concurrency=8)

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipeline.jsonio import read_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,9 +51,17 @@ def finished(work: Path, *args: str) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def test_rerun_without_flags_takes_them_from_the_manifest(world, tmp_path):
-    work = tmp_path / "run"
-    finished(work, *flags(world))
+@pytest.fixture(scope="module")
+def three_shards(world, tmp_path_factory) -> Path:
+    """A fresh run made with flags (3 shards, a Kafka env), read by two tests and never changed:
+    `status` judges it, and a run changed from 2 to 3 shards must import what it imported."""
+    work = tmp_path_factory.mktemp("three-shards") / "run"
+    finished(work, *flags(world, shards=3), "--kafka-env", "qa")
+    return work
+
+
+def test_rerun_without_flags_takes_them_from_the_manifest(world, finished_run):
+    work, _ = finished_run  # made with flags(world) (conftest)
     recorded = read_json(work / "run.manifest.json")["settings"]
     assert recorded["backfill.shards"] == 2
     assert recorded["backfill.export"] == str(world / "file_export.json.gz")
@@ -61,7 +71,7 @@ def test_rerun_without_flags_takes_them_from_the_manifest(world, tmp_path):
     assert "Did not run any tasks" in proc.stderr, proc.stderr[-3000:]
 
 
-def test_changed_shards_refused_then_accepted_equal_a_fresh_run(world, tmp_path):
+def test_changed_shards_refused_then_accepted_equal_a_fresh_run(world, tmp_path, three_shards):
     work = tmp_path / "run"
     finished(work, *flags(world, shards=2))
     proc = luigi_run(work, "--backfill-shards", "3")
@@ -78,15 +88,12 @@ def test_changed_shards_refused_then_accepted_equal_a_fresh_run(world, tmp_path)
     assert len(aside) == 2
     assert read_json(work / "run.manifest.json")["settings"]["backfill.shards"] == 3
 
-    fresh = tmp_path / "fresh"
-    finished(fresh, *flags(world, shards=3))
-    assert imported(work) == imported(fresh)
+    assert imported(work) == imported(three_shards)  # a fresh run made with 3 shards
     assert imported(work)["update"] > 0
 
 
-def test_status_of_a_run_made_with_flags_is_done_from_anywhere(world, tmp_path):
-    work = tmp_path / "run"
-    finished(work, *flags(world, shards=3), "--kafka-env", "qa")
+def test_status_of_a_run_made_with_flags_is_done_from_anywhere(three_shards, tmp_path):
+    work = three_shards
     for cwd in (ROOT, tmp_path):
         proc = status(work, cwd)
         assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -14,10 +14,18 @@ scheduler, never `--local-scheduler`). In order:
    edited twice;
 4. a GROBID outage during a run ends it 30 with the count, and the README's recovery
    recipe (its two commands, read from README.md) ends 0 with a complete report.
+
+Step 4 is the operator's trial of a whole GROBID outage: GROBID answered its health check
+but no PDF for the whole run, every result carried a GROBID error, `GrobidRetry` completed
+during the outage, the run ended ":)" with exit 0 and the recipe afterwards did nothing.
+Here the run fails with the count in one line and publishes no retry output, and the
+recipe retries every PDF (each line says the 503 it replaces).
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import re
 import shlex
@@ -176,9 +184,11 @@ def test_the_operator_walkthrough(world, grobid, tmp_path):
         down = op.luigi("Backfill", "--backfill-workdir", str(outage), *flags)
         assert down.returncode == 30, down.stderr[-3000:]
         failed = [line for line in down.stderr.splitlines() if "PDFs still have GROBID errors" in line]
-        m = re.search(r"(\d+) of (\d+) PDFs still have GROBID errors; GROBID at " + re.escape(grobid.url),
-                      failed[0] if failed else "")
-        assert m and m.group(1) == m.group(2) and int(m.group(1)) > 1000, down.stderr[-3000:]
+        m = re.search(r"(\d+) of (\d+) PDFs still have GROBID errors; GROBID at " + re.escape(grobid.url)
+                      + r" did not answer (\d+) of them \(HTTP 503: (\d+)\)", failed[0] if failed else "")
+        assert m and len(set(m.groups())) == 1 and int(m.group(1)) > 1000, down.stderr[-3000:]
+        assert "failed    GrobidRetry(" in down.stderr
+        assert not (outage / "files_missing_sha256.grobid_retry.json.gz").exists()
         assert not (outage / "report.json").exists()
 
         grobid.set_mode("ok")
@@ -195,6 +205,10 @@ def test_the_operator_walkthrough(world, grobid, tmp_path):
         assert report["outcome"] == {"partial": False, "why": []}
         retried = int(m.group(1))
         assert report["grobid"]["retry"] == {"retried": retried, "status": {"success": retried}}
+        with gzip.open(outage / "files_missing_sha256.grobid_retry.json.gz", "rt") as f:
+            lines = [json.loads(line) for line in f]
+        assert len(lines) == retried and {x["status"] for x in lines} == {"success"}
+        assert {x["previous"]["status_code"] for x in lines} == {503}
 
     # the catalog token is in no output and no file of either work directory
     outputs = [p.stdout + p.stderr for p in (first, rerun, refused, changed, down, *recovery)]

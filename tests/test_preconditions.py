@@ -186,9 +186,8 @@ def test_broker_down_fails_before_any_step(world, tmp_path):
     assert_no_work(work, proc)
 
 
-def test_a_finished_run_checks_nothing_so_a_rerun_stays_a_no_op(world, tmp_path):
-    work = tmp_path / "work"
-    first = backfill(work, world, "--backfill-shards", "2")
+def test_a_finished_run_checks_nothing_so_a_rerun_stays_a_no_op(world, finished_run):
+    work, first = finished_run  # made with these settings (conftest)
     assert first.returncode == 0, first.stderr[-3000:]
     # plain modules log under their own names (the catalog's load, the import's counters);
     # a luigi run shows their INFO lines, each once

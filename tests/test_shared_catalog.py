@@ -99,7 +99,8 @@ def _luigi(work: Path, world: Path, cat: Path, pause_dir: Path | None = None,
            background: bool = False):
     args = [sys.executable, "-m", "luigi", "--module", "pipeline.tasks", "Backfill", "--local-scheduler",
             "--backfill-workdir", str(work), "--backfill-export", str(world / "file_export.json.gz"),
-            "--backfill-archive", str(world / "collection"), "--backfill-catalog", str(cat)]
+            "--backfill-archive", str(world / "collection"), "--backfill-catalog", str(cat),
+            "--backfill-sample-size", "50"]  # the race is the import's; a short warm-up
     if background:
         return subprocess.Popen(args, cwd=ROOT, env=_env(pause_dir), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)

@@ -14,6 +14,7 @@ import io
 import json
 import threading
 import zipfile
+from functools import partial
 from pathlib import Path
 
 import luigi
@@ -97,6 +98,13 @@ def grobid_cfg(grobid):
 def kafka_cfg(broker):
     with config_options("kafka", {"hosts": broker.hosts, "env": "test", "delivery_timeout": "2"}):
         yield broker
+
+
+def no_round_wait(monkeypatch) -> None:
+    """GrobidRetry's passes one after the other, without `ROUND_WAIT` (2 s, then 4 s) between
+    them. The constant is bound as `retry_grobid`'s default when the module is loaded, so
+    setting the constant does not reach the step: the step's own name for it is patched."""
+    monkeypatch.setattr("pipeline.tasks.ingest.retry_grobid", partial(retry_grobid, round_wait=0.0))
 
 
 def build(*tasks) -> luigi.execution_summary.LuigiRunResult:
@@ -235,7 +243,7 @@ def test_grobid_retry_asks_a_busy_grobid_again_within_the_step(world_cfg, grobid
     grobid.set_mode("busy")
     assert build(IngestResults()).status.name == "SUCCESS"
     shards_asked = len(grobid.requests)
-    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
+    no_round_wait(monkeypatch)
     # the first retries are refused as busy (the stand-in's mode, set for the next request),
     # then GROBID frees up: the second pass gets the rest answered
     grobid.on_request = lambda n: grobid.set_mode("busy" if n + 1 - shards_asked <= 4 else "ok")
@@ -251,7 +259,7 @@ def test_grobid_retry_asks_a_busy_grobid_again_within_the_step(world_cfg, grobid
 def test_grobid_retry_is_not_complete_while_grobid_does_not_answer(world_cfg, grobid_cfg, monkeypatch):
     work, pdfs = world_cfg
     grobid = grobid_cfg
-    monkeypatch.setattr("pipeline.postprocess.retry.ROUND_WAIT", 0.0)
+    no_round_wait(monkeypatch)
     grobid.set_mode("busy")
     assert build(IngestResults()).status.name == "SUCCESS"
     # still busy: the pass fixes nothing, so it publishes nothing and says how many remain
