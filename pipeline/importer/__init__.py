@@ -10,7 +10,8 @@
 The backends it writes to are `pipeline.catalog`; the rules are docs/delivery.md.
 """
 
-from pipeline.importer.importer import AGENT, DEFAULT_DESCRIPTION, FileMetaImporter, new_counter
+from pipeline.importer.counters import new_counter
+from pipeline.importer.importer import AGENT, DEFAULT_DESCRIPTION, FileMetaImporter
 from pipeline.importer.records import sample_file_meta, want_reason
 from pipeline.importer.run import (
     ImportResult,

@@ -80,12 +80,9 @@ the pending-edit bookkeeping above rules that out even on unsorted input.
 
 from __future__ import annotations
 
-import gc
 import logging
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
@@ -95,8 +92,9 @@ from pipeline.catalog.base import (
     editgroup_file_edits,
     new_fatcat_id,
 )
-from pipeline.checks import StepFailed
+from pipeline.importer.counters import CONCURRENT, check_counts, new_counter
 from pipeline.importer.entity import apply_file_meta, entity_problem, is_complete
+from pipeline.importer.gcpause import no_cycle_collection
 from pipeline.importer.journal import ABANDONED, ACCEPTED, OPEN, ImportJournal
 from pipeline.importer.records import want_reason
 from pipeline.runlock import LockHeld
@@ -104,9 +102,6 @@ from pipeline.runlock import LockHeld
 log = logging.getLogger(__name__)
 
 AGENT = "filemeta-backfill.FileMetaImporter"
-# an entity another writer changed between this run's lookup and its edit or accept
-CONCURRENT = "skip-concurrent-edit"
-BASE_COUNTERS = ("total", "skip", "insert", "update", "exists")
 # The editgroup description of docs/delivery.md; `[importer] description` defaults to it.
 # records per batched lookup (embedded catalog): one query instead of one per record
 LOOKUP_BATCH = 500
@@ -116,52 +111,6 @@ BATCH_SIZE = 100  # edits per editgroup (fatcat's most)
 # hot page once instead of once per editgroup; a kill loses at most these (redone on rerun)
 EDITGROUPS_PER_COMMIT = 20
 DEFAULT_DESCRIPTION = "backfill of full file-level metadata for early-imported papers"
-
-
-def new_counter() -> Counter:
-    """The counters in the runbook's order: `Counter({'total': ..., 'skip': 0, 'insert': 0, ...})`."""
-    return Counter({k: 0 for k in BASE_COUNTERS})
-
-
-@contextmanager
-def no_cycle_collection() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the import loop, back as it was after.
-
-    Why: the loop allocates a few dicts per record (lookups, edits, bodies) and
-    keeps none in cycles, so refcounting frees all of them; the collector's
-    passes over every live object (the process's modules included) were ~8% of
-    the embedded import's CPU and find nothing. Streams (threads) share the
-    setting: the first to enter turns it off, the last to leave back on.
-    """
-    global _GC_HOLDERS, _GC_WAS_ENABLED
-    with _GC_LOCK:
-        if _GC_HOLDERS == 0:
-            _GC_WAS_ENABLED = gc.isenabled()
-            gc.disable()
-        _GC_HOLDERS += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_HOLDERS -= 1
-            if _GC_HOLDERS == 0 and _GC_WAS_ENABLED:
-                gc.enable()
-
-
-_GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0  # import loops running now (streams are threads of one process)
-_GC_WAS_ENABLED = True  # as the first of them found it
-
-
-def check_counts(counts: Counter) -> None:
-    """Every record is counted exactly once (a failure here is a bug, never an input)."""
-    parts = ["skip", "insert", "update", "exists", "skip-no-match", "skip-existing-complete",
-             "skip-bad-entity", CONCURRENT]
-    if counts["total"] != sum(counts[p] for p in parts):
-        raise StepFailed(f"import counters do not add up: {counts!r}")
-    want_fails = sum(v for k, v in counts.items() if k in ("skip-missing-field", "skip-malformed-field"))
-    if counts["skip"] != want_fails:
-        raise StepFailed(f"import counters: skip != want failures: {counts!r}")
 
 
 class FileMetaImporter:

@@ -19,12 +19,8 @@ from typing import Any
 
 from pipeline.catalog.base import Catalog
 from pipeline.checks import StepFailed
-from pipeline.importer.importer import (
-    BATCH_SIZE,
-    DEFAULT_DESCRIPTION,
-    FileMetaImporter,
-    check_counts,
-)
+from pipeline.importer.counters import check_counts
+from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION, FileMetaImporter
 from pipeline.importer.journal import FINISHED, ImportJournal
 from pipeline.importer.records import check_file_meta, iter_file_meta
 from pipeline.importer.recovery import Recovery, recover

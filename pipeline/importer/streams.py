@@ -56,7 +56,8 @@ from typing import Any
 
 from pipeline.catalog.base import Catalog
 from pipeline.checks import StepFailed
-from pipeline.importer.importer import LOOKUP_BATCH, FileMetaImporter, check_counts, new_counter
+from pipeline.importer.counters import check_counts, new_counter
+from pipeline.importer.importer import LOOKUP_BATCH, FileMetaImporter
 from pipeline.importer.journal import ImportJournal
 from pipeline.runlock import die_with_parent
 
