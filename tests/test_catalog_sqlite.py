@@ -233,15 +233,41 @@ def test_commit_editgroups_is_one_transaction(tmp_path):
         assert cat.edits_of(ident_of(0), accepted_only=False) == []
 
 
-def test_new_uuids_are_random_version_4_uuids_as_new_uuid_writes_them():
+def test_new_uuids_are_time_ordered_version_7_uuids_unique_and_ascending():
+    import time
     import uuid
 
-    from pipeline.catalog.base import new_uuid, new_uuids
+    from pipeline.catalog.base import new_uuids
+    before = time.time_ns() // 1_000_000
     ids = new_uuids(2000)
-    assert len(set(ids)) == 2000 and new_uuids(0) == []
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == 2000 and new_uuids(0) == [] and len(new_uuids(1)) == 1
+    assert ids == sorted(ids)  # ascending: appended to the end of the indexes keyed by them
     for text in ids:
         u = uuid.UUID(text)
-        assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122
-    assert {len(t) for t in ids} == {len(new_uuid())}
+        assert str(u) == text and u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= u.int >> 80 <= after  # the first 48 bits: the clock's milliseconds
     # every hex digit of the random part is used (the variant digit takes 8, 9, a and b)
-    assert {t[19] for t in ids} == set("89ab") and {t[0] for t in ids} == set("0123456789abcdef")
+    assert {t[19] for t in ids} == set("89ab") and {t[-1] for t in ids} == set("0123456789abcdef")
+    assert {t[15] for t in ids} == set("0123456789abcdef")
+
+
+def test_a_new_catalog_has_16_kib_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    from pipeline.catalog.sqlite import PAGE_SIZE
+    load_export(tmp_path / "new.sqlite", write_lines(tmp_path / "export.json", [entity(0)]))
+    with SqliteCatalog(tmp_path / "new.sqlite") as cat:
+        assert cat.db.execute("PRAGMA page_size").fetchone()[0] == PAGE_SIZE == 16384
+    # a catalog made with SQLite's default pages (an older catalog) opens and edits as before
+    old = sqlite3.connect(tmp_path / "old.sqlite")
+    old.execute("PRAGMA page_size=4096")
+    old.execute("CREATE TABLE t (x)")
+    old.close()
+    with SqliteCatalog(tmp_path / "old.sqlite") as cat:
+        assert cat.db.execute("PRAGMA page_size").fetchone()[0] == 4096
+        cat.insert_rows([(ident_of(1), "active", 1, None, "a" * 40, "{}")])
+        eg = cat.create_editgroup("d", {})
+        cat.update_file(eg, ident_of(1), {"ident": ident_of(1), "size": 3})
+        cat.accept_editgroup(eg)
+        assert cat.get_file(ident_of(1))["size"] == 3

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -85,23 +86,32 @@ def new_fatcat_id() -> str:
     return base64.b32encode(uuid.uuid4().bytes).decode("ascii").rstrip("=").lower()
 
 
-def new_uuid() -> str:
-    return str(uuid.uuid4())
-
-
-# the RFC 4122 variant's hex digit (10xx) for each random hex digit: two random bits kept
+# the RFC 9562 variant's hex digit (10xx) for each random hex digit: two random bits kept
 _VARIANT_DIGIT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def new_uuids(n: int) -> list[str]:
-    """`n` random UUIDs (version 4), each as `new_uuid` writes it, from one read of the OS's
-    random source. Why: `uuid.uuid4()` and its `str` were ~10% of the embedded import's CPU,
-    two per edit; this is the same 122 random bits per UUID, formatted by slicing one hex
-    string."""
-    h = os.urandom(16 * n).hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-"
-            f"{_VARIANT_DIGIT[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
-            for i in range(0, 32 * n, 32)]
+    """`n` new time-ordered UUIDs (RFC 9562 version 7), in ascending order: the clock's
+    milliseconds in the first 48 bits, then 74 random bits from one read of the OS's
+    random source, formatted by slicing one hex string.
+
+    Why time-ordered: these are the embedded catalog's revision and edit ids, the keys
+    of its `file_rev` and `file_edit` indexes. A random (version 4) key lands on a
+    random page of an index that grows to hundreds of thousands of entries, so every
+    commit wrote about one index page per edit for each of the two; a key that only
+    grows is appended to the last few pages. That halved the import's SQLite time
+    (bench/: 324k updates, 27 -> 18 s). Ids stay unique: two ids of one millisecond
+    differ in 74 random bits. The order is kept within a call and, between calls, as
+    far as the clock goes forward; an id's order matters to no reader, only to where
+    SQLite writes it.
+    """
+    if n <= 0:
+        return []
+    ts = f"{time.time_ns() // 1_000_000:012x}"[-12:]
+    head, mid = ts[:8], ts[8:]
+    h = os.urandom(10 * n).hex()
+    return sorted(f"{head}-{mid}-7{h[i:i + 3]}-{_VARIANT_DIGIT[h[i + 3]]}{h[i + 4:i + 7]}-"
+                  f"{h[i + 7:i + 19]}" for i in range(0, 20 * n, 20))
 
 
 def editgroup_is_accepted(editgroup: dict[str, Any]) -> bool:

@@ -78,10 +78,14 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
     fresh = not catalog_path.exists()
     build_path = Path(temp_name(catalog_path)) if fresh else catalog_path
     if fresh:
-        for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
-            leftover.unlink(missing_ok=True)
+        _remove_build(build_path)
     rejects = AtomicWriter(rejects_path) if rejects_path else None
-    cat = SqliteCatalog(build_path)
+    try:
+        cat = SqliteCatalog(build_path)  # a new file's schema pages can already fill the disk
+    except sqlite3.Error as exc:
+        if fresh:
+            _remove_build(build_path)
+        raise _load_failed(export, catalog_path, exc) from exc
     ok = False
     try:
         if rejects:
@@ -142,8 +146,7 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
             report.rejects_path = os.fspath(rejects_path)
         ok = True
     except sqlite3.Error as exc:
-        raise CatalogError(f"loading {export} into {catalog_path} failed: {exc} (is the disk "
-                           "full?); no catalog was published") from exc
+        raise _load_failed(export, catalog_path, exc) from exc
     finally:
         cat.close()
         if rejects:
@@ -155,9 +158,19 @@ def load_export(catalog_path: str | os.PathLike, export: str | os.PathLike,
                     pause_point("catalog-publish")
                     publish_new(build_path, catalog_path)
             finally:
-                for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
-                    leftover.unlink(missing_ok=True)
+                _remove_build(build_path)
     return report
+
+
+def _remove_build(build_path: Path) -> None:
+    """A catalog being built under a temporary name, and its WAL files: gone."""
+    for leftover in (build_path, Path(f"{build_path}-wal"), Path(f"{build_path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
+def _load_failed(export, catalog_path, exc: sqlite3.Error) -> CatalogError:
+    return CatalogError(f"loading {export} into {catalog_path} failed: {exc} (is the disk "
+                        "full?); no catalog was published")
 
 
 def publish_new(built: Path, final: Path) -> None:

@@ -40,13 +40,21 @@ from pipeline.catalog.base import (
     EditgroupAlreadyAccepted,
     NotFound,
     new_fatcat_id,
-    new_uuid,
     new_uuids,
 )
 from pipeline.catalog.integrity import recorded_identity
-from pipeline.catalog.sqlite_schema import INDEXES, SCHEMA, body_of, lock_path_of, sha1_of, to_json
+from pipeline.catalog.sqlite_schema import (
+    INDEXES,
+    SCHEMA,
+    body_of,
+    from_json,
+    lock_path_of,
+    sha1_of,
+    to_json,
+)
 from pipeline.provenance import utc_now
 
+PAGE_SIZE = 16384  # bytes per page of a catalog file this class creates
 # sha1s or idents per `IN (...)` query (SQLite allows 999 parameters at least)
 LOOKUP_CHUNK = 500
 
@@ -70,6 +78,11 @@ class SqliteCatalog(Catalog):
         # connection may be handed to another thread (the test stand-in server
         # serialises calls with its own lock).
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # a new catalog's pages are 16 KiB (SQLite's default is 4): an entity row is about
+        # 0.5 KB and grows when filled, and an import rewrites rows all over the table, so
+        # bigger pages mean fewer page splits and WAL frames per edit (bench/: the import
+        # ~6% faster). Only a file being created takes it; an existing catalog keeps its own.
+        self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
         self.db.execute("PRAGMA journal_mode=WAL")
         # WAL + NORMAL: a commit survives a killed process (what resuming relies on) without
         # an fsync per call; a power cut may lose the last commits, never consistency, and
@@ -107,7 +120,7 @@ class SqliteCatalog(Catalog):
     @staticmethod
     def _entity(row: tuple) -> dict[str, Any]:
         ident, state, revision, body = row
-        entity = json.loads(body)
+        entity = from_json(body)
         entity["ident"] = ident
         if state is not None:
             entity["state"] = state
@@ -235,8 +248,7 @@ class SqliteCatalog(Catalog):
 
     def update_file(self, editgroup_id: str, ident: str, entity: dict[str, Any]) -> dict[str, Any]:
         body = body_of(entity)
-        rev_id = new_uuid()
-        edit_id = new_uuid()
+        rev_id, edit_id = new_uuids(2)
         with self._tx() as db:
             self._require_open(db, editgroup_id)
             row = db.execute("SELECT revision FROM file_ident WHERE ident = ?", (ident,)).fetchone()
@@ -286,7 +298,7 @@ class SqliteCatalog(Catalog):
                 db.execute(
                     "UPDATE file_ident SET revision = ?, body = ?, sha1 = ?, state = 'active', "
                     "active = 1 WHERE ident = ?",
-                    (rev_id, body, sha1_of(json.loads(body)), ident),
+                    (rev_id, body, sha1_of(from_json(body)), ident),
                 )
             db.execute("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)",
                        (editgroup_id, _now()))
@@ -336,7 +348,7 @@ class SqliteCatalog(Catalog):
                     "SELECT ident, revision, sha1 FROM file_ident "
                     f"WHERE ident IN ({','.join('?' * len(part))})", part))
             first_sha1 = {ident: sha1 for ident, (_, sha1) in prev.items()}
-            uuids = new_uuids(2 * sum(len(updates) for _, updates in groups))
+            uuids = iter(new_uuids(2 * sum(len(updates) for _, updates in groups)))
             for editgroup_id, updates in groups:
                 now = _now()
                 editgroups.append((editgroup_id, description, extra_json, now))
@@ -349,7 +361,7 @@ class SqliteCatalog(Catalog):
                         continue
                     body = body_of(entity)
                     text = to_json(body)
-                    rev_id, edit_id = uuids.pop(), uuids.pop()
+                    rev_id, edit_id = next(uuids), next(uuids)
                     sha1 = sha1_of(body)
                     revs.append((rev_id, ident, text))
                     edits.append((edit_id, editgroup_id, ident, rev_id, prev_rev))

@@ -12,6 +12,8 @@ import json
 import os
 from typing import Any
 
+import msgspec
+
 from pipeline.catalog.base import CATALOG_KEYS
 
 SCHEMA = """
@@ -64,6 +66,21 @@ def to_json(obj: Any) -> str:
     rejects such an entity as `bad-number`): stored, they would be the bare words
     `NaN`/`Infinity`, which no JSON reader takes back."""
     return _BODY_ENCODER.encode(obj)
+
+
+_BODY_DECODER = msgspec.json.Decoder()
+
+
+def from_json(text: str) -> Any:
+    """A stored body read back, exactly as `json.loads` reads it. msgspec reads it about
+    three times faster and takes every body `to_json` wrote; what it refuses (a lone
+    surrogate escape, a number beyond a double's range: only in a file written by other
+    means) `json.loads` reads instead. Why: reading the bodies of looked-up entities was
+    a tenth of the import's Python time."""
+    try:
+        return _BODY_DECODER.decode(text)
+    except msgspec.MsgspecError:
+        return json.loads(text)
 
 
 def body_of(entity: dict[str, Any]) -> dict[str, Any]:
