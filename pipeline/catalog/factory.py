@@ -13,7 +13,6 @@ import os
 
 from pipeline.catalog.base import Catalog, CatalogError
 from pipeline.catalog.export import LoadReport, load_export
-from pipeline.catalog.fatcat import FatcatCatalog
 from pipeline.catalog.integrity import check_catalog_file
 from pipeline.catalog.sqlite import SqliteCatalog
 from pipeline.catalog.sqlite_schema import lock_path_of
@@ -47,6 +46,9 @@ def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Cata
     than an empty catalog that would silently match nothing.
     """
     if is_api_url(spec):
+        # imported here: the API client brings requests and urllib3, ~50 ms of start-up
+        # that an embedded catalog's import (a process of its own) never needs
+        from pipeline.catalog.fatcat import FatcatCatalog
         return FatcatCatalog(spec), None
     report = None
     if not os.path.exists(spec):
