@@ -13,6 +13,7 @@ import os
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
+from pipeline.archive.local import LocalContentClient
 from pipeline.catalog import open_catalog
 from pipeline.catalog.base import Catalog
 from pipeline.checks import StepFailed
@@ -67,6 +68,18 @@ def ingest_worker(postprocess: bool = False, patient: bool = False) -> IngestWor
     cdx, content = archive_clients(patient)
     steps = postprocessors() if postprocess else []
     return IngestWorker(cdx, content, IngestSettings.from_config(config.ingest()), postprocessors=steps)
+
+
+def ingest_processes(worker: IngestWorker) -> bool:
+    """Whether a shard's requests run in forked processes rather than threads (`run_shard`).
+
+    Why: the local archive never waits, so an ingest thread only waits for the GIL (four
+    threads ran a shard slower than one); processes put every CPU to work instead. An
+    HTTP archive or GROBID does wait, on the network, and keeps `[ingest] concurrency`
+    threads in flight.
+    """
+    return isinstance(worker.content, LocalContentClient) and not any(
+        isinstance(step, GrobidPostProcessor) for step in worker.postprocessors)
 
 
 def grobid_postprocessor() -> GrobidPostProcessor | None:

@@ -503,6 +503,9 @@ def test_unreadable_warc_stops_the_shard_naming_the_file(collection, monkeypatch
     with pytest.raises(StepFailed, match=line):
         run_shard([request] * 6, worker, written.append, concurrency=2)
     assert written == []
+    with pytest.raises(StepFailed, match=line):  # from a worker process, as a shard runs it
+        run_shard([request] * 6, worker, written.append, concurrency=2, processes=True)
+    assert written == []
 
 
 def test_index_unreadable_after_start_stops_the_shard(collection):
