@@ -20,7 +20,6 @@ from pipeline.checks import StepFailed
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
 from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor
-from pipeline.postprocess.pdftext import PdfTextPostProcessor
 from pipeline.preconditions import PreconditionFailed, grobid_alive
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import FileSink, sink_paths
@@ -96,6 +95,10 @@ def postprocessors() -> list:
     if grobid is not None:
         steps.append(grobid)
     if config.pdftext().enabled:
+        # imported here: PDFium's bindings are ~15 ms of every step's start-up otherwise,
+        # and a run with text extraction off never needs them
+        from pipeline.postprocess.pdftext import PdfTextPostProcessor
+
         steps.append(PdfTextPostProcessor())
     return steps
 
