@@ -79,7 +79,8 @@ def run_shard(
     workers = process_count(concurrency) if processes else 1
     if workers > 1:
         for _, results in map_in_processes(_chunks(requests), _process_chunk, workers,
-                                           setup=_adopt_worker, setup_args=(worker,)):
+                                           window=WINDOW_CHUNKS, setup=_adopt_worker,
+                                           setup_args=(worker,)):
             for result in results:
                 emit(result)
         return counts
@@ -92,6 +93,9 @@ def run_shard(
 # CPU, a trip across the pipe ~0.1 ms, so a few dozen make the trips cheap while the
 # shard's end (the last chunks) still finishes on all processes.
 CHUNK = 16
+# Chunks in flight per process: one slow chunk (a 129 MiB body takes ~0.3 s) holds up the
+# writer, and the other processes work on meanwhile only as far as this lets them.
+WINDOW_CHUNKS = 16
 
 
 def process_count(concurrency: int) -> int:
