@@ -73,16 +73,17 @@ def test_same_results_across_concurrency_levels():
 
 
 class ExplodingWorker:
-    """A worker whose `process` itself raises on some requests (worse than any archive bug)."""
+    """A worker whose `process` itself raises on some requests (worse than any archive bug):
+    by default a bug on requests 13 and 17; `raises` maps other URL endings to exceptions."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, raises: dict | None = None):
         self.inner = inner
+        self.raises = raises or {"/13.pdf": RuntimeError("boom"), "/17.pdf": ValueError("bad value")}
 
     def process(self, request):
-        if request["base_url"].endswith("/13.pdf"):
-            raise RuntimeError("boom")
-        if request["base_url"].endswith("/17.pdf"):
-            raise ValueError("bad value")
+        for ending, exc in self.raises.items():
+            if request["base_url"].endswith(ending):
+                raise exc
         return self.inner.process(request)
 
 
@@ -169,24 +170,15 @@ def test_processes_contain_a_bug_on_one_request(three_cpus):
         "RuntimeError: boom", "ValueError: bad value"]
 
 
-class FailingWorker:
-    """The environment fails on the 40th request (an unreadable archive): StepFailed."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def process(self, request):
-        if request["base_url"].endswith("/40.pdf"):
-            raise StepFailed("local archive WARC x.warc.gz cannot be read: Input/output error")
-        return self.inner.process(request)
-
-
 def test_processes_stop_the_shard_on_step_failed_after_writing_only_what_came_before(three_cpus):
     a, requests = build()
     out: list[dict] = []
     with pytest.raises(StepFailed, match="x.warc.gz cannot be read: Input/output error"):
-        run_shard(requests, FailingWorker(IngestWorker(a, a, IngestSettings())), out.append, 4,
-                  processes=True)
+        # the environment fails on request 40 (an unreadable archive)
+        failing = {"/40.pdf": StepFailed("local archive WARC x.warc.gz cannot be read: "
+                                         "Input/output error")}
+        run_shard(requests, ExplodingWorker(IngestWorker(a, a, IngestSettings()), failing),
+                  out.append, 4, processes=True)
     assert [r["request"] for r in out] == requests[:len(out)] and len(out) <= 40
 
 
