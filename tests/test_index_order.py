@@ -155,15 +155,20 @@ def test_a_warm_index_reads_only_the_last_probes_from_the_file(tmp_path, monkeyp
 # --- the open file kept between lookups, and what makes a lookup open it again ----------------
 
 
-def _counting_opens(monkeypatch) -> list[str]:
+def _counting_opens(monkeypatch, path) -> list[str]:
+    """The opens of `path` from now on (by `open` or `os.open`)."""
     opened: list[str] = []
-    real_open = open
+    real_open, real_os_open = open, os.open
 
-    def counting_open(path, *args, **kwargs):
-        opened.append(str(path))
-        return real_open(path, *args, **kwargs)
+    def counting(real):
+        def call(name, *args, **kwargs):
+            if str(name) == str(path):
+                opened.append(str(name))
+            return real(name, *args, **kwargs)
+        return call
 
-    monkeypatch.setattr(sortedindex, "open", counting_open, raising=False)
+    monkeypatch.setattr(sortedindex, "open", counting(real_open), raising=False)
+    monkeypatch.setattr(sortedindex.os, "open", counting(real_os_open))
     return opened
 
 
@@ -171,7 +176,7 @@ def test_the_index_stays_open_between_lookups_until_its_file_changes(tmp_path, m
     """Opening the file for every lookup was 3 system calls of ~10 per lookup; one `stat`
     now says whether the file held open is still the path's (same inode, size, mtime, ctime)."""
     path = _index_with_long_lines(tmp_path)
-    opened = _counting_opens(monkeypatch)
+    opened = _counting_opens(monkeypatch, path)
     index = sortedindex.SortedIndex(str(path))
     key = "org,example,h0150)/p"
     for _ in range(5):

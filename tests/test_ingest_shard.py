@@ -78,7 +78,8 @@ class ExplodingWorker:
 
     def __init__(self, inner, raises: dict | None = None):
         self.inner = inner
-        self.raises = raises or {"/13.pdf": RuntimeError("boom"), "/17.pdf": ValueError("bad value")}
+        self.raises = raises or {"/13.pdf": RuntimeError("boom"),
+                                 "/17.pdf": ValueError("bad value")}
 
     def process(self, request):
         for ending, exc in self.raises.items():

@@ -119,13 +119,13 @@ class SortedIndex:
         self._probes: dict[int, tuple[int, bytes | None]] = {}
         self._probes_of: tuple | None = None
         self._lock = threading.Lock()
-        self._held: tuple[object, tuple] | None = None  # (open file, its identity)
+        self._held: _HeldFile | None = None
 
     def lines_for(self, key: str) -> Iterator[str]:
         target = key.encode("utf-8")
         prefix = target + b" "
-        handle, ident = self._file()
-        fd = handle.fileno()  # `handle` stays referenced, so open, until the lines are read
+        held = self._file()
+        fd, ident = held.fd, held.ident  # `held` stays referenced, so open, while lines are read
         start, block, block_at = self._first_line_at_or_after(fd, ident, target)
         for raw in _lines_from(fd, start, block, block_at):
             if not raw.startswith(prefix):
@@ -137,25 +137,26 @@ class SortedIndex:
                 break
             yield raw.decode("utf-8", "replace")
 
-    def _file(self) -> tuple[object, tuple]:
-        """The open file and its identity, opened again when the path's file is another
-        one now (or has another mode); OSError when the path cannot be read."""
+    def _file(self) -> _HeldFile:
+        """The open file, opened again when the path's file is another one now (or has
+        another mode); OSError when the path cannot be read."""
         current = _identity(os.stat(self.path))
         with self._lock:
             held = self._held
-        if held is not None and held[1] == current:
+        if held is not None and held.ident == current:
             return held
-        handle = open(self.path, "rb", buffering=0)
+        fd = os.open(self.path, os.O_RDONLY)
         try:
-            opened = (handle, _identity(os.fstat(handle.fileno())))
+            opened = _HeldFile(fd, _identity(os.fstat(fd)))
         except OSError:
-            handle.close()
+            os.close(fd)
             raise
         with self._lock:
             self._held = opened  # the file held before is closed when no lookup uses it
         return opened
 
-    def _first_line_at_or_after(self, fd: int, ident: tuple, target: bytes) -> tuple[int, bytes, int]:
+    def _first_line_at_or_after(self, fd: int, ident: tuple,
+                                target: bytes) -> tuple[int, bytes, int]:
         """(offset of the first line whose key is >= target, or the file's size; bytes of the
         file read from `block_at` on, which hold that offset when not empty; block_at).
 
@@ -182,6 +183,20 @@ class SortedIndex:
                 low = middle + 1
         return _search_block(fd, low, high, target)
 
+
+class _HeldFile:
+    """An index file's descriptor kept open, and the file's identity; closed when the last
+    lookup using it lets go (a lookup in another thread may still read the one just
+    replaced)."""
+
+    __slots__ = ("fd", "ident")
+
+    def __init__(self, fd: int, ident: tuple):
+        self.fd = fd
+        self.ident = ident
+
+    def __del__(self) -> None:
+        os.close(self.fd)
 
 def _identity(st: os.stat_result) -> tuple:
     """What says "the same file, unchanged, with the same mode" (size third: the search's end)."""

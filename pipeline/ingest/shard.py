@@ -64,7 +64,8 @@ def run_shard(
     share the worker (which must be thread-safe; see `pipeline.ordered_pool`);
     with 1 everything runs in the calling thread. With `processes` the
     requests are dealt instead, `CHUNK` at a time, to `process_count(concurrency)`
-    forked processes, each with its copy of the worker (`pipeline.wiring.ingest_processes` says when).
+    forked processes, each with its copy of the worker (when: see
+    `pipeline.wiring.ingest_processes`).
     An exception from `write` (disk full) or a StepFailed from the worker (an
     unreadable archive) stops the shard: that is not a per-request failure.
     `write` always runs in the calling thread, in input order.
@@ -90,8 +91,8 @@ def run_shard(
 
 
 # Requests per trip to a worker process: a request of the local archive takes ~0.5 ms of
-# CPU, a trip across the pipe ~0.1 ms, so a few dozen make the trips cheap while the
-# shard's end (the last chunks) still finishes on all processes.
+# CPU, a trip across the pipe ~0.1 ms, so 16 make the trips cheap while the shard's end
+# (the last chunks) still finishes on all processes.
 CHUNK = 16
 # Chunks in flight per process: one slow chunk (a 129 MiB body takes ~0.3 s) holds up the
 # writer, and the other processes work on meanwhile only as far as this lets them (the
