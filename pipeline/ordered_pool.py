@@ -72,19 +72,28 @@ def map_ordered(items: Iterable[T], process: Callable[[T], R], workers: int,
 
 
 def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int,
-                     window: int = 4) -> Iterator[tuple[T, R]]:
+                     window: int = 4, setup: Callable[..., None] | None = None,
+                     setup_args: tuple = ()) -> Iterator[tuple[T, R]]:
     """(item, process(item)) for every item, in input order, `process` run by `workers`
     forked processes (each dies with this one), at most `window` items per worker in flight.
 
     Why processes: the data steps' work on a block of lines (msgspec, sorting, list
     operations) holds the GIL, so only processes spread it over the cores. `process`
     must be a module-level function; items and results cross a pipe, so they should be
-    big (a block of a megabyte), not a line.
+    big (a block of a megabyte), not a line. `setup(*setup_args)` runs first in each
+    process; its arguments are inherited by the fork, never pickled (an object holding
+    open files or locks may be handed over this way).
     """
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_process,
+                             initargs=(os.getpid(), setup, setup_args)) as pool:
         yield from _in_order(pool, items, process, workers * window, keep_item=True)
+
+
+def _start_process(parent_pid: int, setup: Callable[..., None] | None, setup_args: tuple) -> None:
+    die_with_parent(parent_pid)
+    if setup is not None:
+        setup(*setup_args)
 
 
 def _in_order(pool: Executor, items: Iterable[T], process: Callable[[T], R], window: int,

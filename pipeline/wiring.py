@@ -13,13 +13,13 @@ import os
 
 from pipeline import config
 from pipeline.archive.factory import open_archive
+from pipeline.archive.local import LocalContentClient
 from pipeline.catalog import open_catalog
 from pipeline.catalog.base import Catalog
 from pipeline.checks import StepFailed
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.worker import IngestWorker
 from pipeline.postprocess.grobid import GrobidClient, GrobidPostProcessor
-from pipeline.postprocess.pdftext import PdfTextPostProcessor
 from pipeline.preconditions import PreconditionFailed, grobid_alive
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import FileSink, sink_paths
@@ -69,6 +69,18 @@ def ingest_worker(postprocess: bool = False, patient: bool = False) -> IngestWor
     return IngestWorker(cdx, content, IngestSettings.from_config(config.ingest()), postprocessors=steps)
 
 
+def ingest_processes(worker: IngestWorker) -> bool:
+    """Whether a shard's requests run in forked processes rather than threads (`run_shard`).
+
+    Why: the local archive never waits, so an ingest thread only waits for the GIL (four
+    threads ran a shard slower than one); processes put every CPU to work instead. An
+    HTTP archive or GROBID does wait, on the network, and keeps `[ingest] concurrency`
+    threads in flight.
+    """
+    return isinstance(worker.content, LocalContentClient) and not any(
+        isinstance(step, GrobidPostProcessor) for step in worker.postprocessors)
+
+
 def grobid_postprocessor() -> GrobidPostProcessor | None:
     """GROBID from `[grobid]`; None when no host is configured."""
     cfg = config.grobid()
@@ -83,6 +95,10 @@ def postprocessors() -> list:
     if grobid is not None:
         steps.append(grobid)
     if config.pdftext().enabled:
+        # imported here: PDFium's bindings are ~15 ms of every step's start-up otherwise,
+        # and a run with text extraction off never needs them
+        from pipeline.postprocess.pdftext import PdfTextPostProcessor
+
         steps.append(PdfTextPostProcessor())
     return steps
 

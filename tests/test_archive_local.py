@@ -6,6 +6,7 @@ import builtins
 import errno
 import hashlib
 import json
+import os
 import random
 import re
 
@@ -158,33 +159,14 @@ def test_binary_search_agrees_with_a_scan_and_reads_little(tmp_path, monkeypatch
     assert size > 2_000_000
 
     read_bytes = []
+    real_pread = os.pread
 
-    class CountingFile:
-        def __init__(self, handle):
-            self.handle = handle
+    def counting_pread(fd, n, offset):  # every byte a lookup reads comes through pread
+        data = real_pread(fd, n, offset)
+        read_bytes.append(len(data))
+        return data
 
-        def __getattr__(self, name):
-            return getattr(self.handle, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.handle.close()
-
-        def readline(self, *args):
-            line = self.handle.readline(*args)
-            read_bytes.append(len(line))
-            return line
-
-        def __iter__(self):
-            for line in self.handle:
-                read_bytes.append(len(line))
-                yield line
-
-    real_open = open
-    monkeypatch.setattr(sortedindex_module, "open",
-                        lambda *a, **k: CountingFile(real_open(*a, **k)), raising=False)
+    monkeypatch.setattr(sortedindex_module.os, "pread", counting_pread)
     index = SortedIndex(str(path))
     by_key = {}
     for line in lines:
@@ -194,7 +176,9 @@ def test_binary_search_agrees_with_a_scan_and_reads_little(tmp_path, monkeypatch
         read_bytes.clear()
         found = [line.rstrip("\n") for line in index.lines_for(key)]
         assert found == by_key.get(key, [])
-        assert sum(read_bytes) < 20_000, f"{sum(read_bytes)} bytes read for one key"
+        # the binary search's probes and one block, not a scan of the file
+        assert sum(read_bytes) < size / 20, f"{sum(read_bytes)} bytes read for one key"
+        assert len(read_bytes) <= size.bit_length(), f"{len(read_bytes)} reads for one key"
 
 
 # --- content -----------------------------------------------------------------------------
@@ -502,6 +486,9 @@ def test_unreadable_warc_stops_the_shard_naming_the_file(collection, monkeypatch
     written = []
     with pytest.raises(StepFailed, match=line):
         run_shard([request] * 6, worker, written.append, concurrency=2)
+    assert written == []
+    with pytest.raises(StepFailed, match=line):  # from a worker process, as a shard runs it
+        run_shard([request] * 6, worker, written.append, concurrency=2, processes=True)
     assert written == []
 
 

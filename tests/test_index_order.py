@@ -11,7 +11,7 @@ from archive_collections import cdxj
 
 from pipeline.archive import sortedindex
 from pipeline.archive.local import LocalCdxClient
-from pipeline.archive.model import CdxError
+from pipeline.archive.model import ArchiveUnreadable, CdxError
 from pipeline.archive.surt import surt
 
 DIGEST = "A" * 32
@@ -149,4 +149,54 @@ def test_a_warm_index_reads_only_the_last_probes_from_the_file(tmp_path, monkeyp
         list(index.lines_for(f"org,example,h{i:04d})/p"))
     reads.clear()
     list(index.lines_for("org,example,h0151)/p"))
-    assert cold > 8 and len(reads) <= 2, (cold, len(reads))
+    assert cold > 4 and len(reads) <= 2, (cold, len(reads))  # cold: one read per probe
+
+
+# --- the open file kept between lookups, and what makes a lookup open it again ----------------
+
+
+def _counting_opens(monkeypatch, path) -> list[str]:
+    """The opens of `path` from now on (by `open` or `os.open`)."""
+    opened: list[str] = []
+    real_open, real_os_open = open, os.open
+
+    def counting(real):
+        def call(name, *args, **kwargs):
+            if str(name) == str(path):
+                opened.append(str(name))
+            return real(name, *args, **kwargs)
+        return call
+
+    monkeypatch.setattr(sortedindex, "open", counting(real_open), raising=False)
+    monkeypatch.setattr(sortedindex.os, "open", counting(real_os_open))
+    return opened
+
+
+def test_the_index_stays_open_between_lookups_until_its_file_changes(tmp_path, monkeypatch):
+    """Opening the file for every lookup was 3 system calls of ~10 per lookup; one `stat`
+    now says whether the file held open is still the path's (same inode, size, mtime, ctime)."""
+    path = _index_with_long_lines(tmp_path)
+    opened = _counting_opens(monkeypatch, path)
+    index = sortedindex.SortedIndex(str(path))
+    key = "org,example,h0150)/p"
+    for _ in range(5):
+        assert list(index.lines_for(key)) == _scan(path, key.encode()) != []
+    assert opened == [str(path)]
+    os.chmod(path, 0o600)  # a new mode (a new ctime): opened again, where a reader may fail
+    assert list(index.lines_for(key)) == _scan(path, key.encode())
+    assert opened == [str(path)] * 2
+    new = tmp_path / "new.cdxj"
+    _write(new, [f"{key} 20210101000000 {{\"replaced\": 1}}"])
+    os.replace(new, path)  # another file at the path, as an index rebuilt and moved in place
+    assert list(index.lines_for(key)) == [f"{key} 20210101000000 {{\"replaced\": 1}}\n"]
+    assert len(opened) == 3
+
+
+def test_an_index_removed_after_a_lookup_fails_the_next_one(tmp_path):
+    """The file held open still reads; the lookup must not: the archive lost its index."""
+    root, urls = _collection(tmp_path)
+    cdx = LocalCdxClient(str(root))
+    assert cdx.lookup(urls[0])
+    (root / "indexes" / "index.cdxj").unlink()
+    with pytest.raises(ArchiveUnreadable, match="index.cdxj cannot be read: No such file"):
+        cdx.lookup(urls[0])

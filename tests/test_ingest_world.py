@@ -52,6 +52,17 @@ def local_results(world: Path, oracle: dict) -> list[dict]:
     return out
 
 
+def test_processes_give_the_same_results_as_threads(world, oracle, local_results):
+    """The local archive's shard runs in forked processes (one per CPU): the same bytes, the
+    same order, the big body and the damaged records included."""
+    cdx, content = open_archive(str(world / "collection"))
+    worker = IngestWorker(cdx, content, IngestSettings())
+    out: list[dict] = []
+    run_shard([as_request(e) for e in oracle["requests"]], worker, out.append, concurrency=4,
+              processes=True)
+    assert out == local_results
+
+
 def test_every_request_matches_the_oracle(oracle, local_results):
     assert len(local_results) == len(oracle["requests"])
     wrong = []

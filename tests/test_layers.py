@@ -80,3 +80,17 @@ def test_the_check_catches_a_module_that_loads_luigi():
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert out == "True"
+
+
+def test_the_tasks_load_pdfium_only_when_text_extraction_runs():
+    """Every step's process imports `pipeline.tasks`; PDFium's bindings (~15 ms) are loaded
+    by the shard that extracts text, not by every start-up (issue 20: the sample shard's
+    start-up is part of its time)."""
+    script = ("import sys\n"
+              "import pipeline.tasks, pipeline.wiring\n"
+              "print(sorted(m for m in sys.modules if m.startswith('pypdfium2')))\n"
+              "from pipeline.postprocess.pdftext import PdfTextPostProcessor\n"
+              "print('pypdfium2' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    assert out[:2] == ["[]", "True"]

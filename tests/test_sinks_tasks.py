@@ -19,13 +19,15 @@ from pathlib import Path
 
 import luigi
 import pytest
-from fakes import write_world
+from fakes import FakeArchive, write_world
 from luigi_config import config_options
 from pdfs import make_pdf
 from PIL import Image
 from services import free_port
 
 from pipeline.checks import StepFailed
+from pipeline.ingest.settings import IngestSettings
+from pipeline.ingest.worker import IngestWorker
 from pipeline.postprocess.retry import retry_grobid
 from pipeline.provenance import meta_path
 from pipeline.sinks.base import SinkError
@@ -38,7 +40,7 @@ from pipeline.tasks import (
     IngestSampleResults,
     IngestShard,
 )
-from pipeline.wiring import archive_clients, grobid_postprocessor
+from pipeline.wiring import archive_clients, grobid_postprocessor, ingest_processes, ingest_worker
 
 BROKEN_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer garbage\n%%EOF\n"
 
@@ -346,6 +348,20 @@ def test_grobid_retry_reports_captures_that_changed_or_broke(world_cfg, grobid_c
     # GROBID saw only the shards' requests (one per successful ingest, the twin too), all busy
     assert len(grobid.requests) == len(results) == len(pdfs) + 1
     assert {r["mode"] for r in grobid.requests} == {"busy"}
+
+
+def test_a_local_archive_runs_in_processes(world_cfg):
+    """The local archive never waits: its requests go to processes, text extraction with them."""
+    worker = ingest_worker(postprocess=True)
+    assert [type(s).__name__ for s in worker.postprocessors] == ["PdfTextPostProcessor"]
+    assert ingest_processes(worker)
+    assert not ingest_processes(IngestWorker(FakeArchive(), FakeArchive(), IngestSettings()))
+
+
+@pytest.mark.services
+def test_grobid_keeps_the_shard_on_threads(world_cfg, grobid_cfg):
+    """GROBID waits on the network: `[ingest] concurrency` threads keep PDFs in flight there."""
+    assert not ingest_processes(ingest_worker(postprocess=True))
 
 
 def test_file_sinks_by_default_written_with_the_shard(world_cfg):

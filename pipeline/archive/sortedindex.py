@@ -96,51 +96,80 @@ def _write_cache(cache_file: str, ident: tuple[str, int, int]) -> None:
 class SortedIndex:
     """One sorted index file; `lines_for(key)` yields the lines whose first field is `key`.
 
-    The file is opened per call, so one instance may serve many threads and a file
-    that becomes unreadable is noticed at the next lookup. Every binary search of a
-    file probes the same positions first, so what a probe found (the line starting
-    at or after a position, and its key) is remembered, up to `PROBE_CACHE` probes,
-    for as long as the file keeps its size and mtime: a lookup then reads only the
-    few deepest probes from the file, with one `pread` each.
+    One instance may serve many threads, and forked processes: it reads with `os.pread`
+    only, so no file position is shared. The file is kept open between lookups, but
+    each lookup first `stat`s the path: when that is not the file held open any more
+    (another inode, size, mtime or ctime: replaced, rewritten, its mode changed) the
+    file is opened again, so a file that becomes unreadable is noticed at the next
+    lookup, as when it was opened per lookup (one `stat` instead of open, fstat, close).
+
+    Every binary search of a file probes the same positions first, so what a probe
+    found (the line starting at or after a position, and its key) is remembered, up to
+    `PROBE_CACHE` probes, for as long as the file keeps its identity. Once the search is
+    down to `BLOCK` bytes, the rest of it, and usually the key's lines, come from one
+    read: a lookup reads the file once or twice, not once per probe.
     """
 
     PROBE_CACHE = 16384
+    BLOCK = 4096
 
     def __init__(self, path: str):
         self.path = path
         self.cdxj = path.endswith(".cdxj")
         self._probes: dict[int, tuple[int, bytes | None]] = {}
-        self._probes_of: tuple[int, int] | None = None
+        self._probes_of: tuple | None = None
+        self._lock = threading.Lock()
+        self._held: _HeldFile | None = None
 
     def lines_for(self, key: str) -> Iterator[str]:
         target = key.encode("utf-8")
         prefix = target + b" "
-        with open(self.path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            handle.seek(self._first_line_at_or_after(handle.fileno(), st, target))
-            for raw in handle:
-                if not raw.startswith(prefix):
-                    # A line of the same key without its separator is still "ours":
-                    # it is broken, and the caller must hear about it.
-                    if _line_key(raw) == target:
-                        yield raw.decode("utf-8", "replace")
-                        continue
-                    break
-                yield raw.decode("utf-8", "replace")
+        held = self._file()
+        fd, ident = held.fd, held.ident  # `held` stays referenced, so open, while lines are read
+        start, block, block_at = self._first_line_at_or_after(fd, ident, target)
+        for raw in _lines_from(fd, start, block, block_at):
+            if not raw.startswith(prefix):
+                # A line of the same key without its separator is still "ours":
+                # it is broken, and the caller must hear about it.
+                if _line_key(raw) == target:
+                    yield raw.decode("utf-8", "replace")
+                    continue
+                break
+            yield raw.decode("utf-8", "replace")
 
-    def _first_line_at_or_after(self, fd: int, st: os.stat_result, target: bytes) -> int:
-        """Offset of the first line whose key is >= target (or the file's size).
+    def _file(self) -> _HeldFile:
+        """The open file, opened again when the path's file is another one now (or has
+        another mode); OSError when the path cannot be read."""
+        current = _identity(os.stat(self.path))
+        with self._lock:
+            held = self._held
+        if held is not None and held.ident == current:
+            return held
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            opened = _HeldFile(fd, _identity(os.fstat(fd)))
+        except OSError:
+            os.close(fd)
+            raise
+        with self._lock:
+            self._held = opened  # the file held before is closed when no lookup uses it
+        return opened
+
+    def _first_line_at_or_after(self, fd: int, ident: tuple,
+                                target: bytes) -> tuple[int, bytes, int]:
+        """(offset of the first line whose key is >= target, or the file's size; bytes of the
+        file read from `block_at` on, which hold that offset when not empty; block_at).
 
         Searches byte positions p for the smallest one whose following line has a
         key >= target; that predicate only flips once along the file.
         """
-        size = st.st_size
-        if self._probes_of != (size, st.st_mtime_ns):
+        size = ident[2]
+        if self._probes_of != ident:
             self._probes = {}  # another file at this path now: nothing remembered holds
-            self._probes_of = (size, st.st_mtime_ns)
+            self._probes_of = ident
         probes = self._probes
         low, high = 0, size
-        while low < high:
+        while high - low > self.BLOCK:
             middle = (low + high) // 2
             found = probes.get(middle)
             if found is None:
@@ -152,7 +181,75 @@ class SortedIndex:
                 high = middle
             else:
                 low = middle + 1
-        return _probe(fd, size, low)[0]
+        return _search_block(fd, low, high, target)
+
+
+class _HeldFile:
+    """An index file's descriptor kept open, and the file's identity; closed when the last
+    lookup using it lets go (a lookup in another thread may still read the one just
+    replaced)."""
+
+    __slots__ = ("fd", "ident")
+
+    def __init__(self, fd: int, ident: tuple):
+        self.fd = fd
+        self.ident = ident
+
+    def __del__(self) -> None:
+        os.close(self.fd)
+
+def _identity(st: os.stat_result) -> tuple:
+    """What says "the same file, unchanged, with the same mode" (size third: the search's end)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _search_block(fd: int, low: int, high: int, target: bytes) -> tuple[int, bytes, int]:
+    """The end of the binary search, from one read: the first line starting at or after `low`
+    whose key is >= target (the search ensured that the line at or after `high` has such
+    a key, or that there is none: the end of the file)."""
+    at = low - 1 if low > 0 else 0
+    block = os.pread(fd, high - at + _PROBE_BYTES, at)
+    i = 0
+    if low > 0:  # the first line starting at or after `low` follows the newline at or after low-1
+        while (newline := block.find(b"\n")) < 0:
+            more = os.pread(fd, max(_PROBE_BYTES, len(block)), at + len(block))
+            if not more:
+                return at + len(block), b"", at + len(block)
+            block += more
+        i = newline + 1
+    while True:
+        newline = block.find(b"\n", i)
+        if newline < 0:
+            more = os.pread(fd, max(_PROBE_BYTES, len(block) - i), at + len(block))
+            if more:
+                block += more  # a line longer than what was read: read on
+                continue
+            if i < len(block) and _line_key(block[i:]) >= target:
+                return at + i, block, at  # the last line, without its newline
+            return at + len(block), b"", at + len(block)
+        if _line_key(block[i:newline + 1]) >= target:
+            return at + i, block, at
+        i = newline + 1
+
+
+def _lines_from(fd: int, start: int, block: bytes, block_at: int) -> Iterator[bytes]:
+    """The file's lines from offset `start` on, the bytes of `block` (the file's from
+    `block_at`) first, then read as far as the caller iterates."""
+    i = start - block_at
+    if not 0 <= i <= len(block):
+        block, block_at, i = b"", start, 0
+    while True:
+        newline = block.find(b"\n", i)
+        if newline >= 0:
+            yield block[i:newline + 1]
+            i = newline + 1
+            continue
+        more = os.pread(fd, max(_PROBE_BYTES, len(block) - i), block_at + len(block))
+        if not more:
+            if i < len(block):
+                yield block[i:]
+            return
+        block, block_at, i = block[i:] + more, block_at + i, 0
 
 
 _PROBE_BYTES = 4096
@@ -160,8 +257,9 @@ _PROBE_BYTES = 4096
 
 def _probe(fd: int, size: int, position: int) -> tuple[int, bytes | None]:
     """(start, key) of the first line beginning at or after `position`; key None past the
-    last line. Reads with `os.pread`, so the handle's own position is left alone."""
-    start = 0
+    last line. Reads with `os.pread`, so no file position is used; one read finds both
+    the line's start and, unless the line is long, its key."""
+    start, line = 0, b""
     if position > 0:
         at = position - 1
         while True:
@@ -170,19 +268,18 @@ def _probe(fd: int, size: int, position: int) -> tuple[int, bytes | None]:
                 return size, None
             newline = block.find(b"\n")
             if newline >= 0:
-                start = at + newline + 1
+                start, line = at + newline + 1, block[newline + 1:]
                 break
             at += len(block)
     if start >= size:
         return size, None
-    line = b""
-    while True:
+    while (newline := line.find(b"\n")) < 0:
         block = os.pread(fd, _PROBE_BYTES, start + len(line))
-        newline = block.find(b"\n")
-        if newline >= 0 or not block:
-            line += block if newline < 0 else block[: newline + 1]
+        if not block:
             break
         line += block
+    if newline >= 0:
+        line = line[: newline + 1]
     return start, _line_key(line) if line else None
 
 

@@ -61,12 +61,12 @@ class _Again:
 
 
 def retry_transient(paths: list[str], out_path: str, worker, concurrency: int,
-                    progress: Progress | None = None) -> dict:
+                    progress: Progress | None = None, processes: bool = False) -> dict:
     """Ingest again every transient result of `paths`; write one line each (atomically).
 
     Returns the counts: `in`/`out` (requests retried), `previous` and `status`
     (their statuses before and after), and `before`/`after`: the status
-    histogram of all the results with and without this pass.
+    histogram of all the results with and without this pass. `processes`: as `run_shard`.
     """
     before: Counter = Counter()
     previous: Counter = Counter()
@@ -77,7 +77,8 @@ def retry_transient(paths: list[str], out_path: str, worker, concurrency: int,
             if progress is not None:
                 progress.update(status=line["status"])
 
-        counts = run_shard(transient_results(paths, before), _Again(worker), write, concurrency)
+        counts = run_shard(transient_results(paths, before), _Again(worker), write, concurrency,
+                           processes)
         out.commit()
     total = counts.pop("total", 0)
     after = before - previous + Counter(counts)

@@ -55,7 +55,7 @@ def count_shard_requests(path: str, shard: int = 0, shards: int = 1) -> int:
 
 def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
                 shard: int = 0, shards: int = 1, sink: Sink | None = None,
-                progress: Progress | None = None) -> collections.Counter:
+                progress: Progress | None = None, processes: bool = False) -> collections.Counter:
     """Ingest this shard's requests into `out_path` (JSON lines, gzip if `.gz`), atomically.
 
     Returns the status Counter (plus `total`); the file is published only
@@ -63,7 +63,8 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
     the requests file (counted separately) are the same number, and only
     after `sink` (the messages the post-processors queued on the results,
     published in result order) is closed: every message stored or
-    acknowledged. A sink failure raises and publishes nothing.
+    acknowledged. A sink failure raises and publishes nothing. `processes`: the
+    requests run in forked processes rather than threads (`run_shard`).
     """
     expected = count_shard_requests(requests_path, shard, shards)
     if progress is not None:
@@ -80,7 +81,8 @@ def ingest_file(requests_path: str, out_path: str, worker, concurrency: int,
             if progress is not None:
                 progress.update(status=result.get("status"))
 
-        counts = run_shard(shard_requests(requests_path, shard, shards), worker, write, concurrency)
+        counts = run_shard(shard_requests(requests_path, shard, shards), worker, write, concurrency,
+                           processes)
         if not out.lines == counts["total"] == expected:
             raise StepFailed(
                 f"{out_path}: {out.lines} lines written and {counts['total']} results counted "

@@ -24,6 +24,7 @@ from pipeline.wiring import (
     archive_note,
     check_grobid,
     grobid_postprocessor,
+    ingest_processes,
     ingest_settings,
     ingest_worker,
     open_sink,
@@ -44,7 +45,8 @@ def archive_pass(task: BackfillTask, ingest, source, *, patient: bool = False):
     worker = ingest_worker(patient=patient)
     with task.progress(None, "requests") as p:
         p.add_note(archive_note(worker))
-        return ingest(source, task.output().path, worker, config.ingest().concurrency, progress=p)
+        return ingest(source, task.output().path, worker, config.ingest().concurrency, progress=p,
+                      processes=ingest_processes(worker))
 
 
 class IngestSampleResults(BackfillTask):
@@ -133,7 +135,8 @@ class IngestShard(BackfillTask):
             p.add_note(archive_note(worker))
             counts = ingest_file(self.input()["requests"].path, self.output().path,
                                  worker, config.ingest().concurrency,
-                                 self.shard, self.shards, sink=sink, progress=p)
+                                 self.shard, self.shards, sink=sink, progress=p,
+                                 processes=ingest_processes(worker))
         log.info("Worker: %r", counts)
         log.info("Messages: %r", sink.published)
         write_json(self.counts_path(), dict(counts))
