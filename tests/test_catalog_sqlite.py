@@ -219,6 +219,13 @@ def test_commit_editgroups_writes_what_the_calls_one_by_one_write(tmp_path):
         assert a.lookup_sha1(moved)["ident"] == ident_of(2)
         assert a.lookup_sha1(hashes(2)["sha1"]) is None
         assert [g["changelog_index"] for g in a.editgroups()] == [1, 2]
+        # written with SQLite's own foreign key checks off, every reference holds all the
+        # same, and the checks are back on for every other call
+        assert a.db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert a.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        with pytest.raises(NotFound):  # an unknown ident: refused before anything is written
+            a.commit_editgroups("d", {}, [("c" * 26, [(ident_of(9), e1)])])
+        assert a.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
 def test_commit_editgroups_is_one_transaction(tmp_path):

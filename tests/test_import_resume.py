@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -170,20 +169,18 @@ def test_atomic_editgroups_sees_edits_accepted_within_a_lookup_batch(world, tmp_
 
 def test_killed_between_accept_and_its_journal_line(world, monkeypatch):
     db, fm, journal = world
-    real = ImportJournal.record
-    seen = Counter()
+    real = ImportJournal.record_each
 
-    def record(self, event, *a, **kw):
-        if event == ACCEPTED:
-            seen[event] += 1
-            if seen[event] == 2:
-                raise Crash("killed before the journal line")
-        return real(self, event, *a, **kw)
+    def record_each(self, event, editgroups, *a, **kw):
+        if event == ACCEPTED:  # the `accepted` lines' one append, killed after its first line
+            real(self, event, editgroups[:1], *a, **kw)
+            raise Crash("killed before the other journal lines")
+        return real(self, event, editgroups, *a, **kw)
 
-    monkeypatch.setattr(ImportJournal, "record", record)
+    monkeypatch.setattr(ImportJournal, "record_each", record_each)
     with pytest.raises(Crash):
         import_file_meta(fm, db, journal_path=journal, batch_size=10)
-    monkeypatch.setattr(ImportJournal, "record", real)
+    monkeypatch.setattr(ImportJournal, "record_each", real)
     # the 4 editgroups were one transaction (`EDITGROUPS_PER_COMMIT`): all 4 are accepted, and
     # the kill came between the `accepted` lines of the first and the second of them
     assert [g["changelog_index"] is not None for g in db.editgroups()] == [True] * 4
@@ -252,6 +249,23 @@ def test_journal_tolerates_a_torn_last_line_but_not_damage(tmp_path):
     j.path.write_text('{"event": "created", "editgroup_id": "x", "catalog": "cat"}\ngarbage\n')
     with pytest.raises(JournalError, match="line 2"):
         j.events()
+
+
+def test_journal_record_each_writes_the_lines_record_writes_in_one_append(tmp_path):
+    one, many = ImportJournal(tmp_path / "one.json"), ImportJournal(tmp_path / "many.json")
+    groups = [("a" * 26, {"edits": 3}), ("b" * 26, {"edits": 0}), ("c" * 26, {"edits": 100})]
+    for eg_id, fields in groups:
+        one.record("accepted", eg_id, "cat", sync=False, **fields)
+    with open(many.path, "a") as f:
+        f.write('{"event": "crea')  # a torn tail first: cut before the lines go on
+    many.record_each("accepted", groups, "cat", sync=False)
+    many.record_each("accepted", [], "cat")  # nothing to write: nothing written
+
+    def untimed(journal):
+        return [{k: v for k, v in e.items() if k != "time"} for e in journal.events()]
+    assert untimed(many) == untimed(one) and len(untimed(one)) == 3
+    assert many.accepted_since_finished("cat") == 103
+    assert many.path.read_text().count("\n") == 3  # the torn line was cut, not kept
 
 
 def test_journal_is_per_catalog(world, tmp_path):

@@ -353,23 +353,25 @@ class FileMetaImporter:
             return
         groups, name = self._closed, self.catalog.name
         looked_up: dict[str, str | None] = {}
-        for eg_id, _, group_looked_up in groups:
+        for _, _, group_looked_up in groups:
             looked_up.update(group_looked_up)
-            if self.journal is not None:
-                self.journal.record(OPEN, eg_id, name, sync=False)
+        if self.journal is not None:
+            self.journal.record_each(OPEN, [(eg_id, {}) for eg_id, _, _ in groups], name, sync=False)
         made = self.catalog.commit_editgroups(
             self.description, self.extra, [(eg_id, list(pending.items())) for eg_id, pending, _ in groups],
             keep=lambda ident, revision: self._unchanged(ident, revision, looked_up))
+        accepted = []
         for (eg_id, pending, _), edits in zip(groups, made, strict=True):
             kept = {e["ident"]: e for e in edits}
             self._count_dropped(len(pending) - len(kept))
-            if self.journal is not None:
-                self.journal.record(ACCEPTED, eg_id, name, edits=len(kept), sync=False)
+            accepted.append((eg_id, {"edits": len(kept)}))
             self.editgroups.append(eg_id)
             if self._prefetched is not None:  # what each entity is now, at its new revision
                 self._accepted_since_prefetch.update(
                     {ident: {**pending[ident], "revision": edit["revision"]}
                      for ident, edit in kept.items()})
+        if self.journal is not None:
+            self.journal.record_each(ACCEPTED, accepted, name, sync=False)
         self._closed, self._uncommitted = [], {}
 
     def finish(self) -> Counter:

@@ -136,18 +136,34 @@ class ImportJournal:
         """Append one event; `sync=False` skips the fsync (the line still survives a killed
         process: it is in the kernel's page cache) where the catalog's own transaction is
         what makes the edits exactly once (an embedded catalog's atomic editgroups)."""
+        self._append(self._line(event, editgroup_id, catalog, fields), sync)
+
+    def record_each(self, event: str, editgroups: list[tuple[str, dict[str, Any]]], catalog: str,
+                    *, sync: bool = True) -> None:
+        """`record(event, editgroup_id, catalog, **fields)` for each (editgroup_id, fields), in
+        order, in one append. Why: an embedded catalog's transaction holds 20 editgroups, and
+        an append per line (a tail check and two opens each) was 6% of the import's time. A
+        kill in the middle leaves the lines before it and at most one line cut short, which
+        reading ignores, as with appends one by one."""
+        if editgroups:
+            self._append("".join(self._line(event, eg_id, catalog, fields)
+                                 for eg_id, fields in editgroups), sync)
+
+    def _line(self, event: str, editgroup_id: str | None, catalog: str, fields: dict[str, Any]) -> str:
         entry = {"event": event, "catalog": catalog, "owner": self.owner,
                  "time": utc_now(micro=True), **fields}
         if editgroup_id is not None:
             entry["editgroup_id"] = editgroup_id
         if self.stream is not None:
             entry["stream"] = self.stream
-        line = json.dumps(entry, sort_keys=True) + "\n"
+        return json.dumps(entry, sort_keys=True) + "\n"
+
+    def _append(self, text: str, sync: bool) -> None:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._drop_torn_tail()
             with open(self.path, "a", encoding="utf-8") as f:
-                f.write(line)
+                f.write(text)
                 f.flush()
                 if sync:
                     os.fsync(f.fileno())
