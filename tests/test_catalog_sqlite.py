@@ -244,7 +244,7 @@ def test_new_uuids_are_time_ordered_version_7_uuids_unique_and_ascending():
     import time
     import uuid
 
-    from pipeline.catalog.base import new_uuids
+    from pipeline.catalog.sqlite_schema import new_uuids
     before = time.time_ns() // 1_000_000
     ids = new_uuids(2000)
     after = time.time_ns() // 1_000_000

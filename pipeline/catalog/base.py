@@ -17,9 +17,7 @@ fields are absent keys, with `ident`, `state` and (when there is one)
 from __future__ import annotations
 
 import base64
-import os
 import re
-import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -84,34 +82,6 @@ DUPLICATE_EDIT_MESSAGE = (
 def new_fatcat_id() -> str:
     """A fatcat-style identifier: a random UUID in 26 lower-case base32 characters."""
     return base64.b32encode(uuid.uuid4().bytes).decode("ascii").rstrip("=").lower()
-
-
-# the RFC 9562 variant's hex digit (10xx) for each random hex digit: two random bits kept
-_VARIANT_DIGIT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
-
-
-def new_uuids(n: int) -> list[str]:
-    """`n` new time-ordered UUIDs (RFC 9562 version 7), in ascending order: the clock's
-    milliseconds in the first 48 bits, then 74 random bits from one read of the OS's
-    random source, formatted by slicing one hex string.
-
-    Why time-ordered: these are the embedded catalog's revision and edit ids, the keys
-    of its `file_rev` and `file_edit` indexes. A random (version 4) key lands on a
-    random page of an index that grows to hundreds of thousands of entries, so every
-    commit wrote about one index page per edit for each of the two; a key that only
-    grows is appended to the last few pages. That halved the import's SQLite time
-    (bench/: 324k updates, 27 -> 18 s). Ids stay unique: two ids of one millisecond
-    differ in 74 random bits. The order is kept within a call and, between calls, as
-    far as the clock goes forward; an id's order matters to no reader, only to where
-    SQLite writes it.
-    """
-    if n <= 0:
-        return []
-    ts = f"{time.time_ns() // 1_000_000:012x}"[-12:]
-    head, mid = ts[:8], ts[8:]
-    h = os.urandom(10 * n).hex()
-    return sorted(f"{head}-{mid}-7{h[i:i + 3]}-{_VARIANT_DIGIT[h[i + 3]]}{h[i + 4:i + 7]}-"
-                  f"{h[i + 7:i + 19]}" for i in range(0, 20 * n, 20))
 
 
 def editgroup_is_accepted(editgroup: dict[str, Any]) -> bool:

@@ -40,27 +40,23 @@ from pipeline.catalog.base import (
     EditgroupAlreadyAccepted,
     NotFound,
     new_fatcat_id,
-    new_uuids,
 )
 from pipeline.catalog.integrity import recorded_identity
+from pipeline.catalog.sqlite_commit import check_one_edit_per_ident, write_editgroups
 from pipeline.catalog.sqlite_schema import (
     INDEXES,
     SCHEMA,
     body_of,
     from_json,
     lock_path_of,
+    new_uuids,
+    rows_in,
     sha1_of,
+    timestamp,
     to_json,
 )
-from pipeline.provenance import utc_now
 
 PAGE_SIZE = 16384  # bytes per page of a catalog file this class creates
-# sha1s or idents per `IN (...)` query (SQLite allows 999 parameters at least)
-LOOKUP_CHUNK = 500
-
-
-def _now() -> str:
-    return utc_now(micro=True)
 
 
 class SqliteCatalog(Catalog):
@@ -156,20 +152,14 @@ class SqliteCatalog(Catalog):
         """`lookup_sha1` for many sha1s at once: {lower-case sha1: entity}, absent when none.
 
         Same rule (the active entity with the lowest ident), one query per
-        `LOOKUP_CHUNK` sha1s: per-record queries were most of the import's CPU.
+        `LOOKUP_CHUNK` sha1s (`rows_in`): per-record queries were most of the import's CPU.
         """
-        keys = sorted({s.lower() for s in sha1s})
         out: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(keys), LOOKUP_CHUNK):
-            part = keys[i:i + LOOKUP_CHUNK]
-            rows = self.db.execute(
-                "SELECT sha1, ident, state, revision, body FROM file_ident "
-                f"WHERE sha1 IN ({','.join('?' * len(part))}) AND active = 1 ORDER BY sha1, ident",
-                part,
-            )
-            for sha1, *rest in rows:
-                if sha1 not in out:  # the lowest ident of this sha1
-                    out[sha1] = self._entity(rest)
+        rows = rows_in(self.db, "SELECT sha1, ident, state, revision, body FROM file_ident",
+                       "sha1", sorted({s.lower() for s in sha1s}), "AND active = 1 ORDER BY sha1, ident")
+        for sha1, *rest in rows:
+            if sha1 not in out:  # the lowest ident of this sha1
+                out[sha1] = self._entity(rest)
         return out
 
     def get_file(self, ident: str) -> dict[str, Any] | None:
@@ -257,7 +247,7 @@ class SqliteCatalog(Catalog):
         with self._tx() as db:
             db.execute(
                 "INSERT INTO editgroup (editgroup_id, description, extra, created) VALUES (?, ?, ?, ?)",
-                (editgroup_id, description, to_json(extra) if extra is not None else None, _now()),
+                (editgroup_id, description, to_json(extra) if extra is not None else None, timestamp()),
             )
         return editgroup_id
 
@@ -316,7 +306,7 @@ class SqliteCatalog(Catalog):
                     (rev_id, body, sha1_of(from_json(body)), ident),
                 )
             db.execute("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)",
-                       (editgroup_id, _now()))
+                       (editgroup_id, timestamp()))
 
     def commit_editgroup(self, editgroup_id: str, description: str, extra: dict[str, Any] | None,
                          updates: list[tuple[str, dict[str, Any]]],
@@ -335,80 +325,11 @@ class SqliteCatalog(Catalog):
                           ) -> list[list[dict[str, Any]]]:
         """Several editgroups (editgroup_id, [(ident, entity), ...]), each created, given its
         edits and accepted, in order, all in ONE transaction: a kill leaves all of them
-        accepted or none; return each one's edits.
-
-        Why: the commit (and each randomly keyed index page written again by the
-        next one) was most of the import's SQLite time at one transaction per
-        editgroup; several per transaction write each hot page once. The rows
-        are those `create_editgroup`, `update_file` and `accept_editgroup`
-        would write, in that order, so an ident edited by two of the
-        editgroups gets the first one's revision as its second edit's
-        `prev_revision`. `keep(ident, prev_revision)` (the importer's revision
-        check) is asked inside the transaction about each edit; an edit it
-        refuses is not written (absent from the returned edits), so no other
-        writer can come in between the check and the accept.
-        """
-        for _, updates in groups:
-            idents = [ident for ident, _ in updates]
-            if len(set(idents)) != len(idents):
-                raise ConstraintViolation(DUPLICATE_EDIT_MESSAGE)
-        wanted = sorted({ident for _, updates in groups for ident, _ in updates})
-        extra_json = to_json(extra) if extra is not None else None
-        editgroups, revs, edits, current, changelog, out = [], [], [], [], [], []
+        accepted or none; return each one's edits (`pipeline.catalog.sqlite_commit`, where
+        `keep`, the importer's revision check, is asked inside the transaction)."""
+        check_one_edit_per_ident(groups)
         with self._no_foreign_key_checks(), self._tx() as db:
-            prev: dict[str, tuple[str | None, str | None]] = {}  # ident -> (revision, sha1)
-            for i in range(0, len(wanted), LOOKUP_CHUNK):
-                part = wanted[i:i + LOOKUP_CHUNK]
-                prev.update((ident, (rev, sha1)) for ident, rev, sha1 in db.execute(
-                    "SELECT ident, revision, sha1 FROM file_ident "
-                    f"WHERE ident IN ({','.join('?' * len(part))})", part))
-            first_sha1 = {ident: sha1 for ident, (_, sha1) in prev.items()}
-            uuids = iter(new_uuids(2 * sum(len(updates) for _, updates in groups)))
-            for editgroup_id, updates in groups:
-                now = _now()
-                editgroups.append((editgroup_id, description, extra_json, now))
-                made = []
-                for ident, entity in updates:
-                    if ident not in prev:
-                        raise NotFound(f"no such file found: {ident}")
-                    prev_rev = prev[ident][0]
-                    if keep is not None and not keep(ident, prev_rev):
-                        continue
-                    body = body_of(entity)
-                    text = to_json(body)
-                    rev_id, edit_id = next(uuids), next(uuids)
-                    sha1 = sha1_of(body)
-                    revs.append((rev_id, ident, text))
-                    edits.append((edit_id, editgroup_id, ident, rev_id, prev_rev))
-                    current.append((ident, rev_id, text, sha1))
-                    prev[ident] = (rev_id, sha1)
-                    made.append({"edit_id": edit_id, "ident": ident, "revision": rev_id,
-                                 "prev_revision": prev_rev, "editgroup_id": editgroup_id})
-                changelog.append((editgroup_id, now))
-                out.append(made)
-            db.executemany(
-                "INSERT INTO editgroup (editgroup_id, description, extra, created) VALUES (?, ?, ?, ?)",
-                editgroups)
-            db.executemany("INSERT INTO file_rev (rev_id, ident, body) VALUES (?, ?, ?)", revs)
-            db.executemany(
-                "INSERT INTO file_edit (edit_id, editgroup_id, ident, rev_id, prev_rev) "
-                "VALUES (?, ?, ?, ?, ?)", edits)
-            # each entity once, at its last revision; the sha1 column (indexed) only when the
-            # edits changed it: an UPDATE naming an indexed column rewrites its index entry
-            # even when the value stays the same
-            final = {ident: (rev, text, sha1) for ident, rev, text, sha1 in current}
-            rows = [(ident, *final[ident]) for ident in sorted(final)]
-            db.executemany(
-                "UPDATE file_ident SET revision = ?, body = ?, state = 'active', active = 1 "
-                "WHERE ident = ?",
-                [(rev, text, ident) for ident, rev, text, sha1 in rows if sha1 == first_sha1[ident]])
-            db.executemany(
-                "UPDATE file_ident SET revision = ?, body = ?, sha1 = ?, state = 'active', "
-                "active = 1 WHERE ident = ?",
-                [(rev, text, sha1, ident) for ident, rev, text, sha1 in rows
-                 if sha1 != first_sha1[ident]])
-            db.executemany("INSERT INTO changelog (editgroup_id, timestamp) VALUES (?, ?)", changelog)
-        return out
+            return write_editgroups(db, description, extra, groups, keep)
 
     # -- loading (pipeline.catalog.export) -----------------------------------
     def insert_rows(self, rows: list[tuple]) -> None:

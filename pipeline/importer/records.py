@@ -65,42 +65,42 @@ def check_file_meta(path: str | os.PathLike) -> int:
     its line number: the file is produced by our own checked steps, so such a
     line means a damaged file, not a record to skip. Nothing of a line is built
     (parsing every value twice, here and in `iter_file_meta`, was a tenth of
-    the import's CPU), and a block msgspec takes whole (`decode_block`) is
-    checked in one call.
+    the import's CPU).
     """
-    n_records = 0
-    for n, block in iter_raw_blocks(path):
-        if isinstance(block, BadLine):
-            raise InputError(f"{os.fspath(path)}: line {n}: {block.reason} ({block.detail})")
-        fast = decode_block(_CHECK_DECODER, block)
-        if fast is not None:
-            n_records += len(fast[0])
-            continue
-        for line_n, raw in block_lines(block, n):
-            obj = decode_fields(_CHECK_DECODER, (), line_n, raw)
-            if isinstance(obj, BadLine):
-                raise InputError(f"{os.fspath(path)}: line {line_n}: {obj.reason} ({obj.detail})")
-            n_records += 1
-    return n_records
+    return sum(len(values) for values, _ in _decoded_blocks(path, _CHECK_DECODER, ()))
 
 
 def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """The records of a file_meta file as the import reads them: each with just the
-    FILE_META_FIELDS it has (`json.loads` restricted to them), a block at a time when
-    msgspec takes it whole (`decode_block`), else line by line."""
+    FILE_META_FIELDS it has (`json.loads` restricted to them)."""
     fields = FILE_META_FIELDS
+    for values, whole in _decoded_blocks(path, _IMPORT_DECODER, fields):
+        if whole:
+            for row in map(astuple, values):
+                yield {f: v for f, v in zip(fields, row, strict=True) if v is not UNSET}
+        else:
+            yield from values
+
+
+def _decoded_blocks(path: str | os.PathLike, decoder, fields: tuple[str, ...]
+                    ) -> Iterator[tuple[list, bool]]:
+    """Per block of lines of `path`: (msgspec's Structs of its lines, True) when msgspec
+    takes the block whole (`decode_block`: one call, no Python work per line), else
+    (`decode_fields`'s dicts of its lines, False). A line that is not a JSON object
+    raises `InputError` with its line number."""
     for n, block in iter_raw_blocks(path):
-        fast = None if isinstance(block, BadLine) else decode_block(_IMPORT_DECODER, block)
+        fast = None if isinstance(block, BadLine) else decode_block(decoder, block)
         if fast is not None:
-            for values in map(astuple, fast[1]):
-                yield {f: v for f, v in zip(fields, values, strict=True) if v is not UNSET}
+            yield fast[1], True
             continue
         lines = [(block.line, block)] if isinstance(block, BadLine) else block_lines(block, n)
+        dicts = []
         for line_n, raw in lines:
-            obj = decode_fields(_IMPORT_DECODER, fields, line_n, raw)
-            if isinstance(obj, BadLine):  # the file changed since check_file_meta
-                raise InputError(f"{os.fspath(path)}: line {obj.line}: {obj.reason}")
-            yield obj
+            obj = decode_fields(decoder, fields, line_n, raw)
+            if isinstance(obj, BadLine):
+                raise InputError(f"{os.fspath(path)}: line {line_n}: {obj.reason} ({obj.detail})")
+            dicts.append(obj)
+        yield dicts, False
 
 
 def sample_file_meta(results_path: str | os.PathLike) -> Iterator[dict[str, Any]]:
