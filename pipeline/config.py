@@ -93,7 +93,8 @@ class ingest(luigi.Config):  # noqa: N801
     """[ingest]: knobs of the ingest worker (URL rules are configuration, not code)."""
 
     concurrency = luigi.IntParameter(default=4, significant=False,
-                                     description="requests in flight per shard (threads)")
+                                     description="requests in flight per shard (threads; a local "
+                                                 "archive without GROBID: processes, one per CPU at most)")
     max_hops = luigi.IntParameter(default=IngestSettings.max_hops,
                                   description="landing page to PDF hops followed at most")
     max_redirects = luigi.IntParameter(default=IngestSettings.max_redirects,

@@ -9,7 +9,8 @@ flat however long the stream is. Which errors an item may turn into a result
 is the caller's business: an exception from `process` or `write` stops the
 pool (the items not started are cancelled) and propagates. The data steps spread
 their CPU-bound work on blocks of lines over processes the same way
-(`map_in_processes`).
+(`map_in_processes`), and so does the shard of a local archive without GROBID,
+whose requests never wait (`pipeline.ingest.shard`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ def run_ordered(items: Iterable[T], process: Callable[[T], R], write: Callable[[
             write(result)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity; all of them where that is unknown):
+    how many busy processes or handles are worth having at once."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def block_workers(paths: list[str], workers: int | None) -> int:
     """How many processes a data step spreads its blocks over (`map_in_processes`): `workers`,
     by default one per CPU, but one when its inputs (as stored) come to less than
@@ -59,7 +69,7 @@ def block_workers(paths: list[str], workers: int | None) -> int:
             size = sum(os.path.getsize(p) for p in paths)
         except OSError:
             size = 0
-        workers = os.cpu_count() or 1 if size >= PARALLEL_MIN_BYTES else 1
+        workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
     return max(1, workers)
 
 

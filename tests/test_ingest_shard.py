@@ -12,7 +12,6 @@ import pytest
 from fakes import FakeArchive, make_pdf
 
 from pipeline.checks import StepFailed
-from pipeline.ingest import shard as shard_module
 from pipeline.ingest.settings import IngestSettings
 from pipeline.ingest.shard import process_count, run_shard, shard_of
 from pipeline.ingest.worker import IngestWorker
@@ -143,7 +142,7 @@ class PidWorker:
 @pytest.fixture
 def three_cpus(monkeypatch):
     """The shard may use three CPUs, whatever this box has (processes are per CPU)."""
-    monkeypatch.setattr(shard_module.os, "sched_getaffinity", lambda pid: {0, 1, 2},
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2},
                         raising=False)
 
 
@@ -186,7 +185,7 @@ def test_processes_stop_the_shard_on_step_failed_after_writing_only_what_came_be
 @pytest.mark.parametrize("concurrency,cpus,expected", [(4, 2, 2), (1, 2, 1), (4, 8, 4), (3, 1, 1)])
 def test_processes_are_at_most_one_per_cpu_and_at_most_concurrency(monkeypatch, concurrency, cpus,
                                                                   expected):
-    monkeypatch.setattr(shard_module.os, "sched_getaffinity", lambda pid: set(range(cpus)),
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)),
                         raising=False)
     assert process_count(concurrency) == expected
 
@@ -194,7 +193,7 @@ def test_processes_are_at_most_one_per_cpu_and_at_most_concurrency(monkeypatch, 
 def test_processes_with_one_cpu_run_in_this_thread(monkeypatch):
     """No fork and no thread pool for one CPU: the local archive never waits, threads only
     wait for each other (four threads ran the sample world's shard slower than one)."""
-    monkeypatch.setattr(shard_module.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
     a, requests = build()
     out: list[dict] = []
     run_shard(requests, PidWorker(IngestWorker(a, a, IngestSettings())), out.append, 4,

@@ -116,18 +116,15 @@ class SortedIndex:
     def __init__(self, path: str):
         self.path = path
         self.cdxj = path.endswith(".cdxj")
-        self._probes: dict[int, tuple[int, bytes | None]] = {}
-        self._probes_of: tuple | None = None
         self._lock = threading.Lock()
         self._held: _HeldFile | None = None
 
     def lines_for(self, key: str) -> Iterator[str]:
         target = key.encode("utf-8")
         prefix = target + b" "
-        held = self._file()
-        fd, ident = held.fd, held.ident  # `held` stays referenced, so open, while lines are read
-        start, block, block_at = self._first_line_at_or_after(fd, ident, target)
-        for raw in _lines_from(fd, start, block, block_at):
+        held = self._file()  # stays referenced, so open, while lines are read
+        start, block, block_at = self._first_line_at_or_after(held, target)
+        for raw in _lines_from(held.fd, start, block, block_at):
             if not raw.startswith(prefix):
                 # A line of the same key without its separator is still "ours":
                 # it is broken, and the caller must hear about it.
@@ -155,19 +152,14 @@ class SortedIndex:
             self._held = opened  # the file held before is closed when no lookup uses it
         return opened
 
-    def _first_line_at_or_after(self, fd: int, ident: tuple,
-                                target: bytes) -> tuple[int, bytes, int]:
+    def _first_line_at_or_after(self, held: _HeldFile, target: bytes) -> tuple[int, bytes, int]:
         """(offset of the first line whose key is >= target, or the file's size; bytes of the
         file read from `block_at` on, which hold that offset when not empty; block_at).
 
         Searches byte positions p for the smallest one whose following line has a
         key >= target; that predicate only flips once along the file.
         """
-        size = ident[2]
-        if self._probes_of != ident:
-            self._probes = {}  # another file at this path now: nothing remembered holds
-            self._probes_of = ident
-        probes = self._probes
+        fd, size, probes = held.fd, held.ident[2], held.probes
         low, high = 0, size
         while high - low > self.BLOCK:
             middle = (low + high) // 2
@@ -185,15 +177,17 @@ class SortedIndex:
 
 
 class _HeldFile:
-    """An index file's descriptor kept open, and the file's identity; closed when the last
-    lookup using it lets go (a lookup in another thread may still read the one just
-    replaced)."""
+    """An index file's descriptor kept open, the file's identity, and the probes remembered
+    of this very file (a file replaced at the path starts with none, and a lookup still in
+    the old one never mixes its probes in); closed when the last lookup using it lets go
+    (a lookup in another thread may still read the one just replaced)."""
 
-    __slots__ = ("fd", "ident")
+    __slots__ = ("fd", "ident", "probes")
 
     def __init__(self, fd: int, ident: tuple):
         self.fd = fd
         self.ident = ident
+        self.probes: dict[int, tuple[int, bytes | None]] = {}
 
     def __del__(self) -> None:
         os.close(self.fd)

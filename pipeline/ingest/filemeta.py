@@ -16,13 +16,13 @@ handles than CPUs would only wait for the GIL or a core anyway.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import zlib
 
 import magic
 
 from pipeline.jsonio import GZIP_MAGIC
+from pipeline.ordered_pool import usable_cpus
 
 MAGIC_HEAD_BYTES = 1024 * 1024  # libmagic sees at most the first 1 MiB
 XML_SNIFF_BYTES = 1024  # the XHTML/JATS refinement looks at the first 1 KB
@@ -43,7 +43,7 @@ class MagicPool:
     """libmagic handles lent one at a time, at most `size` of them ever opened."""
 
     def __init__(self, size: int | None = None, factory=lambda: magic.Magic(mime=True)):
-        self.size = size or max(2, os.cpu_count() or 1)
+        self.size = size or max(2, usable_cpus())
         self.opened = 0
         self._factory = factory
         self._idle: list = []

@@ -48,7 +48,7 @@ def transient_results(paths: Iterable[str], before: Counter) -> Iterator[dict]:
 
 
 class _Again:
-    """The ingest worker, run on one retried request (`run_shard` runs it on its threads)."""
+    """The ingest worker, run on one retried request (`run_shard` runs it on its threads or forked processes)."""
 
     def __init__(self, worker):
         self.worker = worker

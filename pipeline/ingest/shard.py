@@ -15,12 +15,12 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 from pipeline.checks import StepFailed
 from pipeline.ingest.worker import BUG_STATUS, truncate
-from pipeline.ordered_pool import map_in_processes, run_ordered
+from pipeline.ordered_pool import map_in_processes, run_ordered, usable_cpus
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +105,12 @@ def process_count(concurrency: int) -> int:
     process may run on, since each keeps its CPU busy (the local archive never waits)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(concurrency, cpus))
+    return max(1, min(concurrency, usable_cpus()))
 
 
 def _chunks(requests: Iterable[dict]) -> Iterator[list[dict]]:
-    chunk: list[dict] = []
-    for request in requests:
-        chunk.append(request)
-        if len(chunk) == CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
+    it = iter(requests)
+    while chunk := list(islice(it, CHUNK)):
         yield chunk
 
 
