@@ -78,7 +78,7 @@ class HttpCdxClient:
         else:
             params.update(sort="reverse", limit=str(limit))
         rows = parse_cdx_json(self._get(params))
-        return newest_first([row for row in rows if matches_url(row, key)], limit)
+        return newest_first([row for row in rows if matches_url(row, key, url)], limit)
 
     def _detect(self, url: str) -> str:
         """IA answers `output=json` with an array (`[]` when empty), pywb with JSON lines."""

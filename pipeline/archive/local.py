@@ -69,8 +69,7 @@ class LocalCdxClient:
                 raise unreadable("index", index.path, exc) from exc
             for line in lines:
                 row = parse_index_line(line, cdxj=index.cdxj)
-                # the URL asked for canonicalises to `key` by definition: no second SURT of it
-                if row.url == url or matches_url(row, key):
+                if matches_url(row, key, url):
                     rows.append(row)
         return newest_first(rows, limit)
 

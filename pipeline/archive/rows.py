@@ -143,13 +143,17 @@ def lookup_key(url: str, limit: int) -> str:
         raise CdxError(f"cannot canonicalise {url!r}: {exc}") from exc
 
 
-def matches_url(row: CdxRow, key: str) -> bool:
-    """Exact-URL rule: the row's own URL must canonicalise to the key asked for.
+def matches_url(row: CdxRow, key: str, url: str) -> bool:
+    """Exact-URL rule: the row's own URL must canonicalise to `key`, the SURT of `url`, the
+    URL asked for (`lookup_key`); a row of that very URL does by definition, without a
+    second SURT (most rows: every lookup's).
 
     A SURT-key hit alone is not enough: indexes written by another
     canonicaliser (or a hand-edited one) can file a URL under a key it does
     not have.
     """
+    if row.url == url:
+        return True
     try:
         return surt(row.url) == key
     except ValueError:
