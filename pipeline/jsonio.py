@@ -207,6 +207,11 @@ def reject_bad_line(bad: BadLine, source: str) -> dict:
     return reject_record(bad.reason, bad.line, source, raw=bad.raw) | {"detail": bad.detail}
 
 
+def joined_lines(lines: list[bytes]) -> bytes:
+    """Whole lines joined, each with its newline: what `AtomicWriter.write_joined` takes."""
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
 class AtomicWriter:
     """Write lines to `<path>.tmp-<host>-<pid>-<start>` and rename onto `path` only on `commit()`.
 

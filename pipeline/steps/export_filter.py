@@ -20,14 +20,14 @@ import msgspec
 
 from pipeline.entity_urls import BAD_URLS, url_list_problem
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
-from pipeline.jsonio import block_lines, iter_raw_blocks
+from pipeline.jsonio import block_lines, iter_raw_blocks, joined_lines
 from pipeline.jsonline import BadLine
 from pipeline.ordered_pool import block_workers, map_ordered
-from pipeline.progress import Progress
+from pipeline.progress import Progress, counting
 from pipeline.steps.split import SplitWriter
 
-# the URL list is built for every line: one decode costs less than a second one for the
-# selected lines (measured on the world export)
+# line by line (a block `decode_block` did not take), the URL list is built for every line:
+# one decode costs less than a second one for the selected lines (measured on the world export)
 _FIELDS = ("sha256", "urls")
 _DECODER = struct_decoder("ExportSha256Urls", _FIELDS)
 # a whole block in one call (`decode_block`): the sha256 of every line; then the URL lists of
@@ -56,7 +56,7 @@ def _block_result(item: tuple[int, bytes | BadLine]) -> tuple[int, int, bytes] |
     if fast is None:
         return None
     lines, kept = fast
-    return len(lines), len(kept), b"\n".join(kept) + b"\n" if kept else b""
+    return len(lines), len(kept), joined_lines(kept)
 
 
 def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
@@ -80,6 +80,8 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
             if isinstance(block, BadLine):
                 n_in += 1
                 split.reject_bad_line(block, source)
+                if progress is not None:
+                    progress.update()
                 continue
             if fast is not None:
                 lines, n_kept, kept = fast
@@ -89,10 +91,8 @@ def filter_missing_sha256(export: str, out_path: str, rejects_path: str,
                 if progress is not None:
                     progress.update(lines)
                 continue
-            for m, raw in block_lines(block, n):
+            for m, raw in counting(block_lines(block, n), progress):
                 n_in += 1
-                if progress is not None:
-                    progress.update()
                 has_sha256 += _filter_line(split, source, m, raw)
         return split.publish(n_in, has_sha256=has_sha256)
 

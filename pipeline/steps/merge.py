@@ -24,24 +24,29 @@ import finds the entity by sha1.
 from __future__ import annotations
 
 import errno
-import multiprocessing
 import os
 import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from itertools import count
 from json.encoder import encode_basestring
 from operator import attrgetter
 
 from pipeline.checks import check_balance
 from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
-from pipeline.jsonio import block_lines, dumps, iter_raw_blocks, reject_bad_line, reject_text
+from pipeline.jsonio import (
+    block_lines,
+    dumps,
+    iter_raw_blocks,
+    joined_lines,
+    reject_bad_line,
+    reject_text,
+)
 from pipeline.jsonline import BadLine
+from pipeline.ordered_pool import map_ordered
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
-from pipeline.runlock import die_with_parent
 from pipeline.steps.split import SplitWriter
 from pipeline.tempnames import temp_name, temp_suffix
 
@@ -57,10 +62,16 @@ def file_meta_line(record: dict) -> bytes:
     types (the common case: serialising it was a large part of the merge); else `dumps`."""
     if tuple(record) == FILE_META_FIELDS and type(record["size_bytes"]) is int \
             and type(record["mimetype"]) is str:
-        return (f'{{"md5hex": "{record["md5hex"]}", "mimetype": {encode_basestring(record["mimetype"])}, '
-                f'"sha1hex": "{record["sha1hex"]}", "sha256hex": "{record["sha256hex"]}", '
-                f'"size_bytes": {int.__repr__(record["size_bytes"])}}}').encode()
+        return _spelled(record["md5hex"], record["mimetype"], record["sha1hex"],
+                        record["sha256hex"], record["size_bytes"])
     return dumps(record).encode()
+
+
+def _spelled(md5: str, mimetype: str, sha1: str, sha256: str, size: int) -> bytes:
+    """`dumps` of the five fields (hex digests that need no escaping), written out."""
+    return (f'{{"md5hex": "{md5}", "mimetype": {encode_basestring(mimetype)}, '
+            f'"sha1hex": "{sha1}", "sha256hex": "{sha256}", '
+            f'"size_bytes": {int.__repr__(size)}}}').encode()
 
 
 def _kept_line(fm: dict) -> bytes:
@@ -75,14 +86,13 @@ def _kept_line(fm: dict) -> bytes:
         else:
             if type(size) is int and type(mimetype) is str and md5.islower() \
                     and sha1.islower() and sha256.islower():
-                return (f'{{"md5hex": "{md5}", "mimetype": {encode_basestring(mimetype)}, '
-                        f'"sha1hex": "{sha1}", "sha256hex": "{sha256}", '
-                        f'"size_bytes": {int.__repr__(size)}}}').encode()
+                return _spelled(md5, mimetype, sha1, sha256, size)
     return file_meta_line(file_meta_record(fm))
 
 
 class _BlockMerge:
-    """One block's kept lines, rejects lines and counts (built in a worker process)."""
+    """One block's kept lines, rejects lines and counts (built in the process merging its
+    file)."""
 
     def __init__(self, source: str):
         self.source = source
@@ -133,8 +143,8 @@ class _BlockMerge:
         self.rejects.append(dumps(reject_bad_line(bad, self.source)))
 
     def packed(self) -> tuple:
-        """What crosses back to the step's process: the lines joined, each with its newline."""
-        kept = b"\n".join(self.kept) + b"\n" if self.kept else b""
+        """The block's lines joined, each with its newline, and its counts."""
+        kept = joined_lines(self.kept)
         rejects = "\n".join(self.rejects).encode() + b"\n" if self.rejects else b""
         return (self.lines, len(self.kept), kept, len(self.rejects), rejects, self.reasons,
                 self.statuses)
@@ -188,6 +198,10 @@ def _merge_one(path: str, out_part: str, rejects_part: str,
         split.reasons = reasons
         counts = split.publish(n_source)
     return counts | {"status": statuses, "source": source}
+
+
+def _merge_job(job: tuple) -> dict:
+    return _merge_one(*job)
 
 
 def _concatenate(parts: list[str], path: str) -> None:
@@ -248,14 +262,7 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
         jobs = [(path, os.path.join(tmp, f"out-{i:04d}{suffix}"),
                  os.path.join(tmp, f"rej-{i:04d}{rej_suffix}"),
                  latest.get(os.path.basename(path))) for i, path in enumerate(result_paths)]
-        if workers == 1:
-            parts = [_counted(_merge_one(*job), progress) for job in jobs]
-        else:
-            ctx = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                parts = [_counted(part, progress)
-                         for part in pool.map(_merge_one, *zip(*jobs, strict=True))]
+        parts = [_counted(part, progress) for _, part in map_ordered(jobs, _merge_job, workers)]
         n_in = sum(p["in"] for p in parts)
         n_out = sum(p["out"] for p in parts)
         n_rej = sum(p["rejects"] for p in parts)

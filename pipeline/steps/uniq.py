@@ -39,10 +39,17 @@ from operator import attrgetter, eq, not_
 
 from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_block, decode_fields, struct_decoder
-from pipeline.jsonio import AtomicWriter, block_lines, iter_raw_blocks, iter_raw_lines, write_json
+from pipeline.jsonio import (
+    AtomicWriter,
+    block_lines,
+    iter_raw_blocks,
+    iter_raw_lines,
+    joined_lines,
+    write_json,
+)
 from pipeline.jsonline import BadLine
 from pipeline.ordered_pool import block_workers, map_ordered
-from pipeline.progress import Progress, counting
+from pipeline.progress import Progress
 from pipeline.tempnames import temp_suffix
 
 # bytes of lines (plus per-line overhead) sorted in memory before a run is spilled to disk
@@ -98,7 +105,7 @@ def _read_run(path: str) -> Iterator[tuple[str, bytes]]:
 
 
 def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BUDGET,
-                   progress: Progress | None = None) -> tuple[Iterator[tuple[str, bytes]], int]:
+                   ) -> tuple[Iterator[tuple[str, bytes]], int]:
     """(sha1, line) for every line of `merged_path`, sorted by sha1, input order kept for ties;
     and the number of lines read (every line is read and checked before this returns).
 
@@ -107,7 +114,7 @@ def sorted_records(merged_path: str, tmpdir: str, memory_budget: int = MEMORY_BU
     size = 0
     runs: list[str] = []
     n_in = 0
-    for n, raw in counting(iter_raw_lines(merged_path), progress):
+    for n, raw in iter_raw_lines(merged_path):
         n_in += 1
         run.append((_sha1_key(merged_path, n, raw), raw))
         size += len(raw) + _LINE_OVERHEAD
@@ -148,10 +155,6 @@ def _sort_batch(keys: list[str], lines: list[bytes]) -> tuple[list[str], list[by
     return list(map(keys.__getitem__, order)), list(map(lines.__getitem__, order))
 
 
-def _joined(lines: list[bytes]) -> bytes:
-    return b"\n".join(lines) + b"\n" if lines else b""
-
-
 def _prefix_end(keys: list[str], i: int, prefix: str) -> int:
     """Where the sorted `keys` stop beginning with `prefix` (that of keys[i]), from i on."""
     if len(prefix) < _PREFIX:  # the whole sha1 ("a"): only keys equal to it
@@ -176,7 +179,7 @@ def _partition_block(item: tuple[str, int, bytes | BadLine]) -> tuple[int, list[
     while i < total:
         prefix = keys[i][:_PREFIX]
         j = _prefix_end(keys, i, prefix)
-        parts.append((prefix, _joined(lines[i:j])))
+        parts.append((prefix, joined_lines(lines[i:j])))
         i = j
     return total, parts
 
@@ -202,7 +205,7 @@ def _dedup(keys: list[str], lines: list[bytes]) -> tuple[int, bytes, int, list[t
     n = len(keys)
     same = list(map(eq, keys[1:], keys[:-1])) if n > 1 else []  # line i+1 repeats line i's sha1
     if not any(same):
-        return n, _joined(lines), 0, []
+        return n, joined_lines(lines), 0, []
     kept = list(compress(lines, chain((True,), map(not_, same))))
     dups = list(compress(range(1, n), same))
     groups = []
@@ -219,7 +222,7 @@ def _dedup(keys: list[str], lines: list[bytes]) -> tuple[int, bytes, int, list[t
         # the group's rank among the batch's sha1s (1-based), as a line-by-line pass counts
         groups.append((keys[start], 1 + end - j, conflict, start + 1 - j))
         j = end
-    return len(kept), _joined(kept), len(dups), groups
+    return len(kept), joined_lines(kept), len(dups), groups
 
 
 def _dedup_prefix(item: tuple[str, bytes | str]) -> tuple | None:
