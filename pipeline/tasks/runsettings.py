@@ -111,17 +111,26 @@ def apply_manifest(workdir: str) -> list[tuple[str, Any, Any]]:
     changes = []
     for family, name, param in recorded_params():
         key = f"{family}.{name}"
-        explicit = _explicit(family, name, param)
-        current = param.task_value(family, name)
-        wanted = normalise(key, current)
-        if recorded is not None and key in recorded:
-            if explicit and wanted != recorded[key]:
-                changes.append((key, recorded[key], wanted))
-            elif not explicit:
-                wanted = recorded[key]
+        wanted, explicit, current = _effective(recorded, family, name, param)
+        if explicit and recorded is not None and key in recorded and wanted != recorded[key]:
+            changes.append((key, recorded[key], wanted))
         if wanted != plain(current):
             _set_option(family, name, param, wanted)
     return changes
+
+
+def _effective(recorded: dict[str, Any] | None, family: str, name: str,
+               param: luigi.Parameter) -> tuple[Any, bool, Any]:
+    """(the setting's value in this run, whether it was set explicitly, its raw value today):
+    the manifest's value unless the setting was given explicitly (command line, config
+    file), else today's, normalised. The one rule both the applied settings and the task
+    ids' digest follow, so the two cannot drift apart."""
+    key = f"{family}.{name}"
+    explicit = _explicit(family, name, param)
+    current = param.task_value(family, name)
+    if recorded is not None and key in recorded and not explicit:
+        return recorded[key], explicit, current
+    return normalise(key, current), explicit, current
 
 
 _generations: dict[tuple[Any, ...], str] = {}  # (workdir, manifest stat, settings) -> digest
@@ -148,13 +157,8 @@ def settings_generation(workdir: str) -> str:
     if key not in _generations:
         try:
             recorded = read_manifest(workdir) or {}
-            effective = {}
-            for family, name, param in recorded_params():
-                name_key = f"{family}.{name}"
-                if name_key in recorded and not _explicit(family, name, param):
-                    effective[name_key] = recorded[name_key]
-                else:
-                    effective[name_key] = normalise(name_key, plain(param.task_value(family, name)))
+            effective = {f"{family}.{name}": _effective(recorded, family, name, param)[0]
+                         for family, name, param in recorded_params()}
             blob = json.dumps(effective, sort_keys=True, default=str).encode()
             _generations[key] = hashlib.sha256(blob).hexdigest()[:12]
         except Exception:  # noqa: BLE001 -- a bad setting is the settings check's to name
