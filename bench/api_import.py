@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bench.common import cpu_seconds  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # the stand-in's process: serves the entities of an export with the delay, prints its URL
@@ -76,12 +77,12 @@ def run_once(work: Path, export: Path, fm: Path, streams: int, delay: float, n: 
         journal = work / f"journal-{streams}.json"
         load = os.getloadavg()
         with FatcatCatalog(url, token=token) as api:
-            cpu0, own0 = _cpu(), _cpu(children=False)
+            cpu0, own0 = cpu_seconds(), cpu_seconds(children=False)
             t0 = time.perf_counter()
             result = import_file_meta(fm, api, journal_path=journal, streams=streams)
             seconds = time.perf_counter() - t0
-            cpu = _cpu() - cpu0  # this process and its stream processes (reaped by now)
-            own = _cpu(children=False) - own0  # the run's own process (alone with 1 stream)
+            cpu = cpu_seconds() - cpu0  # this process and its stream processes (reaped by now)
+            own = cpu_seconds(children=False) - own0  # the run's own process (alone with 1 stream)
             # every entity filled once (a lookup each, after the import: not timed)
             filled = sum(1 for e in api.lookup_sha1_many(_sha1s(n)).values() if e.get("sha256"))
     finally:
@@ -101,14 +102,6 @@ def run_once(work: Path, export: Path, fm: Path, streams: int, delay: float, n: 
             "calls_per_record": round((calls - n) / n, 2),
             "load_before": [round(x, 2) for x in load],
             "load_after": [round(x, 2) for x in os.getloadavg()]}
-
-
-def _cpu(children: bool = True) -> float:
-    """CPU seconds of this process and (`children`) of its reaped children: the streams."""
-    used = [resource.getrusage(resource.RUSAGE_SELF)]
-    if children:
-        used.append(resource.getrusage(resource.RUSAGE_CHILDREN))
-    return sum(u.ru_utime + u.ru_stime for u in used)
 
 
 def _sha1s(n: int) -> list[str]:

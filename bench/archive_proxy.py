@@ -16,13 +16,12 @@ pointed at `proxy.url`, and `proxy.calls` read afterwards.
 
 from __future__ import annotations
 
-import http.client
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
@@ -30,19 +29,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from faultproxy import Delay, FaultPlan, FaultProxy, Rule  # noqa: E402
 from services import run_pywb  # noqa: E402
 
-from bench.common import bench_args, report  # noqa: E402
-
-
-def get(url: str) -> tuple[int, int]:
-    """(status, body length) of one GET on a fresh connection."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
-        response = conn.getresponse()
-        return response.status, len(response.read())
-    finally:
-        conn.close()
+from bench.common import bench_args, fresh_get, report  # noqa: E402
 
 
 def targets(index: Path, base: str, n: int) -> list[str]:
@@ -58,7 +45,7 @@ def targets(index: Path, base: str, n: int) -> list[str]:
         if row.get("status") != "200" or row.get("mime") != "application/pdf":
             continue
         replay = f"/{ts}id_/{row['url']}"
-        status, size = get(base + replay)
+        status, size = fresh_get(base + replay)
         if status == 200 and size < 1 << 20:
             out += [f"/cdx?url={quote(row['url'], safe='')}&output=json&allowFuzzy=0", replay]
             if len(out) >= 2 * n:
@@ -83,7 +70,7 @@ def main() -> None:
                         proxy.plan = plan
                     t0 = time.perf_counter()
                     for path in paths:
-                        assert get(url + path)[0] == 200
+                        assert fresh_get(url + path)[0] == 200
                     row["times"].append((time.perf_counter() - t0) / len(paths))
             recorded = len(proxy.calls)
     out = report("archive_proxy", rows, "direct",

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import random
-import resource
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "data"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench.common import bench_args, have, report  # noqa: E402
+from bench.common import bench_args, cpu_seconds, have, report  # noqa: E402
 from pipeline.postprocess.pdftext import extract  # noqa: E402
 from pipeline.sinks.kafka import KafkaSink  # noqa: E402
 from pipeline.sinks.message import PDF_TEXT, THUMBNAIL, TOPICS, Message, topic_name  # noqa: E402
@@ -45,12 +44,6 @@ def corpus(n: int, seed: int = 0) -> list[bytes]:
     rng = random.Random(seed)
     return [make_pdf(rng, f"Bench paper {i}", rng.randint(1, 12), rng.randint(20_000, 300_000))
             for i in range(n)]
-
-
-def cpu_now() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run_pdfium(pdfs: list[bytes]) -> None:
@@ -94,9 +87,9 @@ def run_poppler(pdfs: list[bytes]) -> None:
 def cpu_timed(fn, pdfs: list[bytes], repeat: int) -> tuple[list[float], list[float]]:
     cpu, wall = [], []
     for _ in range(repeat):
-        c0, w0 = cpu_now(), time.perf_counter()
+        c0, w0 = cpu_seconds(), time.perf_counter()
         fn(pdfs)
-        cpu.append(cpu_now() - c0)
+        cpu.append(cpu_seconds() - c0)
         wall.append(time.perf_counter() - w0)
     return cpu, wall
 

@@ -7,10 +7,12 @@ same input, several times, and report medians and ratios (never one run).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import platform
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -18,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from isal import igzip
 
@@ -108,3 +111,24 @@ def report(name: str, rows: list[dict], baseline: str, extra: dict | None = None
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
+
+
+def fresh_get(url: str, timeout: float = 60) -> tuple[int, int]:
+    """(status, body length) of one GET on a fresh connection, body read whole: the least
+    a client can do."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
+        response = conn.getresponse()
+        return response.status, len(response.read())
+    finally:
+        conn.close()
+
+
+def cpu_seconds(children: bool = True) -> float:
+    """CPU seconds of this process and (`children`) of its reaped children."""
+    used = [resource.getrusage(resource.RUSAGE_SELF)]
+    if children:
+        used.append(resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in used)

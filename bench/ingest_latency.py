@@ -33,7 +33,7 @@ reached. Writes bench/results/ingest_latency.json.
 from __future__ import annotations
 
 import argparse
-import http.client
+import functools
 import json
 import multiprocessing
 import os
@@ -46,10 +46,12 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from bench.common import fresh_get  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -99,24 +101,11 @@ def run_cell(url: str, concurrency: int, n: int, world: Path) -> dict:
             "statuses": statuses}
 
 
-def _get(url: str) -> int:
-    """One GET on a fresh connection, body read whole: the least a client can do."""
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-    try:
-        conn.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""))
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    finally:
-        conn.close()
-
-
 def capacity(urls: list[str], concurrency: int) -> float:
     """Calls/s the proxy and pywb serve for `urls` with `concurrency` trivial clients."""
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(_get, urls))
+        list(pool.map(functools.partial(fresh_get, timeout=120), urls))
     return len(urls) / (time.perf_counter() - t0)
 
 
