@@ -184,18 +184,15 @@ def _merge_one(path: str, out_part: str, rejects_part: str,
     replaces the file's own."""
     source = os.path.basename(path)
     statuses: Counter = Counter()
-    reasons: Counter = Counter()
     n_source = 0
+    latest = latest or {}
     with SplitWriter("merge", out_part, rejects_part) as split:
         for n, block in iter_raw_blocks(path):
-            lines, n_kept, kept, n_rej, rejects, why, status = _merge_block(source, n, block,
-                                                                            latest or {})
+            lines, n_kept, kept, n_rej, rejects, why, status = _merge_block(source, n, block, latest)
             n_source += lines
             split.keep_joined(kept, n_kept)
-            split.rejects.write_joined(rejects, n_rej)
-            reasons.update(why)
+            split.reject_joined(rejects, n_rej, why)
             statuses.update(status)
-        split.reasons = reasons
         counts = split.publish(n_source)
     return counts | {"status": statuses, "source": source}
 

@@ -40,6 +40,12 @@ class SplitWriter:
     def keep_joined(self, data: bytes, lines: int) -> None:
         self.out.write_joined(data, lines)
 
+    def reject_joined(self, data: bytes, lines: int, reasons: Counter) -> None:
+        """`lines` reject lines given joined, each with its newline (a block filtered
+        elsewhere), and the reasons they were rejected for."""
+        self.rejects.write_joined(data, lines)
+        self.reasons.update(reasons)
+
     def reject(self, reason: str, line: int, source: str, record: Any) -> None:
         self.reasons[reason] += 1
         self.rejects.write_obj(reject_record(reason, line, source, record=record))

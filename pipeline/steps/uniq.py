@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import heapq
 import os
-import sys
 import tempfile
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterator
 from itertools import chain, compress
-from operator import attrgetter, eq, not_
+from operator import attrgetter, eq, itemgetter, not_
 
 from pipeline.checks import StepFailed, check_balance
 from pipeline.jsonfast import decode_block, decode_fields, struct_decoder
@@ -63,6 +62,7 @@ _SHA1_DECODER = struct_decoder("FileMetaSha1", _SHA1_FIELDS)
 _SHA1_BLOCK_DECODER = struct_decoder("FileMetaSha1Str", _SHA1_FIELDS, required=str)
 _SHA1_OF = attrgetter("sha1hex")
 _PREFIX = 2  # spilled lines go to one file per this many first characters of their sha1
+_prefix_of = itemgetter(slice(None, _PREFIX))  # a key's prefix (all of a shorter one)
 _GROUPED = 10_000  # lines per batch of the external sort's output (cut between sha1s)
 _REQUEST_FIELDS = ("ext_ids",)
 _REQUEST_DECODER = struct_decoder("RequestSha1", _REQUEST_FIELDS)
@@ -156,16 +156,9 @@ def _sort_batch(keys: list[str], lines: list[bytes]) -> tuple[list[str], list[by
 
 
 def _prefix_end(keys: list[str], i: int, prefix: str) -> int:
-    """Where the sorted `keys` stop beginning with `prefix` (that of keys[i]), from i on."""
-    if len(prefix) < _PREFIX:  # the whole sha1 ("a"): only keys equal to it
-        return bisect_right(keys, prefix, i)
-    last = ord(prefix[-1])
-    if last == sys.maxunicode:  # no character after it to bisect to
-        j = i
-        while j < len(keys) and keys[j].startswith(prefix):
-            j += 1
-        return j
-    return bisect_left(keys, prefix[:-1] + chr(last + 1), i)
+    """Where the sorted `keys` stop having `prefix` (keys[i]'s first `_PREFIX` characters,
+    or all of a shorter key) as theirs, from i on: their prefixes are sorted too."""
+    return bisect_right(keys, prefix, i, key=_prefix_of)
 
 
 def _partition_block(item: tuple[str, int, bytes | BadLine]) -> tuple[int, list[tuple[str, bytes]]]:
