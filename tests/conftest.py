@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
 from services import run_pywb
+
+# --- property tests (hypothesis) ---------------------------------------------------------
+
+
+def pytest_configure(config):
+    """Property tests draw the same examples on every run ("repeatable"): a suite that turns
+    red because one run drew a new case is not a suite CI can trust. Exploring is a
+    deliberate act: `HYPOTHESIS_PROFILE=explore make test` draws new examples each run, and
+    a failure it finds goes into the test as an `@example`."""
+    hypothesis_settings.register_profile("repeatable", derandomize=True)
+    hypothesis_settings.register_profile("explore", derandomize=False)
+    hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
 
 # --- pywb (web archive over HTTP) ----------------------------------------------------------
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import surt as reference_surt
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline.archive.model import CdxError
@@ -198,6 +198,7 @@ def test_surt_ignores_scheme_case_and_www(url):
 
 @FAST
 @given(http_urls(), st.text(max_size=60))
+@example(base="http://a/", location="0 ;")  # joined to "http://a/0 ", a space at its end
 def test_join_location_never_raises_and_gives_http_or_none(base, location):
     target = join_location(base, location)
     assert target is None or (is_http_url(target) and "#" not in target)

@@ -25,7 +25,8 @@ def join_location(url: str, location: str | None) -> str | None:
     Relative, path-absolute and scheme-relative forms are joined against the
     URL that was answered (RFC 9110 §10.2.2). A fragment is dropped (it never
     reaches a server, so it is not part of what gets archived). Anything that
-    does not end up as an http(s) URL with a host is unusable.
+    does not end up as a URL `is_http_url` takes (http(s), a host, no space at
+    either end: `0 ;` joins to `http://a/0 `) is unusable.
     """
     if location is None:
         return None
@@ -34,12 +35,9 @@ def join_location(url: str, location: str | None) -> str | None:
         return None
     try:
         target = urljoin(url, location).split("#", 1)[0]
-        parts = urlsplit(target)
     except ValueError:  # an unparseable authority, e.g. `http://[::1/`
         return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return target
+    return target if is_http_url(target) else None
 
 
 def is_http_url(url: object) -> bool:
