@@ -16,6 +16,7 @@ whose requests never wait (`pipeline.ingest.shard`).
 from __future__ import annotations
 
 import collections
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -101,6 +102,7 @@ def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int
 
 
 def _start_process(parent_pid: int, setup: Callable[..., None] | None, setup_args: tuple) -> None:
+    gc.freeze()
     die_with_parent(parent_pid)
     if setup is not None:
         setup(*setup_args)

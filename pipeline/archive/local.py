@@ -77,6 +77,8 @@ class LocalCdxClient:
 class LocalContentClient(WarcContentClient):
     """Reads records straight from the collection's `archive/` directory."""
 
+    whole_records = True  # every failing disk read is ArchiveUnreadable (`_DiskReads`)
+
     def __init__(self, collection: str, cdx: LocalCdxClient | None = None):
         super().__init__(cdx or LocalCdxClient(collection))
         self.archive_dir = os.path.join(collection, "archive")

@@ -91,7 +91,7 @@ class Capture:
     body: bytes  # payload with Content-Encoding undone where the archive does so
     location: str | None = None  # raw Location header of a 3xx, unjoined
     revisit_of: CdxRow | None = None  # the original row when `row` was a revisit
-    body_truncated: bool = False  # body stopped at the size limit
+    body_truncated: bool = False  # the body is larger than the size limit (`body` is then b"")
     # SHA-1 of `body` when the reader already hashed exactly it: a shortcut, not part of
     # what the capture is (a replay client, which does not hash, gives an equal capture).
     body_sha1hex: str | None = field(default=None, compare=False)

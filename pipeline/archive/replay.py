@@ -78,7 +78,8 @@ class HttpReplayClient:
             raise WaybackError(f"replay of {row.url} {row.datetime} failed: HTTP "
                                f"{response.status_code} from the service, not a capture")
         headers = archived_headers(response.raw.headers.items())
-        body, truncated = response.content[:max_bytes], len(response.content) > max_bytes
+        truncated = len(response.content) > max_bytes
+        body = b"" if truncated else response.content  # a body above the limit is never used
         revisit_of = self._original(row) if row.is_revisit else None
         restore_content_type(headers, (revisit_of or row).mimetype)
         if self.verify_digest and not truncated:

@@ -28,6 +28,10 @@ _RESOLVE_LIMIT = 10_000
 class WarcContentClient:
     """Base of clients that read records at offsets; subclasses implement `open_row`."""
 
+    # whether a small record may be read at once (`read_record`'s `whole`): only where a
+    # failing read says so the same way however much of the record was read before it
+    whole_records = False
+
     def __init__(self, cdx: CdxClient):
         self.cdx = cdx
 
@@ -63,7 +67,7 @@ class WarcContentClient:
         if row.warc_path in ("", "-"):
             raise WaybackError(f"index row has no WARC location: {row.url} {row.datetime}")
         with self.open_row(row) as stream:
-            return read_record(stream, row, max_bytes)
+            return read_record(stream, row, max_bytes, whole=self.whole_records)
 
     def _resolve(self, row: CdxRow, revisit: StoredRecord) -> CdxRow:
         """The original a revisit refers to: by refers-to URI and date, else by digest."""

@@ -13,6 +13,7 @@ payload byte.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -23,8 +24,10 @@ from warcio.limitreader import LimitReader
 
 from pipeline.archive.model import ArchiveUnreadable, CdxRow, WaybackContentError
 from pipeline.archive.rows import normalise_digest, sha1_hex_to_b32
+from pipeline.archive.warcwhole import WHOLE_MAX_CSIZE, WholeRecord, parse_whole
 
 _CHUNK = 256 * 1024
+_INFLATE_MAX = 1 << 20
 
 
 @dataclass
@@ -35,8 +38,8 @@ class StoredRecord:
     target_uri: str
     status_code: int | None
     headers: dict[str, str] | None  # None: the record has no HTTP headers
-    body: bytes
-    body_truncated: bool
+    body: bytes  # b"" when truncated
+    body_truncated: bool  # the payload is larger than the reader's max_bytes
     refers_to_uri: str | None = None
     refers_to_date: str | None = None  # 14 digits
     # SHA-1 (hex) of `body`, when the body is exactly every stored payload byte (no
@@ -45,8 +48,19 @@ class StoredRecord:
     body_sha1hex: str | None = None
 
 
-def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
-    """Parse the record at the start of `stream` (already limited to the row's csize)."""
+def read_record(stream, row: CdxRow, max_bytes: int, whole: bool = False) -> StoredRecord:
+    """Parse the record at the start of `stream` (already limited to the row's csize).
+
+    `whole`: the stream may be read to the row's csize at once (a local file, whose failing
+    read is `ArchiveUnreadable` wherever it happens), so a small plain record is parsed in
+    one pass (`pipeline.archive.warcwhole`); any other is streamed through warcio.
+    """
+    if whole and 0 < row.warc_csize <= WHOLE_MAX_CSIZE:
+        member = stream.read(row.warc_csize)
+        parsed = parse_whole(member)
+        if parsed is not None:
+            return _guarded(row, _whole_verified, parsed, row, max_bytes)
+        stream = io.BytesIO(member)  # the same bytes, for warcio to read and word its verdict
     try:
         iterator = _IsalArchiveIterator(LimitReader(stream, row.warc_csize))
         record = next(iter(iterator), None)
@@ -56,8 +70,13 @@ def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
         raise WaybackContentError(f"no readable WARC record at {_where(row)}: {_brief(exc)}") from exc
     if record is None:
         raise WaybackContentError(f"no WARC record at {_where(row)} (truncated or empty)")
+    return _guarded(row, _verified, iterator, record, row, max_bytes)
+
+
+def _guarded(row: CdxRow, verify, *args) -> StoredRecord:
+    """`verify(*args)`, anything but a verdict on the record or the disk made a damaged record."""
     try:
-        return _verified(iterator, record, row, max_bytes)
+        return verify(*args)
     except (WaybackContentError, ArchiveUnreadable):
         raise
     except Exception as exc:
@@ -65,48 +84,81 @@ def read_record(stream, row: CdxRow, max_bytes: int) -> StoredRecord:
 
 
 def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
+    """The record as warcio streams it: the payload hashed as it is read, at most
+    max_bytes + 1 of it held (none when its stored length already says it is too large)."""
     rec_type = record.rec_type
-    if rec_type not in ("response", "revisit", "resource"):
-        raise WaybackContentError(f"record at {_where(row)} is a {rec_type!r} record, not a capture")
-    target = record.rec_headers.get_header("WARC-Target-URI") or ""
-    if target != row.url:
-        raise WaybackContentError(
-            f"record at {_where(row)} is for {target!r}, the index row says {row.url!r}")
+    get = record.rec_headers.get_header
+    target = get("WARC-Target-URI") or ""
+    _check_capture(rec_type, target, row)
 
     raw = record.raw_stream
     hashing = _HashingReader(raw)
     record.raw_stream = hashing  # content_stream() decodes what we hash
     content = record.content_stream()
-    body, truncated = read_capped(_bounded_chunks(content, max_bytes), max_bytes)
+    if content is hashing and isinstance(raw, LimitReader) and raw.limit > max_bytes:
+        body, truncated = b"", True  # too large, known before reading: hashed, never held
+    else:
+        body, truncated = read_capped(_bounded_chunks(content, max_bytes), max_bytes)
     hashing.drain()
     remaining = raw.limit if isinstance(raw, LimitReader) else 0
     if remaining:
         raise WaybackContentError(f"record at {_where(row)} is truncated ({remaining} bytes short)")
     _check_member_end(iterator, row)
 
-    if rec_type == "revisit":
-        declared = record.rec_headers.get_header("WARC-Payload-Digest")
-        if declared and _digest_or_none(declared) not in (None, row.sha1b32):
-            raise WaybackContentError(
-                f"revisit at {_where(row)} declares digest {declared}, the index row {row.sha1b32}")
-    body_sha1hex = None
-    if rec_type != "revisit":
-        stored_sha1hex = hashing.sha1.hexdigest()
-        actual = sha1_hex_to_b32(stored_sha1hex)
-        if actual != row.sha1b32:
-            raise WaybackContentError(
-                f"payload digest {actual} at {_where(row)} differs from the index row's {row.sha1b32}")
-        # warcio hands back the raw stream itself when nothing is to be decoded; then the
-        # body is the hashed bytes, all of them unless it was cut at max_bytes.
-        if content is hashing and not truncated:
-            body_sha1hex = stored_sha1hex
-
+    stored_sha1hex = hashing.sha1.hexdigest() if rec_type != "revisit" else None
+    _check_digest(rec_type, get("WARC-Payload-Digest"), stored_sha1hex, row)
     http = record.http_headers
     headers = headers_dict(http.headers) if http is not None else None
     status = int(http.get_statuscode()) if http is not None else None
+    # warcio hands back the raw stream itself when nothing is to be decoded; then the
+    # body is the hashed bytes, all of them unless it was cut at max_bytes.
+    raw_body = content is hashing and not truncated
+    return _stored(rec_type, target, get, status, headers, body, truncated,
+                   stored_sha1hex if raw_body else None)
+
+
+def _whole_verified(record: WholeRecord, row: CdxRow, max_bytes: int) -> StoredRecord:
+    """The record `parse_whole` read, checked as `_verified` checks a streamed one."""
+    get = record.warc_headers.get
+    target = get("warc-target-uri") or ""
+    _check_capture(record.rec_type, target, row)
+    payload = record.payload
+    stored_sha1hex = hashlib.sha1(payload).hexdigest() if record.rec_type != "revisit" else None
+    _check_digest(record.rec_type, get("warc-payload-digest"), stored_sha1hex, row)
+    headers = headers_dict(record.http_headers) if record.http_headers is not None else None
+    truncated = len(payload) > max_bytes
+    return _stored(record.rec_type, target, lambda name: get(name.lower()), record.http_status,
+                   headers, b"" if truncated else payload, truncated,
+                   None if truncated else stored_sha1hex)
+
+
+def _check_capture(rec_type: str | None, target: str, row: CdxRow) -> None:
+    if rec_type not in ("response", "revisit", "resource"):
+        raise WaybackContentError(f"record at {_where(row)} is a {rec_type!r} record, not a capture")
+    if target != row.url:
+        raise WaybackContentError(
+            f"record at {_where(row)} is for {target!r}, the index row says {row.url!r}")
+
+
+def _check_digest(rec_type: str, declared: str | None, stored_sha1hex: str | None,
+                  row: CdxRow) -> None:
+    """A revisit's declared digest, or every other record's stored payload, is the row's."""
+    if rec_type == "revisit":
+        if declared and _digest_or_none(declared) not in (None, row.sha1b32):
+            raise WaybackContentError(
+                f"revisit at {_where(row)} declares digest {declared}, the index row {row.sha1b32}")
+        return
+    actual = sha1_hex_to_b32(stored_sha1hex)
+    if actual != row.sha1b32:
+        raise WaybackContentError(
+            f"payload digest {actual} at {_where(row)} differs from the index row's {row.sha1b32}")
+
+
+def _stored(rec_type: str, target: str, get, status: int | None,
+            headers: dict[str, str] | None, body: bytes, truncated: bool,
+            body_sha1hex: str | None) -> StoredRecord:
     if rec_type == "resource":
-        content_type = record.rec_headers.get_header("Content-Type") or ""
-        headers, status = {"content-type": content_type}, 200
+        headers, status = {"content-type": get("Content-Type") or ""}, 200
     return StoredRecord(
         rec_type=rec_type,
         target_uri=target,
@@ -114,8 +166,8 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
         headers=headers,
         body=body,
         body_truncated=truncated,
-        refers_to_uri=record.rec_headers.get_header("WARC-Refers-To-Target-URI"),
-        refers_to_date=warc_date_to_14(record.rec_headers.get_header("WARC-Refers-To-Date")),
+        refers_to_uri=get("WARC-Refers-To-Target-URI"),
+        refers_to_date=warc_date_to_14(get("WARC-Refers-To-Date")),
         body_sha1hex=body_sha1hex,
     )
 
@@ -149,19 +201,17 @@ def _bounded_chunks(stream, max_bytes: int) -> Iterator[bytes]:
 
 
 def read_capped(chunks: Iterable[bytes], max_bytes: int) -> tuple[bytes, bool]:
-    """At most max_bytes + 1 bytes of `chunks`; returns (the first max_bytes, whether there
-    were more). Shared by the WARC reader and the replay client: a body above the limit is
-    `body-too-large`, and more than max_bytes + 1 is never held."""
+    """(the bytes of `chunks`, False) when they are at most max_bytes, else (b"", True): a
+    body above the limit is `body-too-large` and its bytes are never used, so more than
+    max_bytes + 1 are never held, and those held are dropped, not joined, once one more
+    says the body is too large."""
     parts: list[bytes] = []
     held = 0
     for chunk in chunks:
-        if held + len(chunk) > max_bytes:
-            # one byte past the limit says "truncated"; only the limit's bytes are joined (a
-            # copy of the whole body cut at the end would hold it three times over at once)
-            parts.append(chunk[: max_bytes - held])
-            return b"".join(parts), True
-        parts.append(chunk)
         held += len(chunk)
+        if held > max_bytes:
+            return b"", True
+        parts.append(chunk)
     return b"".join(parts), False
 
 
@@ -204,6 +254,35 @@ class _IsalReader(DecompressingBufferedReader):
 
     DECOMPRESSORS = {**DecompressingBufferedReader.DECOMPRESSORS,
                      "gzip": lambda: isal_zlib.decompressobj(wbits=16 + isal_zlib.MAX_WBITS)}
+
+    def __init__(self, *args, **kwargs):
+        self._tail = b""  # compressed bytes a bounded inflate left for the next fill
+        super().__init__(*args, **kwargs)
+
+    def _fillbuff(self, block_size=None):
+        if self._tail and self.empty():
+            tail, self._tail = self._tail, b""
+            self._process_read(tail)
+            if not self.empty():
+                return
+        super()._fillbuff(block_size)
+
+    def _decompress(self, data):
+        """At most _INFLATE_MAX bytes out per fill, the rest of `data` kept for the next:
+        warcio inflates a whole 16 KiB block at once, which for a body of zeros is 16 MiB."""
+        if not (self.decompressor and data and self.decomp_type == "gzip"):
+            return super()._decompress(data)
+        try:
+            out = self.decompressor.decompress(data, _INFLATE_MAX)
+        except Exception:
+            # as warcio: a first block that does not inflate is an uncompressed WARC; a
+            # later one is damage, and the short body is reported as a truncated record
+            if self.num_block_read == 0:
+                self.decompressor = None
+                return data
+            return b""
+        self._tail = self.decompressor.unconsumed_tail
+        return out
 
 
 class _IsalArchiveIterator(ArchiveIterator):

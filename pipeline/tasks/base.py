@@ -26,6 +26,7 @@ import luigi
 from pipeline import __version__, config
 from pipeline.checks import StepFailed, format_counts
 from pipeline.errors import disk_full_reported
+from pipeline.exitgc import skip_exit_collection
 from pipeline.jsonio import write_json
 from pipeline.progress import Progress
 from pipeline.provenance import (
@@ -75,6 +76,7 @@ class BackfillTask(PreflightMixin, InRun, luigi.Task):
         work (the import would otherwise query the catalog again for nothing).
         """
         sweep_once(self.workdir)
+        skip_exit_collection()
         if self.complete():
             log.info("%s: inputs have the same content as before; target kept", self)
             return
