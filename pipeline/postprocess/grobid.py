@@ -24,7 +24,6 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 
-import grobid_tei_xml
 import requests
 
 from pipeline.errors import OperatorError
@@ -137,6 +136,8 @@ def tei_metadata(tei_xml: str) -> tuple[str | None, dict]:
     (title, authors, journal, date, doi), `grobid_timestamp`,
     `language_code`; no abstract or body text (those are encumbered).
     """
+    import grobid_tei_xml  # loaded with the first TEI: a run without GROBID never needs it
+
     try:
         doc = grobid_tei_xml.parse_document_xml(tei_xml)
     except ET.ParseError as e:

@@ -23,8 +23,6 @@ import logging
 import threading
 import time
 
-from confluent_kafka import KafkaException, Producer
-
 from pipeline.sinks.base import Sink, SinkError
 from pipeline.sinks.message import GROBID, PDF_TEXT, THUMBNAIL, TOPICS, Message, topic_name
 
@@ -71,6 +69,10 @@ class KafkaSink(Sink):
         self.env = env
         self.topics = {kind: topic_name(kind, env) for kind in TOPICS}
         self.message_timeout_ms = message_timeout_ms
+        # librdkafka is loaded with the first Kafka sink: a run with file sinks never needs it
+        from confluent_kafka import KafkaException, Producer
+
+        self._refused = KafkaException
         plain = Producer(producer_config(hosts, message_max_bytes, message_timeout_ms))
         gzip = Producer(producer_config(hosts, message_max_bytes, message_timeout_ms, "gzip"))
         self._producers = {GROBID: plain, THUMBNAIL: plain, PDF_TEXT: gzip}
@@ -83,7 +85,7 @@ class KafkaSink(Sink):
     def _check_topics(self, timeout: float) -> None:
         try:
             meta = self._producers[GROBID].list_topics(timeout=timeout)
-        except KafkaException as e:
+        except self._refused as e:
             raise SinkError(f"Kafka broker {self.hosts} did not answer within {timeout:g} s ({e}); "
                             "start it or fix [kafka] hosts (empty: file sinks)") from e
         missing = [t for t in self.topics.values() if t not in meta.topics]
@@ -113,7 +115,7 @@ class KafkaSink(Sink):
                 break
             except BufferError:  # local queue full: serve delivery reports, then try again
                 producer.poll(0.5)
-            except KafkaException as e:  # refused before sending (too large, unknown topic...)
+            except self._refused as e:  # refused before sending (too large, unknown topic...)
                 raise SinkError(f"{topic} key {message.key} ({len(value)} bytes) refused: "
                                 f"{e.args[0].str() if e.args else e}") from e
         producer.poll(0)
