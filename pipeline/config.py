@@ -25,6 +25,7 @@ import luigi
 from pipeline import httpretry
 from pipeline.catalog.factory import is_api_url
 from pipeline.catalog.fatcat_token import TOKEN_ENV
+from pipeline.configmemo import RememberedSection
 from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
@@ -45,7 +46,7 @@ def _patience(kind: type[luigi.Parameter], default, description: str) -> luigi.P
     return kind(default=default, significant=False, description=description)
 
 
-class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section name
+class backfill(luigi.Config, metaclass=RememberedSection):  # noqa: N801 - the class name is the cfg section name
     """[backfill]: where the work goes and what it reads."""
 
     workdir = luigi.Parameter(default=DEFAULT_WORKDIR,
@@ -89,7 +90,7 @@ class backfill(luigi.Config):  # noqa: N801 - the class name is the cfg section 
         return self.catalog_seed or self.export
 
 
-class ingest(luigi.Config):  # noqa: N801
+class ingest(luigi.Config, metaclass=RememberedSection):  # noqa: N801
     """[ingest]: knobs of the ingest worker (URL rules are configuration, not code)."""
 
     concurrency = luigi.IntParameter(default=4, significant=False,
@@ -149,7 +150,7 @@ class ingest(luigi.Config):  # noqa: N801
         return split_list(self.cookie_patterns)
 
 
-class grobid(luigi.Config):  # noqa: N801
+class grobid(luigi.Config, metaclass=RememberedSection):  # noqa: N801
     """[grobid]: GROBID base URL (empty disables GROBID: results say `disabled`), how many PDFs
     are at GROBID at once (size it to GROBID's own worker pool), and the request timeout."""
 
@@ -160,7 +161,7 @@ class grobid(luigi.Config):  # noqa: N801
                                    description="seconds a GROBID call may take in total")
 
 
-class kafka(luigi.Config):  # noqa: N801
+class kafka(luigi.Config, metaclass=RememberedSection):  # noqa: N801
     """[kafka]: bootstrap servers (empty: file sinks in the work directory) and topic env."""
 
     hosts = luigi.Parameter(default="",
@@ -173,14 +174,14 @@ class kafka(luigi.Config):  # noqa: N801
         description="seconds a message may wait for the broker's acknowledgement before the shard fails")
 
 
-class pdftext(luigi.Config):  # noqa: N801
+class pdftext(luigi.Config, metaclass=RememberedSection):  # noqa: N801
     """[pdftext]: text, info and page-0 thumbnail of every ingested PDF (on by default)."""
 
     enabled = luigi.BoolParameter(default=True, parsing=luigi.BoolParameter.EXPLICIT_PARSING,
                                   description="true or false: text and thumbnails of every PDF")
 
 
-class importer(luigi.Config):  # noqa: N801
+class importer(luigi.Config, metaclass=RememberedSection):  # noqa: N801
     """[importer]: editgroup shape of the catalog import, and its parallel streams (the fatcat
     API: one process, editgroup writer and HTTP session each; the embedded catalog runs one)."""
 

@@ -46,9 +46,11 @@ def check_scheduler() -> None:
     from luigi.configuration import get_config
     from luigi.retcodes import retcode
 
+    from pipeline.configmemo import remembered
+
     if CmdlineParser.get_instance() is None:
         return  # not the luigi command line
-    core = luigi.interface.core()
+    core = remembered(luigi.interface.core)  # asked at every task's creation
     if core.local_scheduler:
         return
     url = scheduler_url(core)

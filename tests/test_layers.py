@@ -19,7 +19,8 @@ import pipeline
 ROOT = Path(__file__).resolve().parent.parent
 
 # The Luigi layer: the only modules allowed to import luigi (docs/architecture.md).
-LUIGI_LAYER = {"pipeline.tasks", "pipeline.config", "pipeline.wiring", "pipeline.cli",
+LUIGI_LAYER = {"pipeline.tasks", "pipeline.config", "pipeline.configmemo", "pipeline.wiring",
+               "pipeline.cli",
                "pipeline.cli_catalog", "pipeline.cli_archive", "pipeline.cli_kafka",
                "pipeline.cli_temp", "pipeline.__main__"}
 
