@@ -43,10 +43,20 @@ MB = 1 << 20
 JQ = "select(.request.ext_ids.sha1 == .file_meta.sha1hex) | .file_meta"
 
 
+# Runs of a row whose run takes about a second (the sample world's shard): on a shared 2-core
+# machine one run's CPU time varies by 15% or more, so its median takes more runs than a
+# row of minutes needs (11 s in all).
+SHORT_REPEAT = 9
+
+
 def run_once(cmd: list[str] | str, before=None) -> dict:
-    """Run `cmd` (a list, or a bash pipeline string); wall seconds, peak RSS (MB), stdout."""
+    """Run `cmd` (a list, or a bash pipeline string); wall seconds, peak RSS (MB), stdout.
+
+    Untimed first: `before()`, and the disk catching up with what earlier runs and steps
+    wrote (`sync`), so a run never pays for the writeback of another."""
     if before:
         before()
+    os.sync()
     argv = ["bash", "-o", "pipefail", "-c", cmd] if isinstance(cmd, str) else cmd
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile(suffix=".json") as usage_file:
@@ -270,7 +280,7 @@ class Bench:
             subprocess.run(shard, cwd=ROOT, check=True, capture_output=True)  # the inputs, once
             # the floor first in each round, so the last run of all is the shard's (read below)
             m = measure({"anchor": [PY, str(ROOT / "bench" / "ingest_floor.py"), str(coll)],
-                         "pipeline": shard}, self.repeat, before=fresh)
+                         "pipeline": shard}, max(self.repeat, SHORT_REPEAT), before=fresh)
         counts = json.loads((work / "ingest_results" / "shard-000-of-001.counts.json").read_text())
         expected = json.loads((world / "summary.json").read_text())["statuses"]
         right = {k: v for k, v in counts.items() if k != "total"} == expected
@@ -438,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
             getattr(b, name)()
             print(f"  {name}: {time.perf_counter() - s0:.1f} s", flush=True)
     table = b.table()
-    print(f"\n== bench ({args.size}; {b.repeat} runs each, medians; {os.cpu_count()} CPUs, "
+    print(f"\n== bench ({args.size}; {b.repeat} runs each, the sample world's shard "
+          f"{max(b.repeat, SHORT_REPEAT)}, medians; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}) ==")
     print(table)
     RESULTS.mkdir(exist_ok=True)

@@ -102,7 +102,10 @@ class memo_probe(luigi.Config):  # noqa: N801 - a section of this test's own
     size = luigi.IntParameter(default=1, config_path=dict(section="memo_elsewhere", name="size"))
 
 
+@pytest.mark.filterwarnings("ignore:The use of the configuration:DeprecationWarning")
 def test_a_value_read_from_another_section_counts_too():
+    """luigi's own [core] reads old names this way (`default-scheduler-port`); luigi warns that
+    the other section is deprecated, which is not what is tested here."""
     parser = luigi.configuration.get_config()
     parser.add_section("memo_elsewhere")
     try:
