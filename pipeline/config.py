@@ -3,8 +3,9 @@
 Each class is a section of `luigi.cfg`, and every key can be overridden on the
 luigi command line (`--backfill-workdir DIR`, `--kafka-hosts H`). Values are
 read when a section is instantiated (inside a task or a CLI call), never at
-import time. Secrets are not here: the fatcat token comes only from the
-environment (`FATCAT_API_AUTH_TOKEN`). Defaults are not written here but read
+import time, and a section is made once per configuration
+(`pipeline/configmemo.py`). Secrets are not here: the fatcat token comes only
+from the environment (`FATCAT_API_AUTH_TOKEN`). Defaults are not written here but read
 from the plain modules that use them (the worker's knobs, the editgroup
 description, the sample world's paths), so each is written once.
 

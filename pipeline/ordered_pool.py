@@ -102,6 +102,8 @@ def map_in_processes(items: Iterable[T], process: Callable[[T], R], workers: int
 
 
 def _start_process(parent_pid: int, setup: Callable[..., None] | None, setup_args: tuple) -> None:
+    # what the fork inherited is left out of this process's collections: collecting it would
+    # write to, and so copy, the pages the process shares with its parent
     gc.freeze()
     die_with_parent(parent_pid)
     if setup is not None:

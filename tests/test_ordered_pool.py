@@ -40,3 +40,15 @@ def test_an_error_stops_the_pool_after_the_items_before_it():
 def test_concurrency_below_one_is_refused():
     with pytest.raises(ValueError, match="concurrency must be >= 1"):
         run_ordered([], str, print, 0)
+
+
+def _frozen(_item) -> int:
+    import gc
+    return gc.get_freeze_count()
+
+
+def test_a_forked_process_leaves_what_it_inherited_out_of_its_collections():
+    """Collecting the parent's objects in a child writes to (so copies) the pages they share."""
+    from pipeline.ordered_pool import map_in_processes
+    results = [frozen for _, frozen in map_in_processes(range(4), _frozen, 2, window=1)]
+    assert len(results) == 4 and all(n > 1000 for n in results), results

@@ -5,9 +5,12 @@ byte stream that starts at `warc_offset` and is limited to `warc_csize`
 bytes. Everything that can be wrong with a stored capture (not a record at
 that offset, truncated gzip, another URL, a payload whose SHA-1 differs from
 the index) becomes `WaybackContentError` (docs/statuses.md), so a damaged archive
-is reported, never ingested. The body is streamed: at most `max_bytes + 1`
-decoded bytes are held, while the digest is computed over every stored
-payload byte.
+is reported, never ingested. A small plain record of a local collection is
+parsed whole in one pass (`pipeline.archive.warcwhole`); any other is streamed
+through warcio, inflated at most 1 MiB at a time, with at most `max_bytes + 1`
+decoded bytes held (none when its stored length already says it is too large),
+while the digest is computed over every stored payload byte. Both ways end in
+the same checks (`_check_capture`, `_check_digest`), so both word a verdict alike.
 """
 
 from __future__ import annotations
