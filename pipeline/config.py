@@ -26,7 +26,7 @@ import luigi
 from pipeline import httpretry
 from pipeline.catalog.factory import is_api_url
 from pipeline.catalog.fatcat_token import TOKEN_ENV
-from pipeline.configmemo import RememberedSection
+from pipeline.configmemo import RememberedSection, raw_section
 from pipeline.importer.importer import BATCH_SIZE, DEFAULT_DESCRIPTION
 from pipeline.ingest.settings import (
     DEFAULT_BLOCKLIST,
@@ -213,8 +213,7 @@ def settings_fingerprint() -> str:
     parser = CmdlineParser.get_instance()
     cfg = luigi.configuration.get_config()
     given = sorted(vars(parser.known_args).items()) if parser is not None else None
-    raw = [cfg.items(s.get_task_family(), raw=True) if cfg.has_section(s.get_task_family())
-           else None for s in SECTIONS]
+    raw = [raw_section(cfg, s.get_task_family()) for s in SECTIONS]
     token = os.environ.get(TOKEN_ENV, "").encode("utf-8", "surrogateescape")
     return repr((given, raw, hashlib.sha256(token).hexdigest()))
 

@@ -6,19 +6,18 @@ default, for each parameter) and consults its own instance cache only after
 that. The steps ask for their sections often: about 90 times in one shard's
 run of the sample world (`[backfill]` alone 32 times), some 30 ms before the
 first request. Here a section made with no arguments is kept and handed out
-again while the values it was made from are the same ones: the same luigi
-command line (the parser instance holding its overrides), the same config
-parser object, and the same raw values in the sections its parameters read
-(and DEFAULT). A value set or removed in the parser (as the tests do), a
-reloaded configuration or another command line makes it again. A section
-whose raw values refer to the environment or to other keys (`${VAR}`,
-`%(key)s`) is resolved afresh every time, as is any other kind of parser (the
-TOML one) and any section asked for with arguments.
+again while what it is made from is the same: the values its parameters were
+given on the luigi command line, and the raw values of the config sections they
+read (DEFAULT's included). A value changed anywhere (set or removed in the
+parser, as the tests do; rewritten in the command line's parsed arguments, as
+the run's manifest does; a reloaded file; another command line) makes it again.
+A section whose raw values refer to the environment or to other keys
+(`${VAR}`, `%(key)s`) is resolved afresh every time, and so is any section asked
+for with arguments.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -26,33 +25,23 @@ from luigi.cmdline_parser import CmdlineParser
 from luigi.configuration import get_config
 from luigi.task_register import Register
 
-
-class _NoCommandLine:
-    """The key of sections made outside the luigi command line (weakly referenced)."""
-
-
-_NO_COMMAND_LINE = _NoCommandLine()
-# command line -> (its config parser, weakly; {(section class, raw values): section})
-_made: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_read: dict[type, tuple[str, ...]] = {}
+# section class -> (what it was made from, the section): one slot each, replaced on change
+_made: dict[type, tuple[tuple, Any]] = {}
+_read: dict[type, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def remembered(cls: type, make: Callable[[], Any] | None = None) -> Any:
     """`cls()` (or `make()`), or the section made before from the same values."""
     make = make or cls
-    state = _state(cls)
-    if state is None:
+    key = _made_from(cls)
+    if key is None:
         return make()
-    parser, values = state
-    command_line = CmdlineParser.get_instance() or _NO_COMMAND_LINE
-    slot = _made.get(command_line)
-    if slot is None or slot[0]() is not parser:  # another parser object: start afresh
-        slot = _made[command_line] = (weakref.ref(parser), {})
-    sections = slot[1]
-    key = (cls, values)
-    if key not in sections:
-        sections[key] = make()
-    return sections[key]
+    kept = _made.get(cls)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    section = make()
+    _made[cls] = (key, section)
+    return section
 
 
 class RememberedSection(Register):
@@ -64,29 +53,36 @@ class RememberedSection(Register):
         return remembered(cls, lambda: super(RememberedSection, cls).__call__())
 
 
-def _state(cls: type) -> tuple[Any, tuple] | None:
-    """(the config parser, the raw values `cls` is made from), or None: not to be kept."""
+def raw_section(parser: Any, family: str) -> tuple:
+    """The raw (uninterpolated) values of a config section as given, DEFAULT's included;
+    `()` when there is no such section (luigi then reads no value from it)."""
+    return tuple(parser.items(family, raw=True)) if parser.has_section(family) else ()
+
+
+def _made_from(cls: type) -> tuple | None:
+    """What `cls()` would be made from (command-line values, raw config values), or None
+    when a value is resolved against something else (the environment, other keys)."""
+    sections, dests = _inputs(cls)
     parser = get_config()
-    sections = getattr(parser, "_sections", None)
-    defaults = getattr(parser, "_defaults", None)
-    if not isinstance(sections, dict) or not isinstance(defaults, dict):
-        return None
-    values = tuple(tuple(sections.get(name, {}).items()) for name in _sections_read(cls))
-    values += (tuple(defaults.items()),)
-    for part in values:
-        for _, raw in part:
-            if isinstance(raw, str) and ("$" in raw or "%" in raw):
+    raw = tuple(raw_section(parser, name) for name in sections)
+    for values in raw:
+        for _, value in values:
+            if isinstance(value, str) and ("$" in value or "%" in value):
                 return None
-    return parser, values
+    command_line = CmdlineParser.get_instance()
+    given = None if command_line is None else tuple(
+        getattr(command_line.known_args, dest, None) for dest in dests)
+    return given, raw
 
 
-def _sections_read(cls: type) -> tuple[str, ...]:
-    """The config sections `cls`'s parameters are read from: its own, and any `config_path`."""
+def _inputs(cls: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The config sections `cls`'s parameters are read from (its own, and any `config_path`)
+    and their destinations in the command line's parsed arguments (luigi's names)."""
     if cls not in _read:
-        names = {cls.get_task_family()}
-        for _, param in cls.get_params():
-            path = getattr(param, "_config_path", None)
-            if path:
-                names.add(path["section"])
-        _read[cls] = tuple(sorted(names))
+        family = cls.get_task_family()
+        params = cls.get_params()
+        sections = {family} | {param._config_path["section"] for _, param in params
+                               if getattr(param, "_config_path", None)}
+        _read[cls] = (tuple(sorted(sections)),
+                      tuple(param._parser_global_dest(name, family) for name, param in params))
     return _read[cls]

@@ -116,3 +116,14 @@ def test_a_value_read_from_another_section_counts_too():
         assert remembered(memo_probe).size == 1
     finally:
         parser.remove_section("memo_elsewhere")
+
+
+def test_a_command_line_value_rewritten_in_place_is_seen(tmp_path):
+    """The run's manifest makes a relative path given on the command line absolute by
+    rewriting the parsed arguments (`runsettings._set_option`): same parser, new value."""
+    args = ["IngestShard", "--shard", "0", "--shards", "1", "--backfill-export", "rel/x.json.gz"]
+    with CmdlineParser.global_instance(args) as command_line:
+        assert config.backfill().export == "rel/x.json.gz"
+        dest = config.backfill.export._parser_global_dest("export", "backfill")
+        setattr(command_line.known_args, dest, str(tmp_path / "rel/x.json.gz"))
+        assert config.backfill().export == str(tmp_path / "rel/x.json.gz")
