@@ -107,6 +107,11 @@ CASES = [
     ("WARC/0.18", member(record(http_block(), version="WARC/0.18")), False),
     ("no Content-Length", member(PLAIN.replace(b"Content-Length", b"X-Length")), False),
     ("Content-Length not a number", member(record(http_block(), length="12a")), False),
+    ("Content-Length of 5,000 digits", member(record(http_block(), length="9" * 5000)), False),
+    ("HTTP headers past the first 64 KiB of a longer record", member(record(http_block(
+        PDF * 40, headers=(f"X-Pad: {'p' * (70 << 10)}",)), payload=PDF * 40)), False),
+    ("a record longer than the first 64 KiB", member(record(
+        http_block(PDF * 40), payload=PDF * 40)), True),
     ("block shorter than its length", member(record(
         http_block(), length=str(len(http_block()) + 50))), False),
     ("continuation line", member(PLAIN.replace(

@@ -17,12 +17,11 @@ from dataclasses import dataclass
 
 from warcio.archiveiterator import ArchiveIterator
 
+from pipeline.archive.model import CAPTURE_TYPES
 from pipeline.archive.rows import normalise_digest, sha1_hex_to_b32
 from pipeline.archive.surt import surt
 from pipeline.archive.warcread import warc_date_to_14
 from pipeline.jsonio import AtomicWriter
-
-_CAPTURE_TYPES = ("response", "revisit", "resource")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def index_warc(path: str, filename: str | None = None) -> Iterator[IndexEntry]:
     with open(path, "rb") as handle:
         iterator = ArchiveIterator(handle)
         for record in iterator:
-            if record.rec_type not in _CAPTURE_TYPES:
+            if record.rec_type not in CAPTURE_TYPES:
                 continue
             fields = _fields(record)
             iterator.read_to_end()

@@ -53,6 +53,10 @@ class ArchiveUnreadable(StepFailed):
     """
 
 
+# The WARC record types that are captures (what an index lists and the ingest may read).
+CAPTURE_TYPES = ("response", "revisit", "resource")
+
+
 @dataclass(frozen=True)
 class CdxRow:
     """One index row, in the field names of the ingest result's `cdx` object (docs/data.md)."""

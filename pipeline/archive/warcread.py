@@ -25,7 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.limitreader import LimitReader
 
-from pipeline.archive.model import ArchiveUnreadable, CdxRow, WaybackContentError
+from pipeline.archive.model import CAPTURE_TYPES, ArchiveUnreadable, CdxRow, WaybackContentError
 from pipeline.archive.rows import normalise_digest, sha1_hex_to_b32
 from pipeline.archive.warcwhole import WHOLE_MAX_CSIZE, WholeRecord, parse_whole
 
@@ -122,21 +122,20 @@ def _verified(iterator, record, row: CdxRow, max_bytes: int) -> StoredRecord:
 
 def _whole_verified(record: WholeRecord, row: CdxRow, max_bytes: int) -> StoredRecord:
     """The record `parse_whole` read, checked as `_verified` checks a streamed one."""
-    get = record.warc_headers.get
-    target = get("warc-target-uri") or ""
+    get = record.header
+    target = get("WARC-Target-URI") or ""
     _check_capture(record.rec_type, target, row)
     payload = record.payload
     stored_sha1hex = hashlib.sha1(payload).hexdigest() if record.rec_type != "revisit" else None
-    _check_digest(record.rec_type, get("warc-payload-digest"), stored_sha1hex, row)
+    _check_digest(record.rec_type, get("WARC-Payload-Digest"), stored_sha1hex, row)
     headers = headers_dict(record.http_headers) if record.http_headers is not None else None
     truncated = len(payload) > max_bytes
-    return _stored(record.rec_type, target, lambda name: get(name.lower()), record.http_status,
-                   headers, b"" if truncated else payload, truncated,
-                   None if truncated else stored_sha1hex)
+    return _stored(record.rec_type, target, get, record.http_status, headers,
+                   b"" if truncated else payload, truncated, None if truncated else stored_sha1hex)
 
 
 def _check_capture(rec_type: str | None, target: str, row: CdxRow) -> None:
-    if rec_type not in ("response", "revisit", "resource"):
+    if rec_type not in CAPTURE_TYPES:
         raise WaybackContentError(f"record at {_where(row)} is a {rec_type!r} record, not a capture")
     if target != row.url:
         raise WaybackContentError(

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from isal import isal_zlib
+
+from pipeline.archive.model import CAPTURE_TYPES
 
 WHOLE_MAX_CSIZE = 1 << 20  # stored (compressed) bytes read at once; larger records stream
 WHOLE_MAX_BYTES = 8 << 20  # inflated; a member that inflates beyond streams too
 _FIRST_BYTES = 64 << 10  # inflated first: the headers of any sane record
-_CONTENT_LENGTH = re.compile(rb"\r\nContent-Length:[ \t]*([0-9]{1,18})\r\n", re.IGNORECASE)
 _END = b"\r\n\r\n"
 _WARC_VERSIONS = (b"WARC/1.0\r\n", b"WARC/1.1\r\n")
-_CAPTURE_TYPES = ("response", "revisit", "resource")
 _HTTP_STATUS = re.compile(r"HTTP/1\.[01] ([0-9]{3})(?: [^\r\n]*)?\Z")
 # HTTP headers whose presence makes warcio decode the payload: left to it
 _DECODED_BY_WARCIO = frozenset({"content-encoding", "transfer-encoding"})
@@ -42,6 +43,21 @@ class WholeRecord:
     http_headers: list[tuple[str, str]] | None
     payload: bytes  # every stored payload byte (after the HTTP headers)
 
+    def header(self, name: str) -> str | None:
+        """A WARC header's value by any case of its name, as warcio's `get_header`."""
+        return self.warc_headers.get(name.lower())
+
+
+class _Layout(NamedTuple):
+    """Where a record's parts are, read from its headers (the payload may not be there yet)."""
+
+    rec_type: str
+    warc_headers: dict[str, str]
+    http_status: int | None
+    http_headers: list[tuple[str, str]] | None
+    payload_at: int
+    stop: int  # the end of the record's block
+
 
 def parse_whole(member: bytes) -> WholeRecord | None:
     """The record in `member` (a WARC record's stored bytes), or None for warcio to read."""
@@ -49,15 +65,26 @@ def parse_whole(member: bytes) -> WholeRecord | None:
     try:
         rec = inflater.decompress(member, _FIRST_BYTES)
         if not inflater.eof:
-            # more than the headers' worth: go on only when the record says it fits (a
-            # highly compressed one would otherwise be inflated to the bound, then again)
-            if _declared_size(rec) > WHOLE_MAX_BYTES:
+            # longer than its headers: inflated on only when they are ones read here and say
+            # it fits, so a record left to warcio (or a highly compressed one) is not inflated
+            # to the bound first
+            head = _layout(rec)
+            if head is None or head.stop > WHOLE_MAX_BYTES:
                 return None
             rec += inflater.decompress(inflater.unconsumed_tail, WHOLE_MAX_BYTES - len(rec))
     except isal_zlib.error:
         return None
     if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
         return None
+    parts = _layout(rec)
+    if parts is None or len(rec) < parts.stop:
+        return None  # cut short: warcio says by how much
+    return WholeRecord(parts.rec_type, parts.warc_headers, parts.http_status, parts.http_headers,
+                       rec[parts.payload_at:parts.stop])
+
+
+def _layout(rec: bytes) -> _Layout | None:
+    """The parts of the record `rec` begins with, or None for anything warcio reads otherwise."""
     if not rec.startswith(_WARC_VERSIONS):
         return None
     end = rec.find(_END, len(_WARC_VERSIONS[0]) - 2)
@@ -72,15 +99,14 @@ def parse_whole(member: bytes) -> WholeRecord | None:
     rec_type = headers.get("warc-type")
     length = headers.get("content-length", "")
     uri = headers.get("warc-target-uri", "")
-    # warcio rewrites a target URI in <brackets> or with spaces for its own use: left to it
-    if rec_type not in _CAPTURE_TYPES or not length.isdigit() or not uri or uri[0] == "<" \
-            or " " in uri:
+    # warcio rewrites a target URI in <brackets> or with spaces for its own use: left to it;
+    # a length of more digits than any record has is left to it too (int() refuses 4,300)
+    if rec_type not in CAPTURE_TYPES or not length.isdigit() or len(length) > 18 or not uri \
+            or uri[0] == "<" or " " in uri:
         return None
     start, stop = end + len(_END), end + len(_END) + int(length)
-    if len(rec) < stop:
-        return None  # cut short: warcio says by how much
     if rec_type == "resource":
-        return WholeRecord(rec_type, headers, None, None, rec[start:stop])
+        return _Layout(rec_type, headers, None, None, start, stop)
     if start == stop or not uri.startswith(("http:", "https:")):
         return None  # no HTTP headers to parse: warcio's case
     head_end = rec.find(_END, start, stop)
@@ -93,15 +119,7 @@ def parse_whole(member: bytes) -> WholeRecord | None:
     http = header_lines(http_block) if http_block else []
     if status is None or http is None or any(n.lower() in _DECODED_BY_WARCIO for n, _ in http):
         return None
-    return WholeRecord(rec_type, headers, int(status.group(1)), http,
-                       rec[head_end + len(_END):stop])
-
-
-def _declared_size(head: bytes) -> int:
-    """The record's size by its WARC headers, as far as `head` holds them (0: not found)."""
-    end = head.find(_END)
-    found = _CONTENT_LENGTH.search(head, 0, end + 2) if end >= 0 else None
-    return end + len(_END) + int(found.group(1)) if found else 0
+    return _Layout(rec_type, headers, int(status.group(1)), http, head_end + len(_END), stop)
 
 
 def header_lines(block: bytes) -> list[tuple[str, str]] | None:
