@@ -70,7 +70,7 @@ def block_workers(paths: list[str], workers: int | None) -> int:
             size = sum(os.path.getsize(p) for p in paths)
         except OSError:
             size = 0
-        workers = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+        workers = usable_cpus() if size >= PARALLEL_MIN_BYTES else 1
     return max(1, workers)
 
 

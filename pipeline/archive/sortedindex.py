@@ -116,7 +116,8 @@ class SortedIndex:
     def __init__(self, path: str):
         self.path = path
         self.cdxj = path.endswith(".cdxj")
-        self._lock = threading.Lock()
+        # read and replaced whole by any thread (one attribute: no lock, so none a fork could
+        # inherit held); a lookup keeps the `_HeldFile` it took, so it stays open under it
         self._held: _HeldFile | None = None
 
     def lines_for(self, key: str) -> Iterator[str]:
@@ -138,8 +139,7 @@ class SortedIndex:
         """The open file, opened again when the path's file is another one now (or has
         another mode); OSError when the path cannot be read."""
         current = _identity(os.stat(self.path))
-        with self._lock:
-            held = self._held
+        held = self._held
         if held is not None and held.ident == current:
             return held
         fd = os.open(self.path, os.O_RDONLY)
@@ -148,8 +148,7 @@ class SortedIndex:
         except OSError:
             os.close(fd)
             raise
-        with self._lock:
-            self._held = opened  # the file held before is closed when no lookup uses it
+        self._held = opened  # the file held before is closed when no lookup uses it
         return opened
 
     def _first_line_at_or_after(self, held: _HeldFile, target: bytes) -> tuple[int, bytes, int]:

@@ -44,7 +44,7 @@ from pipeline.jsonio import (
     reject_text,
 )
 from pipeline.jsonline import BadLine
-from pipeline.ordered_pool import map_ordered
+from pipeline.ordered_pool import map_ordered, usable_cpus
 from pipeline.progress import Progress
 from pipeline.records import FILE_META_FIELDS, drop_reason_of, file_meta_record
 from pipeline.steps.split import SplitWriter
@@ -251,7 +251,7 @@ def merge_results(result_paths: list[str], out_path: str, rejects_path: str,
     os.makedirs(out_dir, exist_ok=True)
     suffix = ".gz" if out_path.endswith(".gz") else ""
     rej_suffix = ".gz" if rejects_path.endswith(".gz") else ""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(result_paths)))
+    workers = max(1, min(workers or usable_cpus(), len(result_paths)))
     # named like every temporary file (`temp_suffix`): a rerun after a kill sweeps it away
     with tempfile.TemporaryDirectory(prefix=".merge-parts-", suffix=temp_suffix(),
                                      dir=out_dir) as tmp:
