@@ -43,9 +43,9 @@ MB = 1 << 20
 JQ = "select(.request.ext_ids.sha1 == .file_meta.sha1hex) | .file_meta"
 
 
-# Runs of a row whose run takes about a second (the sample world's shard): on a shared 2-core
-# machine one run's CPU time varies by 15% or more, so its median takes more runs than a
-# row of minutes needs (11 s in all).
+# Runs of a row whose run takes under a second (the sample world's shard), at least: on a
+# shared 2-core machine one run's CPU time varies by 15% or more, so its median takes more
+# runs than a row of minutes needs (9 runs of the shard and 9 of its floor: about 11 s).
 SHORT_REPEAT = 9
 
 
@@ -122,6 +122,7 @@ class Bench:
     def __init__(self, size: str, repeat: int, only: set[str] | None):
         self.size = size
         self.repeat = repeat
+        self.short_repeat = max(repeat, SHORT_REPEAT)
         self.only = only
         self.dir = ROOT / "data" / "bench" / size
         self.work = self.dir / "work"
@@ -280,7 +281,7 @@ class Bench:
             subprocess.run(shard, cwd=ROOT, check=True, capture_output=True)  # the inputs, once
             # the floor first in each round, so the last run of all is the shard's (read below)
             m = measure({"anchor": [PY, str(ROOT / "bench" / "ingest_floor.py"), str(coll)],
-                         "pipeline": shard}, max(self.repeat, SHORT_REPEAT), before=fresh)
+                         "pipeline": shard}, self.short_repeat, before=fresh)
         counts = json.loads((work / "ingest_results" / "shard-000-of-001.counts.json").read_text())
         expected = json.loads((world / "summary.json").read_text())["statuses"]
         right = {k: v for k, v in counts.items() if k != "total"} == expected
@@ -427,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", choices=sorted(worldgen_scale.SIZES), default="quick")
     ap.add_argument("--repeat", type=int, default=None, help="runs per variant (default 3; the "
-                    "HTTP ingest and the import through the stand-in run once)")
+                    "HTTP ingest and the import through the stand-in run once, the sample "
+                    f"world's shard at least {SHORT_REPEAT} times)")
     ap.add_argument("--only", default=None, help="comma-separated: export_filter,requests,"
                     "merge_uniq,uniq_10m,ingest,ingest_sample,import_,noop_rerun")
     args = ap.parse_args(argv)
@@ -449,13 +451,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: {time.perf_counter() - s0:.1f} s", flush=True)
     table = b.table()
     print(f"\n== bench ({args.size}; {b.repeat} runs each, the sample world's shard "
-          f"{max(b.repeat, SHORT_REPEAT)}, medians; {os.cpu_count()} CPUs, "
+          f"{b.short_repeat}, medians; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}) ==")
     print(table)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{args.size}.json"
     out.write_text(json.dumps({
-        "size": args.size, "world": b.__dict__.get("world"), "repeat": b.repeat,
+        "size": args.size, "world": b.__dict__.get("world"), "repeat": b.repeat, "short_repeat": b.short_repeat,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "loadavg_end": os.getloadavg()},
         "seconds_total": time.perf_counter() - t0, "rows": b.rows, "table": table,

@@ -65,7 +65,13 @@ def decode_fields(decoder: msgspec.json.Decoder, fields: tuple[str, ...], n: int
         if isinstance(parsed, BadLine):
             return parsed
         return {f: parsed[f] for f in fields if f in parsed}
-    return {f: v for f, v in zip(fields, msgspec.structs.astuple(obj), strict=True) if v is not UNSET}
+    return present_fields(fields, obj)
+
+
+def present_fields(fields: tuple[str, ...], struct) -> dict[str, Any]:
+    """The fields a decoded Struct of `fields` holds (those its line had), as a dict."""
+    return {f: v for f, v in zip(fields, msgspec.structs.astuple(struct), strict=True)
+            if v is not UNSET}
 
 
 def decode_block(decoder: msgspec.json.Decoder, block: bytes) -> tuple[list[bytes], list] | None:

@@ -46,8 +46,9 @@ def open_catalog(spec: str, seed: str | os.PathLike | None = None) -> tuple[Cata
     than an empty catalog that would silently match nothing.
     """
     if is_api_url(spec):
-        # imported here: the API client brings requests and urllib3, ~50 ms of start-up
-        # that an embedded catalog's import (a process of its own) never needs
+        # imported here: the API client brings requests and urllib3, ~50 ms of start-up that
+        # an embedded catalog's import outside luigi (`python -m pipeline catalog import`,
+        # the bench's step) never needs; luigi has loaded them already
         from pipeline.catalog.fatcat import FatcatCatalog
         return FatcatCatalog(spec), None
     report = None

@@ -14,9 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from msgspec.structs import astuple
-
-from pipeline.jsonfast import UNSET, decode_block, decode_fields, struct_decoder
+from pipeline.jsonfast import decode_block, decode_fields, present_fields, struct_decoder
 from pipeline.jsonio import InputError, block_lines, iter_objects, iter_raw_blocks
 from pipeline.jsonline import BadLine
 from pipeline.records import FILE_META_FIELDS, drop_reason
@@ -76,8 +74,8 @@ def iter_file_meta(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     fields = FILE_META_FIELDS
     for values, whole in _decoded_blocks(path, _IMPORT_DECODER, fields):
         if whole:
-            for row in map(astuple, values):
-                yield {f: v for f, v in zip(fields, row, strict=True) if v is not UNSET}
+            for struct in values:
+                yield present_fields(fields, struct)
         else:
             yield from values
 
